@@ -1,0 +1,3 @@
+"""MovieRec: a movie recommendation micro-service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from movierec.api.errors import error_response
+from movierec.extensions import get_cache, get_db
+
+log = logging.getLogger(__name__)
+
+health = Blueprint("health", __name__, url_prefix="/health")
+
+
+@health.get("/live")
+def live():  # type: ignore[no-untyped-def]
+    return jsonify({"status": "ok"})
+
+
+@health.get("/ready")
+def ready():  # type: ignore[no-untyped-def]
+    checks: dict[str, str] = {}
+    try:
+        with get_db().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any failure means "not ready"; say which part and why
+        log.warning("readiness: database down: %s", error)
+        checks["database"] = f"down: {type(error).__name__}"
+    try:
+        get_cache().ping()
+        checks["redis"] = "ok"
+    except Exception as error:
+        log.warning("readiness: redis down: %s", error)
+        checks["redis"] = f"down: {type(error).__name__}"
+    down = [part for part, state in checks.items() if state != "ok"]
+    if down:
+        return error_response(503, f"not ready: {', '.join(down)} down", checks=checks)
+    return jsonify({"status": "ready", "checks": checks})

@@ -1,0 +1,32 @@
+"""The application factory. Nothing connects or loads at import time or in ``create_app``:
+the database and Redis handles connect on first use, in the process that uses them (so each
+gunicorn worker gets its own pools after the fork)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from movierec.cache import CacheStore
+from movierec.config import Settings, load_settings
+from movierec.db import Database
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MOVIEREC_SETTINGS"] = settings
+    app.json.sort_keys = False  # keep the field order of the serialisers
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    Database().init_app(app)
+    CacheStore().init_app(app)
+
+    from movierec.api import register_api
+
+    register_api(app)
+    return app

@@ -1,0 +1,223 @@
+"""The Redis store of precomputed results: versioned, atomically published, cheap to read.
+
+Key layout (every key starts with the configured prefix, ``movierec`` by default)::
+
+    {p}:recs:current            -> version id of the recommendation set readers use
+    {p}:recs:{version}          HASH  user_id -> "movie_id,movie_id,..." (best first)
+    {p}:stats:current           -> version id of the statistics readers use
+    {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
+    {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
+
+A publish writes a whole new version under keys that expire on their own (so a killed refresh
+leaves nothing behind), then in one MULTI/EXEC makes them permanent, points ``current`` at them
+and gives the previous version a short grace TTL. A reader therefore sees the old complete set or
+the new complete set, never a mix, a gap or an empty set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import redis
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# How long an unpublished version may live: longer than any refresh could take.
+BUILD_TTL_SECONDS = 6 * 3600
+# How long the previous version stays readable after a switch, for readers that already
+# resolved it (and for a quick look when debugging).
+GRACE_TTL_SECONDS = 300
+
+_READ_CURRENT_HASH_FIELD = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+return redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])
+"""
+
+
+@dataclass(frozen=True)
+class MovieStat:
+    movie_id: int
+    votes: int
+    avg_rating: float | None
+
+
+def new_version() -> str:
+    """Sortable by time, unique across processes."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+class CacheStore:
+    """Lazily connects, so that nothing touches Redis at import or app-creation time."""
+
+    def __init__(
+        self, url: str | None = None, prefix: str = "movierec", chunk_size: int = 1000
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.chunk_size = chunk_size
+        self._client: redis.Redis | None = None
+
+    def init_app(self, app: Flask) -> None:
+        settings = app.config["MOVIEREC_SETTINGS"]
+        self.url = settings.redis_url
+        self.prefix = settings.redis_key_prefix
+        self.chunk_size = settings.redis_chunk_size
+        app.extensions["movierec.cache"] = self
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            if self.url is None:
+                raise RuntimeError("CacheStore has no URL: call init_app() or pass one")
+            self._client = redis.Redis.from_url(
+                self.url, decode_responses=True, socket_timeout=5, health_check_interval=30
+            )
+        return self._client
+
+    def key(self, *parts: object) -> str:
+        return ":".join([self.prefix, *(str(part) for part in parts)])
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _switch(self, kind: str, version: str, new_keys: Sequence[str]) -> None:
+        """Atomically make ``version`` the current one of ``kind`` and retire the previous."""
+        current_key = self.key(kind, "current")
+        previous = self.client.get(current_key)
+        with self.client.pipeline(transaction=True) as pipe:
+            for key in new_keys:
+                pipe.persist(key)
+            pipe.set(current_key, version)
+            if previous and previous != version:
+                for key in self._version_keys(kind, previous):
+                    pipe.expire(key, GRACE_TTL_SECONDS)
+            pipe.execute()
+
+    def _version_keys(self, kind: str, version: str) -> list[str]:
+        if kind == "recs":
+            return [self.key("recs", version)]
+        return [self.key("stats", version, "movies"), self.key("stats", version, "top")]
+
+    def current_version(self, kind: str) -> str | None:
+        return self.client.get(self.key(kind, "current"))
+
+    def publish_recommendations(
+        self, lists: Iterable[tuple[int, Sequence[int]]], version: str | None = None
+    ) -> str:
+        """Store every user's ranked movie ids under a new version, then switch to it.
+
+        ``lists`` may be a generator (scoring in batches): it is written in pipelined chunks of
+        ``chunk_size`` commands as it comes.
+        """
+        version = version or new_version()
+        hash_key = self.key("recs", version)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(hash_key, "__building__", "1")
+        pipe.expire(hash_key, BUILD_TTL_SECONDS)
+        pending = 2
+        for user_id, movie_ids in lists:
+            pipe.hset(hash_key, str(user_id), ",".join(str(int(m)) for m in movie_ids))
+            pending += 1
+            if pending >= self.chunk_size:
+                pipe.execute()
+                pending = 0
+        pipe.hdel(hash_key, "__building__")
+        pipe.execute()
+        # The marker field keeps the hash (and its TTL) alive even when there are no users yet.
+        self._switch("recs", version, [hash_key])
+        return version
+
+    def publish_statistics(self, stats: Iterable[MovieStat], version: str | None = None) -> str:
+        """Store every movie's votes and average plus the top list, then switch to them.
+
+        ``stats`` must already be in top-list order (votes desc, then average desc).
+        """
+        version = version or new_version()
+        movies_key = self.key("stats", version, "movies")
+        top_key = self.key("stats", version, "top")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(movies_key, "__building__", "1")
+        pipe.expire(movies_key, BUILD_TTL_SECONDS)
+        pending = 2
+        top_chunk: list[int] = []
+        for stat in stats:
+            average = "" if stat.avg_rating is None else repr(float(stat.avg_rating))
+            pipe.hset(movies_key, str(stat.movie_id), f"{stat.votes},{average}")
+            top_chunk.append(stat.movie_id)
+            pending += 1
+            if pending >= self.chunk_size:
+                pipe.rpush(top_key, *top_chunk)
+                pipe.expire(top_key, BUILD_TTL_SECONDS)
+                pipe.execute()
+                pending, top_chunk = 0, []
+        if top_chunk:
+            pipe.rpush(top_key, *top_chunk)
+            pipe.expire(top_key, BUILD_TTL_SECONDS)
+        pipe.hdel(movies_key, "__building__")
+        pipe.execute()
+        self._switch("stats", version, [movies_key, top_key])
+        return version
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read_current_field(self, kind: str, suffix: str, field: str) -> str | None:
+        # One round trip: resolve the current version and read from it inside Redis.
+        script = self.client.register_script(_READ_CURRENT_HASH_FIELD)
+        return script(
+            keys=[self.key(kind, "current")],
+            args=[self.key(kind, ""), suffix, field],
+        )
+
+    def recommendations_for(self, user_id: int) -> list[int] | None:
+        """The cached ranked movie ids of a user, or None when the current set has none."""
+        value = self._read_current_field("recs", "", str(user_id))
+        if value is None:
+            return None
+        return [int(m) for m in value.split(",")] if value else []
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop a user's cached list from the current set (a deleted user)."""
+        version = self.current_version("recs")
+        if version:
+            self.client.hdel(self.key("recs", version), str(user_id))
+
+    def movie_stat(self, movie_id: int) -> MovieStat | None:
+        value = self._read_current_field("stats", ":movies", str(movie_id))
+        if value is None:
+            return None
+        votes, _, average = value.partition(",")
+        return MovieStat(movie_id, int(votes), float(average) if average else None)
+
+    def movie_average(self, movie_id: int) -> float | None:
+        stat = self.movie_stat(movie_id)
+        return stat.avg_rating if stat else None
+
+    def top_movies(self, start: int, stop: int) -> list[MovieStat]:
+        """Entries ``start``..``stop-1`` of the current top list with their statistics."""
+        version = self.current_version("stats")
+        if not version or stop <= start:
+            return []
+        movie_ids = self.client.lrange(self.key("stats", version, "top"), start, stop - 1)
+        if not movie_ids:
+            return []
+        values = self.client.hmget(self.key("stats", version, "movies"), movie_ids)
+        result = []
+        for movie_id, value in zip(movie_ids, values, strict=True):
+            if value is None:  # retired between the two reads; the caller sees a short page
+                break
+            votes, _, average = value.partition(",")
+            result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
+        return result

@@ -1,0 +1,98 @@
+"""Typed settings, read from the environment under the original MovieRec variable names."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+GROUPLENS_SMALL_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
+
+
+class SettingsError(Exception):
+    """A setting from the environment is invalid; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Field names map to the environment variables upper-cased."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # PostgreSQL (the separate variables of the original; DATABASE_URL wins when set).
+    db_host: str = "localhost"
+    db_port: int = Field(5432, ge=1, le=65535)
+    db_name: str = "movierec"
+    db_user: str = "postgres"
+    db_pass: str = "movierec"
+    database_url_override: str | None = Field(None, alias="DATABASE_URL")
+
+    # Redis (REDIS_URL wins when set).
+    redis_host: str = "localhost"
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_url_override: str | None = Field(None, alias="REDIS_URL")
+    redis_chunk_size: int = Field(1000, ge=1)
+    # Every key starts with this, so several deployments (or test runs) can share one Redis.
+    redis_key_prefix: str = Field("movierec", min_length=1)
+
+    # Recommender.
+    top_n: int = Field(20, ge=1, le=1000)
+    stat_movie_users_lower_limit: int = Field(5, ge=1)
+    model_n_factors: int = Field(50, ge=1)
+    model_n_epochs: int = Field(50, ge=1)
+    model_lr_all: float = Field(0.008, gt=0)
+    model_reg_all: float = Field(0.2, ge=0)
+    model_random_state: int | None = 0
+    default_implicit_rating: float = Field(3.5, ge=0, le=5)
+
+    # Scheduler.
+    recommendations_refresh_minutes: float = Field(15, gt=0)
+    statistics_refresh_minutes: float = Field(30, gt=0)
+
+    # Data.
+    movielens_url: str = GROUPLENS_SMALL_URL
+    movielens_sha256: str | None = None
+    data_dir: Path = Path("movierec-data")
+
+    log_level: str = "INFO"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def database_url(self) -> str:
+        if self.database_url_override:
+            return self.database_url_override
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.db_user,
+            password=self.db_pass,
+            host=self.db_host,
+            port=self.db_port,
+            database=self.db_name,
+        ).render_as_string(hide_password=False)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def redis_url(self) -> str:
+        if self.redis_url_override:
+            return self.redis_url_override
+        return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    name = Settings.model_fields[field].alias if field in Settings.model_fields else None
+    variable = (name or field).upper()
+    return f"invalid setting {variable}: {first['msg']}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (and keyword overrides), or raise SettingsError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None

@@ -1,0 +1,71 @@
+"""Load a MovieLens data set (folder, zip or URL) into the configured database."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from movierec.data import DataError
+from movierec.data.download import resolve_source
+from movierec.data.movielens import read_movies, read_ratings
+from movierec.db import Database
+from movierec.db.bulk import load_dataset, table_counts
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    read: dict[str, int]
+    totals: dict[str, int]
+    seconds: float
+
+
+def prepare(folder: Path, metadata: Path | None = None) -> tuple[pd.DataFrame, ...]:
+    """The users, movies and ratings frames of a MovieLens folder, validated together."""
+    movies = read_movies(folder, metadata)
+    ratings = read_ratings(folder)
+    unknown = ~ratings["movie_id"].isin(movies["movie_id"])
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{folder / 'ratings.csv'}:{row + 2}: movieId {ratings['movie_id'].iloc[row]} "
+            "is not in movies.csv"
+        )
+    users = pd.DataFrame({"user_id": pd.Series(ratings["user_id"].unique()).sort_values()})
+    ratings = ratings.assign(is_implicit=False)[
+        ["user_id", "movie_id", "rating", "is_implicit", "ts"]
+    ]
+    return users, movies, ratings
+
+
+def load_movielens(
+    db: Database,
+    source: str,
+    *,
+    metadata: Path | None = None,
+    sha256: str | None = None,
+    show_progress: bool = True,
+) -> LoadReport:
+    """Read, validate and upsert a data set. Validation happens before the database is touched
+    and the writes run in one transaction, so bad input leaves the database as it was."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="movierec-") as workdir:
+        folder = resolve_source(source, Path(workdir), sha256=sha256)
+        users, movies, ratings = prepare(folder, metadata)
+    read = {"users": len(users), "movies": len(movies), "ratings": len(ratings)}
+    with tqdm(
+        total=sum(read.values()), unit="rows", desc="loading", disable=not show_progress
+    ) as bar:
+
+        def progress(table: str, rows: int) -> None:
+            bar.set_postfix_str(table)
+            bar.update(rows)
+
+        with db.engine.begin() as connection:
+            load_dataset(connection, users, movies, ratings, progress=progress)
+            totals = table_counts(connection)
+    return LoadReport(read=read, totals=totals, seconds=time.perf_counter() - started)

