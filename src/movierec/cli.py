@@ -104,8 +104,11 @@ def data() -> None:
 @data.command("download")
 @click.option("--url", help="Zip to fetch (http, https or file URL). [default: MOVIELENS_URL]")
 @click.option(
-    "--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("movierec-data"),
-    show_default=True, help="Folder to unpack into.",
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("movierec-data"),
+    show_default=True,
+    help="Folder to unpack into.",
 )
 @pass_settings
 @fail_cleanly
@@ -120,7 +123,8 @@ def data_download(settings: Settings, url: str | None, dest: Path) -> None:
 @data.command("load")
 @click.option("--source", required=True, help="MovieLens folder, zip file, or URL of a zip.")
 @click.option(
-    "--metadata", type=click.Path(dir_okay=False, path_type=Path),
+    "--metadata",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="TMDB-style CSV (id, overview) for movie descriptions.",
 )
 @pass_settings
@@ -131,7 +135,9 @@ def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
     from movierec.db import Database
 
     report = load_movielens(
-        Database(settings.database_url), source, metadata=metadata,
+        Database(settings.database_url),
+        source,
+        metadata=metadata,
         sha256=settings.movielens_sha256,
     )
     read = ", ".join(f"{n:,} {table}" for table, n in report.read.items())
@@ -143,10 +149,15 @@ def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
 
 
 @main.command()
-@click.option("--source", help="MovieLens folder, zip or URL for the first start. [default: MOVIELENS_URL]")
 @click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("movierec-data"),
-    show_default=True, help="Where the SQLite database and the embedded Redis live.",
+    "--source", help="MovieLens folder, zip or URL for the first start. [default: MOVIELENS_URL]"
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("movierec-data"),
+    show_default=True,
+    help="Where the SQLite database and the embedded Redis live.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))

@@ -76,7 +76,9 @@ def prepare_database(settings: Settings, source: str | None) -> None:
         database.dispose()
 
 
-def run_demo(settings: Settings, *, source: str | None, data_dir: Path, host: str, port: int) -> None:
+def run_demo(
+    settings: Settings, *, source: str | None, data_dir: Path, host: str, port: int
+) -> None:
     from waitress import create_server
 
     from movierec.app import create_app

@@ -47,7 +47,9 @@ def fetch(url: str, target: Path, *, timeout: float = 60) -> Path:
             )
         return target
     if parsed.scheme not in {"http", "https"}:
-        raise DataError(f"{url}: unsupported URL scheme {parsed.scheme!r} (use http, https or file)")
+        raise DataError(
+            f"{url}: unsupported URL scheme {parsed.scheme!r} (use http, https or file)"
+        )
     try:
         with requests.get(url, stream=True, timeout=timeout) as response:
             if response.status_code != 200:

@@ -156,7 +156,9 @@ def read_overviews(path: Path) -> pd.Series:
     if unusable.any():
         log.warning(
             "%s: skipped %d row(s) without a numeric id (first at line %d)",
-            path, int(unusable.sum()), _first_bad_line(raw["id"], unusable),
+            path,
+            int(unusable.sum()),
+            _first_bad_line(raw["id"], unusable),
         )
     overviews = raw.loc[~unusable, "overview"].str.strip()
     series = pd.Series(overviews.to_numpy(), index=ids[~unusable].astype("int64").to_numpy())

@@ -40,7 +40,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     return plain.to_dict("records")
 
 
-def _copy_frame(connection: Connection, table: str, frame: pd.DataFrame, progress: Progress) -> None:
+def _copy_frame(
+    connection: Connection, table: str, frame: pd.DataFrame, progress: Progress
+) -> None:
     driver = connection.connection.driver_connection
     columns = ", ".join(frame.columns)
     with driver.cursor() as cursor:  # type: ignore[union-attr]
@@ -72,7 +74,9 @@ def upsert_frame(
         return
     stage = f"stage_{table.name}"
     connection.execute(
-        text(f"CREATE TEMPORARY TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+        text(
+            f"CREATE TEMPORARY TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
     )
     _copy_frame(connection, stage, frame, progress)
     columns = ", ".join(frame.columns)
