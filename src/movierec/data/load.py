@@ -57,15 +57,17 @@ def load_movielens(
         folder = resolve_source(source, Path(workdir), sha256=sha256)
         users, movies, ratings = prepare(folder, metadata)
     read = {"users": len(users), "movies": len(movies), "ratings": len(ratings)}
-    with tqdm(
-        total=sum(read.values()), unit="rows", desc="loading", disable=not show_progress
-    ) as bar:
+    with (
+        db.engine.begin() as connection,
+        tqdm(
+            total=sum(read.values()), unit="rows", desc="loading", disable=not show_progress
+        ) as bar,
+    ):
 
         def progress(table: str, rows: int) -> None:
             bar.set_postfix_str(table)
             bar.update(rows)
 
-        with db.engine.begin() as connection:
-            load_dataset(connection, users, movies, ratings, progress=progress)
-            totals = table_counts(connection)
+        load_dataset(connection, users, movies, ratings, progress=progress)
+        totals = table_counts(connection)
     return LoadReport(read=read, totals=totals, seconds=time.perf_counter() - started)

@@ -1,0 +1,3 @@
+from movierec.cli import main
+
+main(prog_name="movierec")

@@ -1,0 +1,125 @@
+"""Loading MovieLens into the database: counts, idempotency, atomicity, user ids."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from conftest import ML_SMALL_ZIP, TMDB_SAMPLE, requires_movielens
+from movierec.cli import main
+from movierec.config import Settings
+from movierec.data import DataError
+from movierec.data.load import load_movielens
+from movierec.db import Database
+from movierec.db.models import User
+
+
+def snapshot(db: Database) -> dict[str, pd.DataFrame]:
+    """Every row of every table, in a stable order, for before/after comparisons."""
+    with db.engine.connect() as connection:
+        return {
+            table: pd.read_sql(text(f"SELECT * FROM {table} ORDER BY {order}"), connection)
+            for table, order in (
+                ("users", "user_id"),
+                ("movies", "movie_id"),
+                ("ratings", "user_id, movie_id"),
+            )
+        }
+
+
+def test_load_reports_counts_that_match_the_files(db: Database, small_movielens: Path) -> None:
+    ratings = pd.read_csv(small_movielens / "ratings.csv")
+    report = load_movielens(db, str(small_movielens), show_progress=False)
+    expected = {
+        "users": ratings["userId"].nunique(),
+        "movies": len(pd.read_csv(small_movielens / "movies.csv")),
+        "ratings": len(ratings),
+    }
+    assert report.read == expected
+    assert report.totals == expected
+    stored = snapshot(db)["ratings"]
+    first = ratings.iloc[0]
+    row = stored[(stored.user_id == first.userId) & (stored.movie_id == first.movieId)].iloc[0]
+    assert row.rating == first.rating
+    assert not row.is_implicit
+
+
+def test_loading_twice_leaves_the_same_rows(db: Database, small_movielens: Path) -> None:
+    load_movielens(db, str(small_movielens), show_progress=False)
+    before = snapshot(db)
+    load_movielens(db, str(small_movielens), show_progress=False)
+    after = snapshot(db)
+    for table in before:
+        pd.testing.assert_frame_equal(before[table], after[table])
+
+
+def test_reload_keeps_users_and_ratings_made_since(db: Database, small_movielens: Path) -> None:
+    load_movielens(db, str(small_movielens), show_progress=False)
+    highest = int(pd.read_csv(small_movielens / "ratings.csv")["userId"].max())
+    with db.session() as session:
+        user = User(gender="F", year_of_birth=1990)
+        session.add(user)
+        session.flush()
+        new_id = user.user_id
+    # New users continue after the highest loaded id, on every engine.
+    assert new_id == highest + 1
+    load_movielens(db, str(small_movielens), show_progress=False)
+    users = snapshot(db)["users"].set_index("user_id")
+    assert users.loc[new_id, "gender"] == "F"
+
+
+def test_bad_input_leaves_the_database_as_it_was(
+    tmp_path: Path, db: Database, small_movielens: Path
+) -> None:
+    load_movielens(db, str(small_movielens), show_progress=False)
+    before = snapshot(db)
+    broken = tmp_path / "broken"
+    shutil.copytree(small_movielens, broken)
+    lines = (broken / "ratings.csv").read_text().splitlines()
+    # Change a valid rating and break a later line: nothing of the file may land.
+    lines[1] = ",".join([*lines[1].split(",")[:2], "0.5", lines[1].split(",")[3]])
+    lines[40] = "1,10,abc,1500000000"
+    (broken / "ratings.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"ratings\.csv:41: column rating"):
+        load_movielens(db, str(broken), show_progress=False)
+    after = snapshot(db)
+    for table in before:
+        pd.testing.assert_frame_equal(before[table], after[table])
+
+
+def test_cli_load_error_is_one_line_and_nonzero(settings: Settings, db: Database) -> None:
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    result = CliRunner().invoke(main, ["data", "load", "--source", "/no/such/dir"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: /no/such/dir: no such file or directory"
+
+
+def test_cli_reports_unreachable_database(tmp_path: Path, small_movielens: Path) -> None:
+    env = {"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"}
+    result = CliRunner().invoke(main, ["data", "load", "--source", str(small_movielens)], env=env)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: database unavailable: connection failed")
+    assert "Traceback" not in result.output
+
+
+@requires_movielens()
+@pytest.mark.movielens
+def test_cli_loads_ml_latest_small_zip_with_metadata(settings: Settings, db: Database) -> None:
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    args = ["data", "load", "--source", str(ML_SMALL_ZIP), "--metadata", str(TMDB_SAMPLE)]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "now holds 610 users, 9,742 movies, 100,836 ratings" in result.output
+    with db.engine.connect() as connection:
+        movie = connection.execute(
+            text("SELECT title, year, genres, description FROM movies WHERE movie_id = 1193")
+        ).one()
+    assert movie.title == "One Flew Over the Cuckoo's Nest"
+    assert movie.year == 1975
+    assert movie.genres == "Drama"
+    assert movie.description and "McMurphy" in movie.description
