@@ -169,3 +169,8 @@ def demo(settings: Settings, source: str | None, data_dir: Path, host: str, port
     from movierec.embedded import run_demo
 
     run_demo(settings, source=source, data_dir=data_dir, host=host, port=port)
+
+
+from movierec.cli_serve import serve  # noqa: E402 - imports pass_settings from this module
+
+main.add_command(serve)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
+    web_concurrency: int | None = Field(None, ge=1, le=256)
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def database_url(self) -> str:

@@ -1,0 +1,81 @@
+"""``movierec serve``: the production web tier, gunicorn running ``create_app`` in worker processes.
+
+This process becomes gunicorn's arbiter (so signals reach it directly: TERM stops gracefully, HUP
+reloads the configuration and replaces the workers gracefully, TTIN/TTOU add or remove a worker).
+The settings are read and checked once, here, before anything starts; the workers inherit them.
+No scheduler runs in the web tier: ``movierec scheduler`` is its own process.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+import click
+
+from movierec.cli import pass_settings
+from movierec.config import Settings
+
+CONFIG_RESOURCE = "gunicorn.conf.py"
+
+
+def config_path() -> Path:
+    """The gunicorn config file shipped in the package (a real file: setuptools installs it)."""
+    with as_file(files("movierec").joinpath(CONFIG_RESOURCE)) as path:
+        return Path(path)
+
+
+def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The gunicorn application for these settings; ``options`` are gunicorn settings that win
+    over the config file and ``GUNICORN_CMD_ARGS``."""
+    # Imported here: gunicorn reads WEB_CONCURRENCY at import, which the settings have checked.
+    from gunicorn.app.base import Application
+
+    class MovieRecServer(Application):
+        def load_config(self) -> None:
+            # Same precedence as the gunicorn command: file < GUNICORN_CMD_ARGS < command line.
+            self.load_config_from_file(str(config_path()))
+            from_env = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+            for name, value in vars(from_env).items():
+                if value is not None and name not in {"args", "config"}:
+                    self.cfg.set(name.lower(), value)
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            from movierec.app import create_app
+
+            return create_app(settings)
+
+    return MovieRecServer(prog="movierec serve")
+
+
+@click.command()
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="Worker processes. [default: WEB_CONCURRENCY, else one per available core plus one]",
+)
+@click.option(
+    "--bind",
+    "binds",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Address to listen on (repeatable; unix:PATH for a socket). [default: 0.0.0.0:8000]",
+)
+@pass_settings
+def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> None:
+    """Serve the API with gunicorn (the production server; `movierec demo` is for trying it).
+
+    Run any number of these behind a load balancer against one PostgreSQL and one Redis, and
+    exactly one `movierec scheduler` next to them. Any other gunicorn option can be given in
+    GUNICORN_CMD_ARGS, e.g. GUNICORN_CMD_ARGS="--threads 8".
+    """
+    options: dict[str, Any] = {}
+    workers = workers or settings.web_concurrency
+    if workers:
+        options["workers"] = workers
+    if binds:
+        options["bind"] = list(binds)
+    build_server(settings, options).run()

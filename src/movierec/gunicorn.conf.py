@@ -1,0 +1,121 @@
+"""Gunicorn settings of the MovieRec web tier.
+
+``movierec serve`` reads this file first, then ``GUNICORN_CMD_ARGS`` (any gunicorn option, e.g.
+``--threads 8 --max-requests 0``), then its own ``--workers``/``--bind``. It also works with plain
+gunicorn: ``gunicorn -c <this file> 'movierec.app:create_app()'``.
+
+Why these values (docs/deploy.md has the long form):
+
+* A request is one Redis read and two short indexed queries: milliseconds of waiting and well under
+  a millisecond of Python. Processes are what use the cores (one GIL each); threads are what cover
+  the waiting. So: one worker process per available core plus one (a worker being recycled or
+  stuck on a slow query never leaves a core idle), each with 4 threads (``gthread``). The threads
+  also keep a slow client or an idle keep-alive connection from occupying a whole process, which
+  matters because nothing buffers requests in front of gunicorn outside docker compose.
+* Each worker holds at most one database connection per thread, so a web container uses at most
+  ``workers x threads`` PostgreSQL connections; with the defaults on 2 cores that is 12, and three
+  such containers plus the scheduler stay well inside PostgreSQL's default of 100.
+* ``preload_app`` stays off: ``create_app`` is cheap and loads no model (recommendations live in
+  Redis), so preloading would save almost no memory, and without it every worker builds its own
+  app, engine and Redis client after the fork, and a HUP reload really reloads the application.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+
+def available_cores() -> int:
+    """Cores this process may run on: the CPU affinity mask, capped by a cgroup v2 CPU quota
+    (``docker run --cpus``/compose ``cpus:``), which ``os.cpu_count()`` does not see."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def default_workers() -> int:
+    return available_cores() + 1
+
+
+# The process tier. WEB_CONCURRENCY is the usual variable of platforms and gunicorn itself.
+workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
+worker_class = "gthread"
+threads = 4
+preload_app = False
+
+# Where it listens (``movierec serve --bind`` overrides; 0.0.0.0 so a container is reachable).
+bind = ["0.0.0.0:8000"]
+backlog = 2048
+
+# A worker whose main loop is silent this long is killed and replaced (requests take ms).
+timeout = 30
+# On SIGTERM/SIGHUP, workers finish what they are serving for up to this long. The compose file
+# gives web containers a longer stop_grace_period than this, so docker never SIGKILLs first.
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then (jittered, so they do not all restart together): a guard against
+# slow leaks in any library, at no cost to clients since the exchange is graceful.
+max_requests = 5000
+max_requests_jitter = 500
+
+# Logs go to stdout/stderr, where docker and systemd collect them.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms worker=%(p)s'
+proc_name = "movierec-web"
+
+# The heartbeat file is rewritten constantly: keep it in memory, not on a container's overlay fs.
+if Path("/dev/shm").is_dir():
+    worker_tmp_dir = "/dev/shm"
+
+# Gunicorn >= 25 opens a control socket at one fixed path per user by default, so two servers of
+# one user (two test runs, the e2e script next to a dev server) would fight over it; signals are
+# all MovieRec needs (TERM: graceful stop, HUP: graceful reload, TTIN/TTOU: +/- one worker).
+control_socket_disable = True
+
+
+def _release_connections(app: object, *, close: bool) -> None:
+    extensions = getattr(app, "extensions", None) or {}
+    database = extensions.get("movierec.db")
+    cache = extensions.get("movierec.cache")
+    if database is not None and database.url is not None:
+        if close:
+            database.dispose()
+        else:
+            # In a fresh child: forget the parent's pooled connections without closing them,
+            # which would end the parent's sessions on the server (SQLAlchemy's fork recipe).
+            database.engine.dispose(close=False)
+    if cache is not None:
+        cache.close()  # redis-py only shuts a socket down in the process that opened it
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    # Only with preload_app (e.g. GUNICORN_CMD_ARGS=--preload) does a worker inherit an app that
+    # the arbiter built; its lazy handles must not share sockets across processes.
+    _release_connections(getattr(server.app, "callable", None), close=False)
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    # Close connections properly, so PostgreSQL does not log every recycled worker as an
+    # unexpected EOF.
+    _release_connections(getattr(worker, "wsgi", None), close=True)
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    server.log.info(
+        "MovieRec web tier listening on %s: %d workers x %d threads (arbiter pid %d)",
+        ", ".join(str(listener) for listener in server.LISTENERS),
+        server.cfg.workers,
+        server.cfg.threads,
+        os.getpid(),
+    )
