@@ -8,6 +8,7 @@ import logging
 
 from flask import Flask
 
+from movierec.api import create_openapi_app
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
@@ -15,7 +16,7 @@ from movierec.db import Database
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = create_openapi_app(__name__)
     app.config["MOVIEREC_SETTINGS"] = settings
     app.json.sort_keys = False  # keep the field order of the serialisers
     logging.basicConfig(

@@ -1,30 +1,167 @@
-"""Every error leaves the API as JSON: {"error": {"status": <code>, "message": "..."}}."""
+"""Every error leaves the API as JSON: {"error": {"status": <code>, "message": "..."}}.
+
+Where each status comes from:
+
+- 400: request validation (pydantic, via flask-openapi3's ``validation_error_callback``),
+  malformed JSON or a body that is not a JSON object (``check_json_body``), ``InvalidInput``.
+- 404 / 409: the services' ``NotFound`` / ``Conflict``; 404 / 405 / 413 for routing and size.
+- 415: a request body whose Content-Type is not JSON.
+- 503: the database or Redis cannot be reached (connection refused, timeout, locked).
+- 500: anything else; logged with its traceback, answered without internals.
+"""
 
 from __future__ import annotations
 
 import logging
+from functools import cache
+from typing import Any, get_type_hints
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+import redis
+from flask import Flask, Response, current_app, jsonify, request
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
+
+from movierec.api.schemas import ErrorOut
+from movierec.services.errors import Conflict, InvalidInput, ServiceError
+from movierec.services.errors import NotFound as ResourceNotFound
 
 log = logging.getLogger(__name__)
 
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    InvalidInput: 400,
+    ResourceNotFound: 404,
+    Conflict: 409,
+}
 
-def error_response(status: int, message: str, **extra: object):  # type: ignore[no-untyped-def]
+# What each error status means, for the OpenAPI document (``errors(...)`` below).
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request: a parameter or body field is missing, of the wrong type or out of "
+    "range, or the body is not a well-formed JSON object. The message names the field.",
+    404: "Not found: unknown user, movie or rating (the message says which).",
+    409: "Conflict with the current state (the message says what to do instead).",
+    415: "The request body is not JSON (send Content-Type: application/json).",
+    500: "Unexpected internal error (logged on the server).",
+    503: "The database or Redis is unavailable; retry later.",
+}
+
+
+def error_response(status: int, message: str, **extra: object) -> tuple[Response, int]:
     body: dict[str, object] = {"error": {"status": status, "message": message}}
     body.update(extra)
     return jsonify(body), status
 
 
+def errors(*statuses: int, **descriptions: str) -> dict[int, Any]:
+    """OpenAPI response entries for error statuses, all with the ``ErrorOut`` schema.
+
+    500 is always added. ``descriptions`` overrides a status' text: ``errors(404, s404="...")``.
+    Use it in a route's ``responses``: ``responses={200: UserOut, **errors(400, 404, 503)}``.
+    """
+    entries: dict[int, Any] = {}
+    for status in sorted({*statuses, 500}):
+        text = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
+        entries[status] = {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+    return entries
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each offending field: "rating: Input should be ... ; movie_id: ..."."""
+    parts = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "request body"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def validation_error_response(error: ValidationError) -> Response:
+    """flask-openapi3's ``validation_error_callback``: its 422 becomes our 400."""
+    response, status = error_response(400, describe_validation_error(error))
+    response.status_code = status
+    return response
+
+
+@cache
+def _expects_body(view: Any) -> bool:
+    try:
+        return "body" in get_type_hints(view)
+    except Exception:  # a view whose annotations cannot be resolved declares no body model
+        return False
+
+
+def check_json_body() -> tuple[Response, int] | None:
+    """Before a view with a ``body`` model runs: the body must be a JSON object.
+
+    flask-openapi3 reads bodies with ``get_json(silent=True)``, which turns a wrong Content-Type
+    or broken JSON into "no body"; this says what is actually wrong, with the right status.
+    """
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or not _expects_body(view):
+        return None
+    if not request.get_data(cache=True):
+        return error_response(400, "request body: a JSON object is required")
+    if not request.is_json:
+        return error_response(
+            415,
+            "request body: Content-Type must be application/json, not "
+            f"{request.mimetype or 'missing'}",
+        )
+    try:
+        payload = request.get_json()
+    except BadRequest:
+        return error_response(400, "request body: malformed JSON")
+    if not isinstance(payload, dict):
+        return error_response(400, "request body: must be a JSON object")
+    return None
+
+
+def _is_unavailable(error: Exception) -> bool:
+    """The database or Redis cannot answer (as opposed to a bug in a query)."""
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError, PoolTimeoutError)):
+        return True
+    if isinstance(error, OperationalError):
+        return True  # refused/lost connections, SQLite "database is locked", server shutdown
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(check_json_body)
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
-        response = error_response(error.code or 500, error.description or error.name)
-        if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]
-            response[0].headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        if error.code is None:  # abort(response): the response is already complete
+            return error.get_response()
+        message = error.description or error.name
+        if isinstance(error, NotFound) and request.url_rule is None:
+            message = f"no such route: {request.method} {request.path}"
+        response = error_response(error.code, message)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            allowed = ", ".join(error.valid_methods)
+            response = error_response(
+                405, f"method {request.method} not allowed on {request.path}; allowed: {allowed}"
+            )
+            response[0].headers["Allow"] = allowed
         return response
+
+    @app.errorhandler(ServiceError)
+    def _service_error(error: ServiceError):  # type: ignore[no-untyped-def]
+        status = next(
+            (code for kind, code in SERVICE_STATUS.items() if isinstance(error, kind)), 400
+        )
+        return error_response(status, error.message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
-        log.exception("unhandled error")
+        if _is_unavailable(error):
+            log.warning("backing service unavailable: %s: %s", type(error).__name__, error)
+            part = "Redis" if isinstance(error, redis.RedisError) else "database"
+            return error_response(503, f"service unavailable: the {part} cannot be reached")
+        log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal server error")
+
+
+__all__ = ["ErrorOut", "error_response", "errors", "register_error_handlers"]

@@ -1,0 +1,13 @@
+"""Turning response models into HTTP responses."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+from pydantic import BaseModel
+
+
+def respond(model: BaseModel, status: int = 200) -> Response:
+    """The model as a JSON response, serialised by pydantic in the documented field order."""
+    return current_app.response_class(
+        model.model_dump_json(), status=status, mimetype="application/json"
+    )

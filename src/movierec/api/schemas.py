@@ -1,0 +1,205 @@
+"""The pydantic models of the HTTP API: what requests may contain and what responses contain.
+
+flask-openapi3 validates path, query and body parameters with these models and builds the
+OpenAPI document from the same models, so the document cannot drift from what the code accepts.
+Responses are built through these models too (``respond``), so they match what is documented.
+
+Input strictness, decided once for the whole API: ids and ratings must be JSON numbers (a string
+such as ``"4.0"`` or a boolean is a 400); only ``year_of_birth`` also accepts a numeric string,
+because the original description's own example sends ``"year_of_birth": "1982"``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictFloat,
+    StrictInt,
+    WithJsonSchema,
+)
+
+# Ids are PostgreSQL INTEGER columns: anything larger is no id, and must not reach the database.
+MAX_ID = 2**31 - 1
+MAX_LIMIT = 1000
+
+
+def _utc_iso(value: datetime) -> str:
+    # pydantic would write "Z"; the API promises "+00:00" (ISO 8601, as the original did).
+    return value.astimezone(UTC).isoformat()
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+StrictId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+UtcTimestamp = Annotated[
+    datetime,
+    PlainSerializer(_utc_iso, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2018-09-13T20:20:06+00:00"}
+    ),
+]
+
+
+# A JSON number (integer or decimal): never a boolean or a string; NaN and Infinity are refused.
+RatingValue = Annotated[StrictFloat, Field(ge=0, le=5, allow_inf_nan=False, examples=[3.5])]
+
+
+def _no_bool(value: object) -> object:
+    # JSON true/false are not years (pydantic's lax int would read them as 1 and 0).
+    if isinstance(value, bool):
+        raise ValueError("must be a year, not a boolean")
+    return value
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields are an error (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+class UserPath(BaseModel):
+    user_id: Id = Field(description="The user's id.")
+
+
+class MoviePath(BaseModel):
+    movie_id: Id = Field(description="The movie's id.")
+
+
+class LimitQuery(BaseModel):
+    """``?limit=``: how many items to return. Omitted: the ``TOP_N`` setting (20 by default)."""
+
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"How many items to return, 1 to {MAX_LIMIT}. Default: the TOP_N setting.",
+    )
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+class NewUserBody(RequestBody):
+    gender: str | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        pattern=r"^[A-Za-z][A-Za-z _-]*$",
+        description='Free text of ASCII letters, spaces, "_" or "-", e.g. "M" or "F".',
+        examples=["M"],
+    )
+    year_of_birth: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
+        None,
+        ge=1870,
+        le=2100,
+        description='A year; a numeric string such as "1982" is accepted too.',
+        examples=[1982],
+    )
+
+
+class RatingBody(RequestBody):
+    movie_id: StrictId
+    rating: RatingValue = Field(
+        description="Stars, 0 to 5; rounded to the nearest half star (ties up: 3.75 -> 4.0)."
+    )
+
+
+class MovieRefBody(RequestBody):
+    movie_id: StrictId
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(examples=[400])
+    message: str = Field(examples=["rating: Input should be less than or equal to 5"])
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers."""
+
+    error: ErrorDetail
+
+
+class MovieOut(ApiModel):
+    movie_id: int
+    title: str
+    year: int | None
+    genres: str | None
+    description: str | None
+
+
+class UserOut(ApiModel):
+    gender: str | None
+    user_id: int
+    year_of_birth: int | None
+
+
+class UserDeletedOut(BaseModel):
+    msg: str = Field("deleted", examples=["deleted"])
+    user_id: int
+
+
+class RatedMovieOut(BaseModel):
+    is_implicit: bool
+    movie: MovieOut
+    rating: float
+    ts: UtcTimestamp
+
+
+class UserRatingsOut(BaseModel):
+    limit: int
+    user_id: int
+    ratings: list[RatedMovieOut]
+
+
+class RatingOut(ApiModel):
+    is_implicit: bool
+    movie_id: int
+    rating: float
+    ts: UtcTimestamp
+    user_id: int
+
+
+class RatingDeletedOut(BaseModel):
+    movie_id: int
+    msg: str = Field("deleted", examples=["deleted"])
+    user_id: int
+
+
+class WatchedOut(BaseModel):
+    movie_id: int
+    user_id: int
+    watched: bool
+
+
+class LiveOut(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(examples=["ready"])
+    checks: dict[str, str] = Field(examples=[{"database": "ok", "redis": "ok"}])
+
+
+class NotReadyOut(ErrorOut):
+    checks: dict[str, str] = Field(examples=[{"database": "ok", "redis": "down: ConnectionError"}])
+
+
+def serialize_movie(movie: Any) -> MovieOut:
+    """A ``db.models.Movie`` (or anything with the same attributes) as the API shows it."""
+    return MovieOut.model_validate(movie)
