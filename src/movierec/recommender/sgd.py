@@ -1,0 +1,227 @@
+"""Surprise's SVD training, reproduced bit for bit, with snapshots after chosen epochs and
+several learning rates / regularisations trained side by side.
+
+Why not call ``surprise.SVD.fit``: a grid over ``n_epochs`` [10, 30, 50] would train the same
+model three times, because SVD.fit gives no access to the model after epoch 10 or 30. With a
+fixed seed the initial factors do not depend on ``n_epochs`` (they are drawn before the first
+epoch), so one 50-epoch run evaluated after epochs 10 and 30 *is* the 10- and 30-epoch models.
+Likewise, every (lr_all, reg_all) pair with the same ``n_factors`` starts from the same factors
+and walks the ratings in the same order, so they are trained as "lanes" of one array: each lane
+does exactly the floating point operations of Surprise's Cython loop, in the same order, and
+the compiler vectorises across lanes instead of within one (which would reorder the sums).
+
+Bit-for-bit equality rests on three things Surprise does and this module copies:
+
+* inner ids in order of first appearance in the training ratings, the ratings visited user by
+  user (that order of first appearance) and, within a user, in training-set order
+  (``Trainset.all_ratings``); the global mean is ``np.mean`` over that sequence;
+* ``pu = rng.normal(mean, std, (n_users, k))`` then ``qi = rng.normal(...)`` from
+  ``numpy.random.RandomState(seed)`` (``surprise.utils.get_rng``);
+* the update order of ``SVD.sgd``: the dot product summed f = 0..k-1, the error as
+  ``r - (((mu + bu) + bi) + dot)``, the biases, then each factor pair from the old values.
+
+Numba compiles without fast-math, so no sum is reordered and no multiply-add fused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+RATING_SCALE = (0.5, 5.0)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Training ratings in Surprise's inner-id space and visiting order."""
+
+    users: np.ndarray  # int64 inner user ids, in Trainset.all_ratings() order
+    items: np.ndarray  # int64 inner item ids
+    ratings: np.ndarray  # float64
+    n_users: int
+    n_items: int
+    global_mean: float
+    user_index: pd.Index  # raw user id -> inner id (position)
+    item_index: pd.Index
+
+
+def build_trainset(user_ids: np.ndarray, movie_ids: np.ndarray, ratings: np.ndarray) -> TrainingSet:
+    """The equivalent of ``Dataset.construct_trainset`` for ratings in the given order."""
+    users, user_index = pd.factorize(np.asarray(user_ids), sort=False)
+    items, item_index = pd.factorize(np.asarray(movie_ids), sort=False)
+    # all_ratings() walks a dict of per-user lists: users by first appearance, a stable sort.
+    order = np.argsort(users, kind="stable")
+    ordered = np.ascontiguousarray(np.asarray(ratings, dtype=np.float64)[order])
+    return TrainingSet(
+        users=np.ascontiguousarray(users[order].astype(np.int64)),
+        items=np.ascontiguousarray(items[order].astype(np.int64)),
+        ratings=ordered,
+        n_users=len(user_index),
+        n_items=len(item_index),
+        global_mean=float(np.mean(ordered)),
+        user_index=pd.Index(user_index),
+        item_index=pd.Index(item_index),
+    )
+
+
+def inner_ids(trainset: TrainingSet, user_ids: np.ndarray, movie_ids: np.ndarray) -> tuple:
+    """Inner ids of raw (user, movie) pairs; -1 for a user or movie the trainset has not seen."""
+    users = trainset.user_index.get_indexer(np.asarray(user_ids)).astype(np.int64)
+    items = trainset.item_index.get_indexer(np.asarray(movie_ids)).astype(np.int64)
+    return users, items
+
+
+def initial_factors(
+    n_users: int,
+    n_items: int,
+    n_factors: int,
+    seed: int | None,
+    init_mean: float = 0.0,
+    init_std_dev: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """pu and qi as SVD.sgd draws them (``surprise.utils.get_rng`` semantics for the seed)."""
+    rng = np.random.mtrand._rand if seed is None else np.random.RandomState(seed)
+    pu = rng.normal(init_mean, init_std_dev, size=(n_users, n_factors))
+    qi = rng.normal(init_mean, init_std_dev, size=(n_items, n_factors))
+    return pu, qi
+
+
+@njit(cache=True, nogil=True)
+def _sgd_epochs(users, items, ratings, global_mean, bu, bi, pu, qi, lr, reg, n_epochs):
+    # Arrays carry one model per lane (last axis). Per lane this is SVD.sgd line by line.
+    n_lanes = lr.shape[0]
+    n_factors = pu.shape[1]
+    dot = np.empty(n_lanes)
+    err = np.empty(n_lanes)
+    for _ in range(n_epochs):
+        for k in range(ratings.shape[0]):
+            u = users[k]
+            i = items[k]
+            r = ratings[k]
+            for c in range(n_lanes):
+                dot[c] = 0.0
+            for f in range(n_factors):
+                for c in range(n_lanes):
+                    dot[c] += qi[i, f, c] * pu[u, f, c]
+            for c in range(n_lanes):
+                err[c] = r - (global_mean + bu[u, c] + bi[i, c] + dot[c])
+                bu[u, c] += lr[c] * (err[c] - reg[c] * bu[u, c])
+                bi[i, c] += lr[c] * (err[c] - reg[c] * bi[i, c])
+            for f in range(n_factors):
+                for c in range(n_lanes):
+                    puf = pu[u, f, c]
+                    qif = qi[i, f, c]
+                    pu[u, f, c] += lr[c] * (err[c] * qif - reg[c] * puf)
+                    qi[i, f, c] += lr[c] * (err[c] * puf - reg[c] * qif)
+
+
+@njit(cache=True, nogil=True)
+def _estimate(users, items, global_mean, bu, bi, pu, qi, low, high):
+    # SVD.estimate + AlgoBase.predict(clip=True): unknown user or item adds nothing for it.
+    n = users.shape[0]
+    n_lanes = bu.shape[1]
+    n_factors = pu.shape[1]
+    est = np.empty((n_lanes, n))
+    # SVD.estimate uses np.dot (BLAS ddot, whose summation order is its own); numba's np.dot
+    # calls the same kind of BLAS kernel on contiguous vectors, so predictions match exactly.
+    qv = np.empty(n_factors)
+    pv = np.empty(n_factors)
+    for k in range(n):
+        u = users[k]
+        i = items[k]
+        for c in range(n_lanes):
+            e = global_mean
+            if u >= 0:
+                e += bu[u, c]
+            if i >= 0:
+                e += bi[i, c]
+            if u >= 0 and i >= 0:
+                for f in range(n_factors):
+                    qv[f] = qi[i, f, c]
+                    pv[f] = pu[u, f, c]
+                e += np.dot(qv, pv)
+            est[c, k] = max(low, min(high, e))
+    return est
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) both kernels now, so that timings measure work."""
+    one = np.zeros(1, dtype=np.int64)
+    model = np.zeros((1, 1, 1))
+    bias = np.zeros((1, 1))
+    rate = np.full(1, 0.01)
+    _sgd_epochs(one, one, np.ones(1), 1.0, bias, bias.copy(), model, model.copy(), rate, rate, 1)
+    _estimate(one, one, 1.0, bias, bias, model, model, *RATING_SCALE)
+
+
+class LaneModels:
+    """SVD models with the same n_factors and seed and one (lr_all, reg_all) per lane."""
+
+    def __init__(
+        self,
+        trainset: TrainingSet,
+        n_factors: int,
+        lr_all: Sequence[float],
+        reg_all: Sequence[float],
+        seed: int | None,
+        init_mean: float = 0.0,
+        init_std_dev: float = 0.1,
+    ) -> None:
+        if len(lr_all) != len(reg_all) or not lr_all:
+            raise ValueError("lr_all and reg_all need one value per lane")
+        self.trainset = trainset
+        self.lr = np.asarray(lr_all, dtype=np.float64)
+        self.reg = np.asarray(reg_all, dtype=np.float64)
+        lanes = len(self.lr)
+        pu, qi = initial_factors(
+            trainset.n_users, trainset.n_items, n_factors, seed, init_mean, init_std_dev
+        )
+        # Every lane starts from the same draw, as separate SVD(random_state=seed) fits would.
+        self.pu = np.ascontiguousarray(np.repeat(pu[:, :, None], lanes, axis=2))
+        self.qi = np.ascontiguousarray(np.repeat(qi[:, :, None], lanes, axis=2))
+        self.bu = np.zeros((trainset.n_users, lanes))
+        self.bi = np.zeros((trainset.n_items, lanes))
+        self.epochs_done = 0
+
+    def train(self, n_epochs: int) -> None:
+        """Continue the SGD for ``n_epochs`` more epochs."""
+        if n_epochs <= 0:
+            return
+        t = self.trainset
+        _sgd_epochs(
+            t.users, t.items, t.ratings, t.global_mean,
+            self.bu, self.bi, self.pu, self.qi, self.lr, self.reg, n_epochs,
+        )  # fmt: skip
+        self.epochs_done += n_epochs
+
+    def train_through(self, checkpoints: Sequence[int]) -> Iterator[int]:
+        """Train up to each epoch count in ascending order, yielding after reaching each."""
+        for epochs in sorted(set(checkpoints)):
+            self.train(epochs - self.epochs_done)
+            yield epochs
+
+    def predict_inner(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Clipped estimates, shape (lanes, n), for inner ids (-1 = unknown)."""
+        return _estimate(
+            np.ascontiguousarray(users, dtype=np.int64),
+            np.ascontiguousarray(items, dtype=np.int64),
+            self.trainset.global_mean,
+            self.bu, self.bi, self.pu, self.qi, *RATING_SCALE,
+        )  # fmt: skip
+
+    def predict(self, user_ids: np.ndarray, movie_ids: np.ndarray) -> np.ndarray:
+        users, items = inner_ids(self.trainset, user_ids, movie_ids)
+        return self.predict_inner(users, items)
+
+    def lane(self, c: int) -> dict[str, np.ndarray]:
+        """One lane's parameters, shaped like SVD's attributes (bu, bi, pu, qi)."""
+        return {
+            "bu": self.bu[:, c].copy(),
+            "bi": self.bi[:, c].copy(),
+            "pu": self.pu[:, :, c].copy(),
+            "qi": self.qi[:, :, c].copy(),
+        }
