@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationError, computed_field
+from pydantic import Field, ValidationError, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     model_reg_all: float = Field(0.2, ge=0)
     model_random_state: int | None = 0
     default_implicit_rating: float = Field(3.5, ge=0, le=5)
+    # The grid search's winner (docs/model-selection.md): fills the MODEL_* values not set
+    # explicitly. Unset: DATA_DIR/model-params.json when present (`grid-search --apply`).
+    model_params_file: Path | None = None
+    dask_scheduler_address: str | None = None
 
     # Scheduler.
     recommendations_refresh_minutes: float = Field(15, gt=0)
@@ -62,6 +67,20 @@ class Settings(BaseSettings):
 
     # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
     web_concurrency: int | None = Field(None, ge=1, le=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_params_from_file(cls, data: Any) -> Any:
+        # Precedence: explicit MODEL_* > parameters file > code defaults. A bad file is not a
+        # ValueError on purpose: it surfaces as SettingsError naming MODEL_PARAMS_FILE.
+        from movierec.recommender.params import ParamsFileError, settings_from_params_file
+
+        if not isinstance(data, dict):
+            return data
+        try:
+            return settings_from_params_file(data, cls.model_fields["data_dir"].default)
+        except ParamsFileError as error:
+            raise SettingsError(f"invalid setting MODEL_PARAMS_FILE: {error}") from None
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property

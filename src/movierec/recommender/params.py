@@ -1,0 +1,115 @@
+"""The model-parameters file: the grid search's winner, read by the settings (MODEL_PARAMS_FILE).
+
+Kept free of numpy/numba imports because the settings read it at start-up.
+
+Format (JSON; a ``.toml`` file with a ``[model]`` table works too)::
+
+    {"model": {"n_factors": 50, "n_epochs": 50, "lr_all": 0.008, "reg_all": 0.2,
+               "random_state": 0},
+     "selection": {...how it was chosen: metrics, folds, seed, data...}}
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Model parameter -> its setting (environment variable MODEL_...).
+SETTINGS_FIELDS = {
+    "n_factors": "model_n_factors",
+    "n_epochs": "model_n_epochs",
+    "lr_all": "model_lr_all",
+    "reg_all": "model_reg_all",
+    "random_state": "model_random_state",
+}
+DEFAULT_FILE_NAME = "model-params.json"
+
+
+class ParamsFileError(ValueError):
+    """The parameters file is missing or malformed; the message is one line naming the file."""
+
+
+def _check_value(path: Path, name: str, value: Any) -> int | float | None:
+    if name == "random_state" and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParamsFileError(f"{path}: model.{name} must be a number, not {value!r}")
+    if name in ("n_factors", "n_epochs", "random_state"):
+        lowest = 0 if name == "random_state" else 1
+        if value != int(value) or value < lowest:
+            kind = "a non-negative" if lowest == 0 else "a positive"
+            raise ParamsFileError(f"{path}: model.{name} must be {kind} integer")
+        return int(value)
+    if value < 0 or (name == "lr_all" and value == 0):
+        raise ParamsFileError(
+            f"{path}: model.{name} must be {'> 0' if name == 'lr_all' else '>= 0'}"
+        )
+    return float(value)
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """The ``model`` table of a parameters file, checked: {n_factors: 50, ...}."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsFileError(f"{path}: parameters file not found") from None
+    except OSError as error:
+        raise ParamsFileError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ParamsFileError(f"{path}: invalid {kind} ({error})") from None
+    model = document.get("model") if isinstance(document, dict) else None
+    if not isinstance(model, dict):
+        raise ParamsFileError(f"{path}: no 'model' table with the parameters")
+    unknown = sorted(set(model) - set(SETTINGS_FIELDS))
+    if unknown:
+        allowed = ", ".join(SETTINGS_FIELDS)
+        raise ParamsFileError(f"{path}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    return {name: _check_value(path, name, value) for name, value in model.items()}
+
+
+def write_params_file(
+    path: Path, params: Mapping[str, Any], selection: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the parameters (and how they were chosen) atomically, so a service starting at the
+    same moment never reads half a file."""
+    path = Path(path)
+    unknown = set(params) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"not model parameters: {sorted(unknown)}")
+    document = {"model": dict(params), "selection": dict(selection or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dict[str, Any]:
+    """Settings input with the file's parameters filled in where no MODEL_* value was given.
+
+    ``data`` holds only the values given explicitly (environment or keyword), keyed by lower-
+    case field name, so "not in data" means "would fall back to the code default". The file is
+    MODEL_PARAMS_FILE when given (it must then exist), else ``<DATA_DIR>/model-params.json``
+    when that exists (where ``grid-search --apply`` writes without MODEL_PARAMS_FILE).
+    """
+    given = {str(key).lower(): value for key, value in data.items()}
+    explicit = given.get("model_params_file")
+    if explicit not in (None, ""):
+        path = Path(explicit)
+    else:
+        path = Path(given.get("data_dir") or default_dir) / DEFAULT_FILE_NAME
+        if not path.is_file():
+            return dict(data)
+    merged = {key: value for key, value in data.items() if str(key).lower() != "model_params_file"}
+    for name, value in read_params_file(path).items():
+        if SETTINGS_FIELDS[name] not in given:
+            merged[SETTINGS_FIELDS[name]] = value
+    merged["model_params_file"] = path
+    return merged
