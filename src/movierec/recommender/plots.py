@@ -1,0 +1,81 @@
+"""The grid search's RMSE surface as heatmaps: one panel per (n_factors, n_epochs), lr_all
+across and reg_all down, one colour scale for all panels, the winner outlined."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+
+def plot_rmse_heatmaps(
+    results: pd.DataFrame, best: Mapping[str, Any], path: Path, *, n_folds: int | None = None
+) -> Path:
+    # Figure + the Agg canvas directly, not pyplot: no global backend state, safe in servers
+    # and threads, and nothing tries to open a window.
+    factors = sorted(results["n_factors"].unique())
+    epochs = sorted(results["n_epochs"].unique())
+    lrs = sorted(results["lr_all"].unique())
+    regs = sorted(results["reg_all"].unique())
+    low, high = results["mean_rmse"].min(), results["mean_rmse"].max()
+    if high <= low:
+        high = low + 1e-9
+
+    cell = 0.62
+    width = max(4.5, len(epochs) * (len(lrs) * cell + 1.3) + 1.5)
+    height = max(3.5, len(factors) * (len(regs) * cell + 1.0) + 1.2)
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(factors), len(epochs), squeeze=False, sharex=True, sharey=True)
+    image = None
+    annotate = len(lrs) * len(regs) <= 64
+    for row, n_factors in enumerate(factors):
+        for col, n_epochs in enumerate(epochs):
+            ax = axes[row][col]
+            panel = results[(results["n_factors"] == n_factors) & (results["n_epochs"] == n_epochs)]
+            surface = (
+                panel.pivot(index="reg_all", columns="lr_all", values="mean_rmse")
+                .reindex(index=regs, columns=lrs)
+                .to_numpy()
+            )
+            image = ax.imshow(surface, cmap="viridis_r", vmin=low, vmax=high, aspect="auto")
+            if annotate:
+                middle = (low + high) / 2
+                for (y, x), value in np.ndenumerate(surface):
+                    if np.isfinite(value):
+                        ax.text(
+                            x, y, f"{value:.4f}", ha="center", va="center", fontsize=7,
+                            color="black" if value < middle else "white",
+                        )  # fmt: skip
+            if n_factors == best["n_factors"] and n_epochs == best["n_epochs"]:
+                x, y = lrs.index(best["lr_all"]), regs.index(best["reg_all"])
+                ax.add_patch(
+                    Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5)
+                )
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("red")
+                    spine.set_linewidth(1.5)
+            ax.set_title(f"n_factors={n_factors}, n_epochs={n_epochs}", fontsize=9)
+            ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], fontsize=8)
+            ax.set_yticks(range(len(regs)), [f"{v:g}" for v in regs], fontsize=8)
+            if row == len(factors) - 1:
+                ax.set_xlabel("lr_all")
+            if col == 0:
+                ax.set_ylabel("reg_all")
+    assert image is not None
+    figure.colorbar(image, ax=axes, label="mean RMSE (lower is better)", shrink=0.8)
+    folds = f" over {n_folds} folds" if n_folds else ""
+    figure.suptitle(
+        f"Mean RMSE{folds}; best (red): n_factors={best['n_factors']}, "
+        f"n_epochs={best['n_epochs']}, lr_all={best['lr_all']:g}, reg_all={best['reg_all']:g}",
+        fontsize=10,
+    )
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
