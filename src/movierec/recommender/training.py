@@ -1,0 +1,156 @@
+"""Training: scikit-surprise's SVD fitted on a ratings frame, and its factors as plain arrays.
+
+Scoring never goes back to Surprise: ``FactorModel`` holds everything ``SVD.estimate`` uses
+(global mean, biases, factors), with users and movies in ascending raw-id order so that the
+column order of a score matrix is the deterministic tie-break order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+# MovieLens' scale. Only clipping depends on it (ranking uses unclipped scores), and the
+# training RMSE, which is computed on clipped estimates as Surprise's accuracy.rmse would be.
+RATING_SCALE = (0.5, 5.0)
+
+# Rows of the ratings frame evaluated at once for the training RMSE (bounded memory).
+_RMSE_CHUNK_ROWS = 500_000
+
+
+class NothingToTrain(ValueError):
+    """There are no ratings, so there is no model to fit."""
+
+
+@dataclass(frozen=True)
+class SVDParams:
+    """The hyper-parameters of ``surprise.SVD`` that MovieRec configures (MODEL_*)."""
+
+    n_factors: int = 50
+    n_epochs: int = 50
+    lr_all: float = 0.008
+    reg_all: float = 0.2
+    random_state: int | None = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FactorModel:
+    """A trained biased SVD as arrays: ``est(u, i) = mu + b_u + b_i + p_u . q_i``.
+
+    ``user_ids`` and ``item_ids`` are the raw ids in ascending order; row ``k`` of
+    ``user_bias``/``user_factors`` belongs to ``user_ids[k]`` (likewise for items).
+    """
+
+    global_mean: float
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Row of each raw user id, -1 for users the model does not know."""
+        return _positions(self.user_ids, raw_ids)
+
+    def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Row of each raw movie id, -1 for movies the model does not know."""
+        return _positions(self.item_ids, raw_ids)
+
+
+def _positions(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
+    raw = np.asarray(raw_ids, dtype=np.int64)
+    if len(sorted_ids) == 0:
+        return np.full(raw.shape, -1, dtype=np.int64)
+    found = np.searchsorted(sorted_ids, raw).clip(max=len(sorted_ids) - 1)
+    return np.where(sorted_ids[found] == raw, found, -1).astype(np.int64)
+
+
+@dataclass
+class TrainedSVD:
+    """The fitted Surprise objects (for comparisons with Surprise itself) and their arrays."""
+
+    algo: object  # surprise.SVD
+    trainset: object  # surprise.Trainset
+    model: FactorModel
+    fit_seconds: float
+
+
+def factors_of(algo: object) -> FactorModel:
+    """Copy a fitted ``surprise.SVD``'s parameters into a ``FactorModel`` (raw-id order)."""
+    trainset = algo.trainset  # type: ignore[attr-defined]
+    user_raw = np.fromiter(
+        (trainset.to_raw_uid(u) for u in range(trainset.n_users)), np.int64, trainset.n_users
+    )
+    item_raw = np.fromiter(
+        (trainset.to_raw_iid(i) for i in range(trainset.n_items)), np.int64, trainset.n_items
+    )
+    user_order = np.argsort(user_raw, kind="stable")
+    item_order = np.argsort(item_raw, kind="stable")
+    return FactorModel(
+        global_mean=float(trainset.global_mean),
+        user_ids=user_raw[user_order],
+        item_ids=item_raw[item_order],
+        user_bias=np.ascontiguousarray(algo.bu[user_order], dtype=np.float64),  # type: ignore[attr-defined]
+        item_bias=np.ascontiguousarray(algo.bi[item_order], dtype=np.float64),  # type: ignore[attr-defined]
+        user_factors=np.ascontiguousarray(algo.pu[user_order], dtype=np.float64),  # type: ignore[attr-defined]
+        item_factors=np.ascontiguousarray(algo.qi[item_order], dtype=np.float64),  # type: ignore[attr-defined]
+    )
+
+
+def train_svd(ratings: pd.DataFrame, params: SVDParams) -> TrainedSVD:
+    """Fit Surprise's SVD on every row of ``ratings`` (columns user_id, movie_id, rating)."""
+    from surprise import SVD, Dataset, Reader
+
+    if ratings.empty:
+        raise NothingToTrain("there are no ratings to train on")
+    started = time.perf_counter()
+    data = Dataset.load_from_df(
+        ratings[["user_id", "movie_id", "rating"]], Reader(rating_scale=RATING_SCALE)
+    )
+    trainset = data.build_full_trainset()
+    algo = SVD(
+        n_factors=params.n_factors,
+        n_epochs=params.n_epochs,
+        lr_all=params.lr_all,
+        reg_all=params.reg_all,
+        random_state=params.random_state,
+    )
+    algo.fit(trainset)
+    model = factors_of(algo)
+    return TrainedSVD(algo, trainset, model, time.perf_counter() - started)
+
+
+def estimate_pairs(model: FactorModel, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+    """Unclipped estimates of (user row, item row) pairs, summed in Surprise's order."""
+    dots = np.einsum("ij,ij->i", model.user_factors[user_rows], model.item_factors[item_rows])
+    return ((model.global_mean + model.user_bias[user_rows]) + model.item_bias[item_rows]) + dots
+
+
+def training_rmse(model: FactorModel, ratings: pd.DataFrame) -> float:
+    """RMSE of the clipped estimates on the training ratings themselves (a sanity figure,
+    not a generalisation estimate: model selection measures that by cross-validation)."""
+    if ratings.empty:
+        return float("nan")
+    squared = 0.0
+    for start in range(0, len(ratings), _RMSE_CHUNK_ROWS):
+        chunk = ratings.iloc[start : start + _RMSE_CHUNK_ROWS]
+        users = model.user_positions(chunk["user_id"].to_numpy())
+        items = model.item_positions(chunk["movie_id"].to_numpy())
+        estimates = np.clip(estimate_pairs(model, users, items), *RATING_SCALE)
+        squared += float(np.sum((chunk["rating"].to_numpy(dtype=np.float64) - estimates) ** 2))
+    return float(np.sqrt(squared / len(ratings)))
