@@ -65,6 +65,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Recommendation engine (docs/engine.md).
+    # Movies cached per user beyond TOP_N, so the ones rated before the next refresh can be
+    # dropped at read time without backfilling from the top movies.
+    recommendations_margin: int = Field(10, ge=0, le=1000)
+    # Memory for one block of scores while ranking; the users per batch follow from it.
+    scoring_memory_mb: int = Field(128, ge=8)
+
     # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
     web_concurrency: int | None = Field(None, ge=1, le=256)
 

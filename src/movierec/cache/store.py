@@ -12,17 +12,27 @@ A publish writes a whole new version under keys that expire on their own (so a k
 leaves nothing behind), then in one MULTI/EXEC makes them permanent, points ``current`` at them
 and gives the previous version a short grace TTL. A reader therefore sees the old complete set or
 the new complete set, never a mix, a gap or an empty set.
+
+Jobs that must not overlap (two schedulers, or a scheduler and a manual ``movierec train``)
+hold ``{p}:lock:{job}`` through ``hold_lock``: a short-lived Redis lock renewed while the job
+runs, so a killed job frees it within a minute.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import redis
+from redis.exceptions import LockError, WatchError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -32,12 +42,41 @@ BUILD_TTL_SECONDS = 6 * 3600
 # How long the previous version stays readable after a switch, for readers that already
 # resolved it (and for a quick look when debugging).
 GRACE_TTL_SECONDS = 300
+# A job lock expires this long after its holder stops renewing it (killed, frozen, cut off).
+LOCK_TTL_SECONDS = 60
+
+log = logging.getLogger(__name__)
 
 _READ_CURRENT_HASH_FIELD = """
 local version = redis.call('GET', KEYS[1])
 if not version then return false end
 return redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])
 """
+
+# Top-list entries start..stop (inclusive, LRANGE style) of the current statistics version.
+_READ_CURRENT_TOP_IDS = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+return redis.call('LRANGE', ARGV[1] .. version .. ':top', ARGV[2], ARGV[3])
+"""
+
+# The same entries with their "votes,average" values, read from one version in one step.
+_READ_CURRENT_TOP_STATS = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+local ids = redis.call('LRANGE', ARGV[1] .. version .. ':top', ARGV[2], ARGV[3])
+local movies = ARGV[1] .. version .. ':movies'
+local values = {}
+for first = 1, #ids, 1000 do
+    local chunk = redis.call('HMGET', movies, unpack(ids, first, math.min(first + 999, #ids)))
+    for _, value in ipairs(chunk) do values[#values + 1] = value end
+end
+return {ids, values}
+"""
+
+
+class LockBusy(Exception):
+    """Another process holds the job lock; the message says which job and who holds it."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +101,7 @@ class CacheStore:
         self.prefix = prefix
         self.chunk_size = chunk_size
         self._client: redis.Redis | None = None
+        self._scripts: dict[str, redis.commands.core.Script] = {}
 
     def init_app(self, app: Flask) -> None:
         settings = app.config["MOVIEREC_SETTINGS"]
@@ -90,21 +130,79 @@ class CacheStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+            self._scripts.clear()
+
+    def _script(self, source: str) -> redis.commands.core.Script:
+        # Registered once per client: later calls are a single EVALSHA.
+        if source not in self._scripts:
+            self._scripts[source] = self.client.register_script(source)
+        return self._scripts[source]
+
+    # -- job locks --------------------------------------------------------------------------
+
+    @contextmanager
+    def hold_lock(self, job: str, ttl: float = LOCK_TTL_SECONDS) -> Iterator[None]:
+        """Run the block as the only holder of ``job``'s lock, or raise ``LockBusy`` at once.
+
+        The lock expires ``ttl`` seconds after the last renewal; a thread renews it every
+        ``ttl / 3`` seconds while the block runs, so a long refresh keeps it and a killed one
+        loses it soon.
+        """
+        name = self.key("lock", job)
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lock = self.client.lock(name, timeout=ttl, blocking=False, thread_local=False)
+        if not lock.acquire(token=holder):
+            raise LockBusy(
+                f"another {job} job is running (lock {name} held by {self.client.get(name)})"
+            )
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl / 3):
+                try:
+                    lock.reacquire()
+                except (LockError, redis.RedisError) as error:
+                    log.warning("could not renew lock %s: %s", name, error)
+
+        renewer = threading.Thread(target=renew, name=f"renew-{name}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            try:
+                lock.release()
+            except (LockError, redis.RedisError) as error:
+                log.warning("lock %s was lost before release: %s", name, error)
+
+    def lock_holder(self, job: str) -> str | None:
+        """Who holds ``job``'s lock now (host:pid:token), or None."""
+        return self.client.get(self.key("lock", job))
 
     # -- publishing -------------------------------------------------------------------------
 
     def _switch(self, kind: str, version: str, new_keys: Sequence[str]) -> None:
         """Atomically make ``version`` the current one of ``kind`` and retire the previous."""
         current_key = self.key(kind, "current")
-        previous = self.client.get(current_key)
         with self.client.pipeline(transaction=True) as pipe:
-            for key in new_keys:
-                pipe.persist(key)
-            pipe.set(current_key, version)
-            if previous and previous != version:
-                for key in self._version_keys(kind, previous):
-                    pipe.expire(key, GRACE_TTL_SECONDS)
-            pipe.execute()
+            while True:
+                try:
+                    # Retried if another publisher switches in between, so that the version
+                    # it retires is the one this switch replaces.
+                    pipe.watch(current_key)
+                    previous = pipe.get(current_key)
+                    pipe.multi()
+                    for key in new_keys:
+                        pipe.persist(key)
+                    pipe.set(current_key, version)
+                    if previous and previous != version:
+                        for key in self._version_keys(kind, previous):
+                            pipe.expire(key, GRACE_TTL_SECONDS)
+                    pipe.execute()
+                    return
+                except WatchError:
+                    continue
 
     def _version_keys(self, kind: str, version: str) -> list[str]:
         if kind == "recs":
@@ -113,6 +211,18 @@ class CacheStore:
 
     def current_version(self, kind: str) -> str | None:
         return self.client.get(self.key(kind, "current"))
+
+    def _discard(self, kind: str, version: str) -> None:
+        """Best-effort removal of an unfinished version (its TTL removes it otherwise)."""
+        try:
+            self.client.delete(*self._version_keys(kind, version))
+        except redis.RedisError as error:
+            log.warning("could not discard unfinished %s version %s: %s", kind, version, error)
+
+    def recommendation_users(self) -> int:
+        """How many users the current recommendation set holds lists for."""
+        version = self.current_version("recs")
+        return int(self.client.hlen(self.key("recs", version))) if version else 0
 
     def publish_recommendations(
         self, lists: Iterable[tuple[int, Sequence[int]]], version: str | None = None
@@ -124,18 +234,22 @@ class CacheStore:
         """
         version = version or new_version()
         hash_key = self.key("recs", version)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(hash_key, "__building__", "1")
-        pipe.expire(hash_key, BUILD_TTL_SECONDS)
-        pending = 2
-        for user_id, movie_ids in lists:
-            pipe.hset(hash_key, str(user_id), ",".join(str(int(m)) for m in movie_ids))
-            pending += 1
-            if pending >= self.chunk_size:
-                pipe.execute()
-                pending = 0
-        pipe.hdel(hash_key, "__building__")
-        pipe.execute()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(hash_key, "__building__", "1")
+            pipe.expire(hash_key, BUILD_TTL_SECONDS)
+            pending = 2
+            for user_id, movie_ids in lists:
+                pipe.hset(hash_key, str(user_id), ",".join(str(int(m)) for m in movie_ids))
+                pending += 1
+                if pending >= self.chunk_size:
+                    pipe.execute()
+                    pending = 0
+            pipe.hdel(hash_key, "__building__")
+            pipe.execute()
+        except BaseException:
+            self._discard("recs", version)
+            raise
         # The marker field keeps the hash (and its TTL) alive even when there are no users yet.
         self._switch("recs", version, [hash_key])
         return version
@@ -148,26 +262,30 @@ class CacheStore:
         version = version or new_version()
         movies_key = self.key("stats", version, "movies")
         top_key = self.key("stats", version, "top")
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(movies_key, "__building__", "1")
-        pipe.expire(movies_key, BUILD_TTL_SECONDS)
-        pending = 2
-        top_chunk: list[int] = []
-        for stat in stats:
-            average = "" if stat.avg_rating is None else repr(float(stat.avg_rating))
-            pipe.hset(movies_key, str(stat.movie_id), f"{stat.votes},{average}")
-            top_chunk.append(stat.movie_id)
-            pending += 1
-            if pending >= self.chunk_size:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(movies_key, "__building__", "1")
+            pipe.expire(movies_key, BUILD_TTL_SECONDS)
+            pending = 2
+            top_chunk: list[int] = []
+            for stat in stats:
+                average = "" if stat.avg_rating is None else repr(float(stat.avg_rating))
+                pipe.hset(movies_key, str(stat.movie_id), f"{stat.votes},{average}")
+                top_chunk.append(stat.movie_id)
+                pending += 1
+                if pending >= self.chunk_size:
+                    pipe.rpush(top_key, *top_chunk)
+                    pipe.expire(top_key, BUILD_TTL_SECONDS)
+                    pipe.execute()
+                    pending, top_chunk = 0, []
+            if top_chunk:
                 pipe.rpush(top_key, *top_chunk)
                 pipe.expire(top_key, BUILD_TTL_SECONDS)
-                pipe.execute()
-                pending, top_chunk = 0, []
-        if top_chunk:
-            pipe.rpush(top_key, *top_chunk)
-            pipe.expire(top_key, BUILD_TTL_SECONDS)
-        pipe.hdel(movies_key, "__building__")
-        pipe.execute()
+            pipe.hdel(movies_key, "__building__")
+            pipe.execute()
+        except BaseException:
+            self._discard("stats", version)
+            raise
         self._switch("stats", version, [movies_key, top_key])
         return version
 
@@ -175,8 +293,7 @@ class CacheStore:
 
     def _read_current_field(self, kind: str, suffix: str, field: str) -> str | None:
         # One round trip: resolve the current version and read from it inside Redis.
-        script = self.client.register_script(_READ_CURRENT_HASH_FIELD)
-        return script(
+        return self._script(_READ_CURRENT_HASH_FIELD)(
             keys=[self.key(kind, "current")],
             args=[self.key(kind, ""), suffix, field],
         )
@@ -205,19 +322,29 @@ class CacheStore:
         stat = self.movie_stat(movie_id)
         return stat.avg_rating if stat else None
 
+    def top_movie_ids(self, start: int, stop: int) -> list[int] | None:
+        """Movie ids ``start``..``stop-1`` of the current top list, or None when no statistics
+        have been published yet (as opposed to [] for a range past the end)."""
+        if stop <= start:
+            return [] if self.current_version("stats") else None
+        ids = self._script(_READ_CURRENT_TOP_IDS)(
+            keys=[self.key("stats", "current")], args=[self.key("stats", ""), start, stop - 1]
+        )
+        return None if ids is None else [int(m) for m in ids]
+
     def top_movies(self, start: int, stop: int) -> list[MovieStat]:
-        """Entries ``start``..``stop-1`` of the current top list with their statistics."""
-        version = self.current_version("stats")
-        if not version or stop <= start:
+        """Entries ``start``..``stop-1`` of the current top list with their statistics, read
+        from one version in one round trip ([] when none are published)."""
+        if stop <= start:
             return []
-        movie_ids = self.client.lrange(self.key("stats", version, "top"), start, stop - 1)
-        if not movie_ids:
+        found = self._script(_READ_CURRENT_TOP_STATS)(
+            keys=[self.key("stats", "current")], args=[self.key("stats", ""), start, stop - 1]
+        )
+        if not found:
             return []
-        values = self.client.hmget(self.key("stats", version, "movies"), movie_ids)
+        movie_ids, values = found
         result = []
         for movie_id, value in zip(movie_ids, values, strict=True):
-            if value is None:  # retired between the two reads; the caller sees a short page
-                break
             votes, _, average = value.partition(",")
             result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
         return result

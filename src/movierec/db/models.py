@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -109,3 +110,27 @@ class Rating(Base):
         Boolean, nullable=False, default=False, server_default=false()
     )
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ModelRun(Base):
+    """One recommendations refresh: the model trained, how long each step took, and whether it
+    reached Redis. ``version`` is the Redis version id of the lists it published."""
+
+    __tablename__ = "model_runs"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|succeeded|failed
+    params: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
+    n_users: Mapped[int | None] = mapped_column(Integer)
+    n_movies: Mapped[int | None] = mapped_column(Integer)
+    n_ratings: Mapped[int | None] = mapped_column(Integer)
+    load_seconds: Mapped[float | None] = mapped_column(Float)
+    fit_seconds: Mapped[float | None] = mapped_column(Float)
+    score_seconds: Mapped[float | None] = mapped_column(Float)
+    publish_seconds: Mapped[float | None] = mapped_column(Float)
+    train_rmse: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_model_runs_started_at", "started_at"),)

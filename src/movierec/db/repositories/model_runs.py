@@ -1,0 +1,47 @@
+"""Queries on model runs (one row per recommendations refresh)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from movierec.db.models import ModelRun
+
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+
+def start_run(
+    session: Session, version: str, params: dict[str, object], started_at: datetime
+) -> None:
+    session.add(ModelRun(version=version, status=RUNNING, params=params, started_at=started_at))
+
+
+def finish_run(session: Session, version: str, finished_at: datetime, **figures: object) -> None:
+    """Mark a run succeeded with its figures (n_users, fit_seconds, train_rmse, ...)."""
+    session.execute(
+        update(ModelRun)
+        .where(ModelRun.version == version)
+        .values(status=SUCCEEDED, finished_at=finished_at, **figures)
+    )
+
+
+def fail_run(
+    session: Session, version: str, finished_at: datetime, error: str, **figures: object
+) -> None:
+    session.execute(
+        update(ModelRun)
+        .where(ModelRun.version == version)
+        .values(status=FAILED, finished_at=finished_at, error=error[:2000], **figures)
+    )
+
+
+def get_run(session: Session, version: str) -> ModelRun | None:
+    return session.get(ModelRun, version)
+
+
+def latest_runs(session: Session, limit: int = 10) -> list[ModelRun]:
+    """The most recent runs, newest first, whatever their status."""
+    query = select(ModelRun).order_by(ModelRun.started_at.desc()).limit(limit)
+    return list(session.scalars(query))

@@ -1,0 +1,224 @@
+"""The two refresh use-cases: recommendations (train, score, publish) and movie statistics.
+
+Both hold a Redis job lock for their whole run, so two schedulers, or a scheduler and an
+operator's ``movierec train``, never run the same refresh at once (the second gets
+``LockBusy``). Both publish a complete new version to Redis and switch readers to it in one
+step; if anything fails before the switch, the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from tqdm import tqdm
+
+from movierec.cache.store import CacheStore, MovieStat, new_version
+from movierec.config import Settings
+from movierec.db import Database
+from movierec.db.repositories import model_runs
+from movierec.db.repositories.ratings import ratings_frame
+from movierec.db.repositories.statistics import movie_aggregates
+from movierec.recommender.scoring import RatedItems, iter_top_n
+from movierec.recommender.statistics import rank_movies
+from movierec.recommender.training import NothingToTrain, SVDParams, train_svd, training_rmse
+
+log = logging.getLogger(__name__)
+
+# (user id, movie ids best first) for every user, on its way from scoring to Redis.
+UserLists = Iterator[tuple[int, np.ndarray]]
+ListsHook = Callable[[UserLists], UserLists]
+
+RECOMMENDATIONS_JOB = "recommendations"
+STATISTICS_JOB = "statistics"
+
+
+@dataclass(frozen=True)
+class RecommendationsReport:
+    version: str
+    n_users: int
+    n_movies: int
+    n_ratings: int
+    list_length: int
+    load_seconds: float
+    fit_seconds: float
+    score_seconds: float
+    publish_seconds: float
+    train_rmse: float
+    total_seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"recommendations {self.version}: {self.n_users:,} users x {self.n_movies:,} movies "
+            f"from {self.n_ratings:,} ratings (train RMSE {self.train_rmse:.4f}); "
+            f"load {self.load_seconds:.1f}s, fit {self.fit_seconds:.1f}s, "
+            f"score {self.score_seconds:.1f}s, publish {self.publish_seconds:.1f}s, "
+            f"total {self.total_seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class StatisticsReport:
+    version: str
+    n_movies: int
+    n_rated: int
+    n_with_average: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"statistics {self.version}: {self.n_movies:,} movies, {self.n_rated:,} rated, "
+            f"{self.n_with_average:,} with an average; {self.seconds:.1f}s"
+        )
+
+
+def svd_params(settings: Settings) -> SVDParams:
+    return SVDParams(
+        n_factors=settings.model_n_factors,
+        n_epochs=settings.model_n_epochs,
+        lr_all=settings.model_lr_all,
+        reg_all=settings.model_reg_all,
+        random_state=settings.model_random_state,
+    )
+
+
+def list_length(settings: Settings) -> int:
+    """Movies kept per user: TOP_N plus a margin, so that the movies a user rates before the
+    next refresh can be dropped at read time without falling back to the top movies."""
+    return settings.top_n + settings.recommendations_margin
+
+
+class _ScoringClock:
+    def __init__(self, total_users: int, show_progress: bool) -> None:
+        self.seconds = 0.0
+        self.bar = tqdm(total=total_users, unit="users", desc="scoring", disable=not show_progress)
+
+    def __call__(self, users: int, seconds: float) -> None:
+        self.seconds += seconds
+        self.bar.update(users)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def refresh_recommendations(
+    db: Database,
+    cache: CacheStore,
+    settings: Settings,
+    *,
+    show_progress: bool = False,
+    lists_hook: ListsHook | None = None,
+) -> RecommendationsReport:
+    """Train on every rating in the database, rank every user's unrated movies and publish
+    the lists as a new Redis version. Raises ``LockBusy`` when another refresh is running,
+    ``NothingToTrain`` when there are no ratings.
+
+    ``lists_hook`` wraps the stream of lists on its way to Redis (tests use it to fail midway).
+    """
+    with cache.hold_lock(RECOMMENDATIONS_JOB):
+        return _refresh_recommendations(db, cache, settings, show_progress, lists_hook)
+
+
+def _refresh_recommendations(
+    db: Database,
+    cache: CacheStore,
+    settings: Settings,
+    show_progress: bool,
+    lists_hook: ListsHook | None,
+) -> RecommendationsReport:
+    started = time.perf_counter()
+    version = new_version()
+    params = svd_params(settings)
+    log.info("recommendations refresh %s: loading ratings", version)
+    with db.engine.connect() as connection:
+        ratings = ratings_frame(connection)
+    load_seconds = time.perf_counter() - started
+    if ratings.empty:
+        raise NothingToTrain("there are no ratings in the database to train on")
+    with db.session() as session:
+        model_runs.start_run(session, version, params.as_dict(), _now())
+    figures: dict[str, object] = {"n_ratings": len(ratings), "load_seconds": load_seconds}
+    try:
+        log.info(
+            "recommendations refresh %s: training SVD on %s ratings with %s",
+            version,
+            f"{len(ratings):,}",
+            params.as_dict(),
+        )
+        trained = train_svd(ratings, params)
+        model = trained.model
+        figures.update(
+            n_users=model.n_users, n_movies=model.n_items, fit_seconds=trained.fit_seconds
+        )
+        rated = RatedItems.from_ratings(
+            model, ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy()
+        )
+        figures["train_rmse"] = training_rmse(model, ratings)
+        # Surprise's trainset holds every rating as Python objects: let it go before scoring.
+        del trained, ratings
+        gc.collect()
+
+        clock = _ScoringClock(model.n_users, show_progress)
+        publish_started = time.perf_counter()
+        lists: UserLists = iter_top_n(
+            model,
+            rated,
+            list_length(settings),
+            memory_bytes=settings.scoring_memory_mb * 2**20,
+            on_batch=clock,
+        )
+        if lists_hook is not None:
+            lists = lists_hook(lists)
+        with clock.bar:
+            cache.publish_recommendations(lists, version=version)
+        figures["score_seconds"] = clock.seconds
+        figures["publish_seconds"] = time.perf_counter() - publish_started - clock.seconds
+    except BaseException as error:
+        with db.session() as session:
+            model_runs.fail_run(
+                session, version, _now(), f"{type(error).__name__}: {error}", **figures
+            )
+        raise
+    with db.session() as session:
+        model_runs.finish_run(session, version, _now(), **figures)
+    report = RecommendationsReport(
+        version=version,
+        list_length=list_length(settings),
+        total_seconds=time.perf_counter() - started,
+        **figures,  # type: ignore[arg-type]
+    )
+    log.info("%s", report.summary())
+    return report
+
+
+def refresh_statistics(db: Database, cache: CacheStore, settings: Settings) -> StatisticsReport:
+    """Recompute every movie's votes and average and the top list, and publish them as a new
+    Redis version. Raises ``LockBusy`` when another statistics refresh is running."""
+    with cache.hold_lock(STATISTICS_JOB):
+        started = time.perf_counter()
+        with db.engine.connect() as connection:
+            aggregates = movie_aggregates(connection)
+        ranked = rank_movies(aggregates, settings.stat_movie_users_lower_limit)
+        averages = ranked["avg_rating"].to_numpy()
+        stats = (
+            MovieStat(int(movie_id), int(votes), None if np.isnan(avg) else float(avg))
+            for movie_id, votes, avg in zip(
+                ranked["movie_id"].to_numpy(), ranked["votes"].to_numpy(), averages, strict=True
+            )
+        )
+        version = cache.publish_statistics(stats)
+        report = StatisticsReport(
+            version=version,
+            n_movies=len(ranked),
+            n_rated=int((ranked["votes"] > 0).sum()),
+            n_with_average=int((~np.isnan(averages)).sum()),
+            seconds=time.perf_counter() - started,
+        )
+    log.info("%s", report.summary())
+    return report

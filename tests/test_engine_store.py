@@ -1,0 +1,196 @@
+"""The Redis store of the engine's results: atomic versioned publishing, readers during a
+publish, failed and killed publishes, top-list reads and the job lock. Real Redis / Valkey."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from movierec.cache import CacheStore
+from movierec.cache.store import BUILD_TTL_SECONDS, GRACE_TTL_SECONDS, LockBusy, MovieStat
+
+
+def _lists(n_users: int, offset: int) -> list[tuple[int, list[int]]]:
+    return [
+        (user, [offset + user, offset + user + 1, offset + user + 2]) for user in range(n_users)
+    ]
+
+
+def _version_keys(cache: CacheStore, kind: str, version: str) -> list[str]:
+    return list(cache.client.scan_iter(match=cache.key(kind, version) + "*"))
+
+
+def test_published_lists_are_read_back_and_the_old_version_retires(cache: CacheStore) -> None:
+    first = cache.publish_recommendations(_lists(5, 100))
+    assert cache.recommendations_for(3) == [103, 104, 105]
+    assert cache.recommendations_for(99) is None
+    assert cache.recommendation_users() == 5
+    second = cache.publish_recommendations(_lists(4, 200))
+    assert cache.current_version("recs") == second != first
+    assert cache.recommendations_for(3) == [203, 204, 205]
+    assert cache.recommendations_for(4) is None  # not in the new set: no stale leftovers
+    assert 0 < cache.client.ttl(cache.key("recs", first)) <= GRACE_TTL_SECONDS
+    assert cache.client.ttl(cache.key("recs", second)) == -1  # the current one never expires
+
+
+def test_forget_user_drops_only_that_users_list(cache: CacheStore) -> None:
+    cache.publish_recommendations(_lists(3, 0))
+    cache.forget_user(1)
+    assert cache.recommendations_for(1) is None
+    assert cache.recommendations_for(2) == [2, 3, 4]
+
+
+def test_reader_during_publish_sees_old_then_new_never_a_mix(cache: CacheStore) -> None:
+    n_users = 400
+    old = dict(_lists(n_users, 1000))
+    new = dict(_lists(n_users, 5000))
+    cache.publish_recommendations(old.items())
+    writer = CacheStore(cache.url, cache.prefix, chunk_size=7)  # many round trips
+    seen: list[str] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        reader = CacheStore(cache.url, cache.prefix)
+        switched = False
+        while not stop.is_set():
+            for user in range(0, n_users, 37):
+                got = reader.recommendations_for(user)
+                if got == new[user]:
+                    switched = True
+                    seen.append("new")
+                elif got == old[user] and not switched:
+                    seen.append("old")
+                else:
+                    errors.append(f"user {user}: {got} (after switch: {switched})")
+        reader.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+
+    def slow(lists):  # type: ignore[no-untyped-def]
+        for i, item in enumerate(lists):
+            if i % 50 == 0:
+                time.sleep(0.02)
+            yield item
+
+    writer.publish_recommendations(slow(new.items()))
+    time.sleep(0.05)
+    stop.set()
+    thread.join()
+    writer.close()
+    assert not errors
+    assert "old" in seen and "new" in seen  # the reader really ran across the switch
+
+
+def test_failed_publish_keeps_the_previous_version_and_leaves_nothing(cache: CacheStore) -> None:
+    previous = cache.publish_recommendations(_lists(10, 0))
+
+    def failing(lists):  # type: ignore[no-untyped-def]
+        for i, item in enumerate(lists):
+            if i == 6:
+                raise RuntimeError("scoring failed")
+            yield item
+
+    store = CacheStore(cache.url, cache.prefix, chunk_size=3)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        store.publish_recommendations(failing(_lists(10, 500)), version="broken")
+    store.close()
+    assert cache.current_version("recs") == previous
+    assert cache.recommendations_for(7) == [7, 8, 9]
+    assert _version_keys(cache, "recs", "broken") == []
+
+
+def test_killed_publish_keeps_the_previous_version_and_its_keys_expire(cache: CacheStore) -> None:
+    previous = cache.publish_recommendations(_lists(10, 0))
+    script = textwrap.dedent(
+        f"""
+        import os
+        from movierec.cache import CacheStore
+
+        def dying():
+            for user in range(100):
+                if user == 50:
+                    os._exit(9)  # no clean-up runs, as with SIGKILL
+                yield user, [1, 2, 3]
+
+        CacheStore({cache.url!r}, {cache.prefix!r}, chunk_size=10).publish_recommendations(
+            dying(), version="killed"
+        )
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], check=False)
+    assert result.returncode == 9
+    assert cache.current_version("recs") == previous
+    assert cache.recommendations_for(3) == [3, 4, 5]
+    leftovers = _version_keys(cache, "recs", "killed")
+    assert leftovers  # it did write part of a version ...
+    for key in leftovers:  # ... which expires on its own
+        assert 0 < cache.client.ttl(key) <= BUILD_TTL_SECONDS
+
+
+def test_statistics_top_list_reads(cache: CacheStore) -> None:
+    assert cache.top_movie_ids(0, 10) is None  # nothing published yet
+    assert cache.top_movies(0, 10) == []
+    stats = [MovieStat(30, 9, 4.5), MovieStat(10, 9, 4.0), MovieStat(20, 2, None)]
+    cache.publish_statistics(iter(stats))
+    assert cache.top_movie_ids(0, 10) == [30, 10, 20]
+    assert cache.top_movie_ids(1, 2) == [10]
+    assert cache.top_movie_ids(5, 10) == []
+    assert cache.top_movies(0, 2) == stats[:2]
+    assert cache.top_movies(0, 100) == stats
+    assert cache.movie_average(20) is None
+    assert cache.movie_stat(10) == MovieStat(10, 9, 4.0)
+
+
+def test_top_list_longer_than_a_lua_unpack(cache: CacheStore) -> None:
+    stats = [MovieStat(i, 10_000 - i, 3.0) for i in range(1, 2501)]
+    cache.publish_statistics(stats)
+    assert cache.top_movies(0, 2500) == stats
+
+
+def test_job_lock_is_exclusive_and_released(cache: CacheStore) -> None:
+    other = CacheStore(cache.url, cache.prefix)
+    with cache.hold_lock("demo-job"):
+        assert cache.lock_holder("demo-job") is not None
+        busy = pytest.raises(LockBusy, match="another demo-job job is running")
+        with busy, other.hold_lock("demo-job"):
+            pass
+        with other.hold_lock("another-job"):  # locks are per job
+            pass
+    assert cache.lock_holder("demo-job") is None
+    with other.hold_lock("demo-job"):
+        pass
+    other.close()
+
+
+def test_job_lock_is_renewed_while_held(cache: CacheStore) -> None:
+    other = CacheStore(cache.url, cache.prefix)
+    with cache.hold_lock("long-job", ttl=0.6):
+        time.sleep(1.5)  # well past the TTL: only renewal keeps it
+        with pytest.raises(LockBusy), other.hold_lock("long-job", ttl=0.6):
+            pass
+    other.close()
+
+
+def test_lock_of_a_killed_holder_lapses(cache: CacheStore) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os
+        from movierec.cache import CacheStore
+
+        with CacheStore({cache.url!r}, {cache.prefix!r}).hold_lock("killed-job", ttl=1):
+            os._exit(9)
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 9
+    with pytest.raises(LockBusy), cache.hold_lock("killed-job"):
+        pass
+    time.sleep(1.2)
+    with cache.hold_lock("killed-job"):
+        pass
