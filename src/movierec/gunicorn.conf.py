@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 
 
-def available_cores() -> int:
+def available_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     """Cores this process may run on: the CPU affinity mask, capped by a cgroup v2 CPU quota
     (``docker run --cpus``/compose ``cpus:``), which ``os.cpu_count()`` does not see."""
     try:
@@ -35,7 +35,7 @@ def available_cores() -> int:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = cpu_max.read_text().split()[:2]
         if quota != "max":
             cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
