@@ -45,14 +45,14 @@ def _copy_frame(
 ) -> None:
     driver = connection.connection.driver_connection
     columns = ", ".join(frame.columns)
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for start in range(0, len(frame), COPY_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
-                buffer = io.StringIO()
-                chunk.to_csv(buffer, header=False, index=False)
-                copy.write(buffer.getvalue())
-                progress(len(chunk))
+    statement = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for start in range(0, len(frame), COPY_CHUNK_ROWS):
+            chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
+            buffer = io.StringIO()
+            chunk.to_csv(buffer, header=False, index=False)
+            copy.write(buffer.getvalue())
+            progress(len(chunk))
 
 
 def upsert_frame(
