@@ -174,3 +174,8 @@ def demo(settings: Settings, source: str | None, data_dir: Path, host: str, port
 from movierec.cli_serve import serve  # noqa: E402 - imports pass_settings from this module
 
 main.add_command(serve)
+
+from movierec.cli_engine import ENGINE_COMMANDS  # noqa: E402 - imports pass_settings from here
+
+for _engine_command in ENGINE_COMMANDS:
+    main.add_command(_engine_command)

@@ -1,0 +1,165 @@
+"""The refresh schedule: APScheduler running the two refresh jobs at their intervals.
+
+It runs in its own process (``movierec scheduler``) and inside ``movierec demo``; never in the
+web workers (``create_app`` does not start it), so N gunicorn workers do not mean N trainings.
+Several schedulers may still run (one per host, say): the Redis job locks make each refresh
+run once at a time, and a scheduler that finds the lock taken skips that run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import redis
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from movierec.cache import CacheStore
+from movierec.cache.store import LockBusy
+from movierec.config import Settings
+from movierec.db import Database
+from movierec.jobs.refresh import (
+    RECOMMENDATIONS_JOB,
+    STATISTICS_JOB,
+    RecommendationsReport,
+    StatisticsReport,
+    refresh_recommendations,
+    refresh_statistics,
+)
+from movierec.recommender.training import NothingToTrain
+
+log = logging.getLogger(__name__)
+
+Report = RecommendationsReport | StatisticsReport
+
+
+def run_logged(job: str, refresh: Callable[[], Report]) -> Report | None:
+    """Run one refresh, logging what it did and how long it took. Never raises: a failed run
+    must not stop the schedule, and the previous version keeps serving."""
+    started = time.perf_counter()
+    log.info("%s refresh: starting", job)
+    try:
+        report = refresh()
+    except LockBusy as busy:
+        log.info("%s refresh: skipped, %s", job, busy)
+        return None
+    except NothingToTrain as empty:
+        log.info("%s refresh: skipped, %s", job, empty)
+        return None
+    except Exception:
+        log.exception("%s refresh: failed after %.1fs", job, time.perf_counter() - started)
+        return None
+    log.info("%s refresh: done in %.1fs: %s", job, time.perf_counter() - started, report.summary())
+    return report
+
+
+class EngineJobs:
+    """The two refreshes, with the database and Redis handles of the scheduler's process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.cache = CacheStore(
+            settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size
+        )
+
+    def recommendations(self) -> Report | None:
+        return run_logged(
+            RECOMMENDATIONS_JOB,
+            lambda: refresh_recommendations(self.db, self.cache, self.settings),
+        )
+
+    def statistics(self) -> Report | None:
+        return run_logged(
+            STATISTICS_JOB, lambda: refresh_statistics(self.db, self.cache, self.settings)
+        )
+
+    def published(self, kind: str) -> bool:
+        """Whether Redis holds a version of ``kind`` ("recs" or "stats")."""
+        try:
+            return self.cache.current_version(kind) is not None
+        except redis.RedisError as error:
+            log.warning("cannot tell whether %s are published (%s): refreshing now", kind, error)
+            return False
+
+    def close(self) -> None:
+        self.db.dispose()
+        self.cache.close()
+
+
+def schedule(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
+    """Add both refreshes at their intervals; one whose results Redis lacks also runs now."""
+    now = datetime.now(UTC)
+    plan = (
+        (STATISTICS_JOB, jobs.statistics, jobs.settings.statistics_refresh_minutes, "stats"),
+        (
+            RECOMMENDATIONS_JOB,
+            jobs.recommendations,
+            jobs.settings.recommendations_refresh_minutes,
+            "recs",
+        ),
+    )
+    for job_id, func, minutes, kind in plan:
+        first_run = {} if jobs.published(kind) else {"next_run_time": now}
+        scheduler.add_job(
+            func,
+            IntervalTrigger(minutes=minutes),
+            id=job_id,
+            name=f"{job_id} refresh",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **first_run,
+        )
+        log.info("%s refresh every %g minutes%s", job_id, minutes, ", and now" if first_run else "")
+
+
+def _executors() -> dict[str, ThreadPoolExecutor]:
+    # Two threads: the quick statistics refresh never waits behind a long training.
+    return {"default": ThreadPoolExecutor(max_workers=2)}
+
+
+def start_background_scheduler(settings: Settings) -> tuple[BackgroundScheduler, EngineJobs]:
+    """A started scheduler running in threads of this process (the demo)."""
+    jobs = EngineJobs(settings)
+    scheduler = BackgroundScheduler(executors=_executors(), timezone=UTC)
+    schedule(scheduler, jobs)
+    scheduler.start()
+    return scheduler, jobs
+
+
+def _interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
+    raise KeyboardInterrupt
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Run the schedule in the foreground until Ctrl-C or SIGTERM.
+
+    On the first signal, no new run starts and a running refresh is allowed to finish; a second
+    signal abandons it (safe: its unfinished version expires, the lock lapses within a minute,
+    and the previous version keeps serving).
+    """
+    jobs = EngineJobs(settings)
+    scheduler = BlockingScheduler(executors=_executors(), timezone=UTC)
+    schedule(scheduler, jobs)
+    signal.signal(signal.SIGTERM, _interrupt)
+    log.info("scheduler started (pid %d); Ctrl-C stops", os.getpid())
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.start()
+    log.info("scheduler stopping: waiting for a running refresh (Ctrl-C again abandons it)")
+    try:
+        scheduler.shutdown(wait=True)
+    except KeyboardInterrupt:
+        log.warning("scheduler abandoned a running refresh")
+        os._exit(130)
+    jobs.close()
+    log.info("scheduler stopped")
