@@ -92,12 +92,14 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
 
 
 def register_api(app: OpenAPI) -> None:
+    from movierec.api.admin import admin
     from movierec.api.errors import register_error_handlers
     from movierec.api.health import health
     from movierec.api.movies import movies
     from movierec.api.ratings import ratings
+    from movierec.api.recommendations import recommendations
     from movierec.api.users import users
 
     register_error_handlers(app)
-    for blueprint in (health, users, movies, ratings):
+    for blueprint in (health, users, movies, ratings, recommendations, admin):
         app.register_api(blueprint)

@@ -1,0 +1,83 @@
+"""Recommendations and top movies: GET /api/v1/user/<id>/recommendations,
+GET /api/v1/movies/top."""
+
+from __future__ import annotations
+
+from movierec.api import api_blueprint
+from movierec.api.engine_schemas import (
+    RecommendationsOut,
+    TopMovieOut,
+    TopMoviesOut,
+    TopMoviesQuery,
+)
+from movierec.api.errors import error_response, errors
+from movierec.api.responses import respond
+from movierec.api.schemas import LimitQuery, UserPath, serialize_movie
+from movierec.extensions import get_cache, get_db, get_settings
+from movierec.services import recommendations as recommendations_service
+from movierec.services.recommendations import NotReady
+
+# Until the first statistics refresh (seconds after the scheduler starts), cold start and
+# top movies have nothing to serve: a 503 with Retry-After says "soon", not "broken".
+RETRY_AFTER_SECONDS = 30
+UNAVAILABLE = (
+    "The database or Redis is unavailable, or the movie statistics are not computed yet (the "
+    "first refresh is running): retry later, after the Retry-After header's seconds if given."
+)
+
+recommendations = api_blueprint("recommendations", __name__, "Recommendations and top movies")
+
+
+@recommendations.errorhandler(NotReady)
+def _not_ready(error: NotReady):  # type: ignore[no-untyped-def]
+    response, status = error_response(503, error.message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, status
+
+
+@recommendations.get(
+    "/user/<int:user_id>/recommendations",
+    responses={
+        200: RecommendationsOut,
+        **errors(400, 404, 503, s503=UNAVAILABLE),
+    },
+)
+def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-untyped-def]
+    """A user's recommendations, best first.
+
+    The lists the last refresh computed (SVD), minus every movie the user has rated or
+    watched since, filled up from the top movies; a user the last refresh did not know yet
+    gets the top movies they have not rated. Always ``limit`` movies while the catalogue has
+    that many the user has not rated."""
+    limit = query.limit or get_settings().top_n
+    movies = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
+    return respond(
+        RecommendationsOut(
+            user_id=path.user_id, recommendations=[serialize_movie(movie) for movie in movies]
+        )
+    )
+
+
+@recommendations.get(
+    "/movies/top",
+    responses={
+        200: TopMoviesOut,
+        **errors(400, 503, s503=UNAVAILABLE),
+    },
+)
+def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
+    """The most popular movies: most users who rated or watched them first, then the highest
+    average rating (as of the last statistics refresh)."""
+    top = recommendations_service.top_movies(get_db(), get_cache(), query.limit)
+    return respond(
+        TopMoviesOut(
+            top_movies=[
+                TopMovieOut(
+                    avg_rating=entry.avg_rating,
+                    movie=serialize_movie(entry.movie),
+                    votes=entry.votes,
+                )
+                for entry in top
+            ]
+        )
+    )

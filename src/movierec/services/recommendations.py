@@ -1,0 +1,101 @@
+"""Recommendations and top movies, served from the lists the last refresh cached in Redis and
+corrected for what the user has done since.
+
+A request costs one query for the movies the user rated or watched (as of now, and whether the
+user exists), one Redis read of their cached list, at most one Redis read of the top list (for
+cold start or backfill) and one query for the movie details.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from movierec.cache import CacheStore
+from movierec.cache.store import MovieStat
+from movierec.db import Database
+from movierec.db.models import Movie
+from movierec.db.repositories.movies import movies_by_ids
+from movierec.db.repositories.user_history import rated_movie_ids_of_user
+from movierec.services.errors import NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(ServiceError):
+    """What the answer needs has not been computed yet (no statistics published so far)."""
+
+
+@dataclass(frozen=True)
+class TopMovie:
+    movie: Movie
+    votes: int
+    avg_rating: float | None
+
+
+def merge_recommendations(
+    cached: Sequence[int], top: Iterable[int], exclude: set[int], limit: int
+) -> list[int]:
+    """The first ``limit`` distinct movies of ``cached`` then ``top``, skipping ``exclude``."""
+    chosen: list[int] = []
+    seen = set(exclude)
+    for source in (cached, top):
+        for movie_id in source:
+            if len(chosen) == limit:
+                return chosen
+            if movie_id not in seen:
+                seen.add(movie_id)
+                chosen.append(movie_id)
+    return chosen
+
+
+def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> list[Movie]:
+    """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
+
+    A user with a cached list gets it minus what they rated since, filled up from the top
+    movies; a user without one (new since the last refresh, or nothing cached) gets the top
+    movies they have not rated. Raises ``NotFound`` for an unknown user, ``NotReady`` when
+    nothing can be recommended because no statistics have been published yet.
+    """
+    with db.session() as session:
+        exclude = rated_movie_ids_of_user(session, user_id)
+        if exclude is None:
+            raise NotFound(f"user {user_id} not found")
+        cached = cache.recommendations_for(user_id) or []
+        chosen = _pick(cache, cached, exclude, limit)
+        movies = movies_by_ids(session, chosen)
+        gone = set(chosen) - movies.keys()
+        if gone:  # cached before they left the catalogue: pick again without them
+            log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
+            chosen = _pick(cache, cached, exclude | gone, limit)
+            movies = movies_by_ids(session, chosen)
+    return [movies[m] for m in chosen if m in movies]
+
+
+def _pick(cache: CacheStore, cached: Sequence[int], exclude: set[int], limit: int) -> list[int]:
+    chosen = merge_recommendations(cached, (), exclude, limit)
+    if len(chosen) == limit:
+        return chosen
+    # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie.
+    top = cache.top_movie_ids(0, limit + len(exclude))
+    if top is None:
+        if not chosen:
+            raise NotReady("movie statistics are not computed yet; retry in a minute")
+        log.warning("no movie statistics published yet: %d of %d movies", len(chosen), limit)
+        return chosen
+    return merge_recommendations(chosen, top, exclude, limit)
+
+
+def top_movies(db: Database, cache: CacheStore, limit: int) -> list[TopMovie]:
+    """The ``limit`` most rated movies (then best average), with their statistics."""
+    stats: list[MovieStat] = cache.top_movies(0, limit)
+    if not stats and cache.current_version("stats") is None:
+        raise NotReady("movie statistics are not computed yet; retry in a minute")
+    with db.session() as session:
+        found = movies_by_ids(session, (stat.movie_id for stat in stats))
+    return [
+        TopMovie(found[stat.movie_id], stat.votes, stat.avg_rating)
+        for stat in stats
+        if stat.movie_id in found
+    ]

@@ -1,0 +1,268 @@
+"""GET /api/v1/user/<id>/recommendations, GET /api/v1/movies/top, GET /api/v1/admin/status on
+real back ends: filtering and backfill, cold start, the limit, deletion, readers during a
+refresh, and ml-latest-small's user 51."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+
+from conftest import ML_SMALL, requires_movielens
+from movierec.cache import CacheStore
+from movierec.config import Settings
+from movierec.data.load import load_movielens
+from movierec.db import Database
+from movierec.db.models import Rating, User
+from movierec.db.repositories.ratings import rated_movie_ids
+from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
+
+TOP_N = 20
+
+
+@pytest.fixture
+def fast_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"model_n_factors": 8, "model_n_epochs": 10})
+
+
+@pytest.fixture
+def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -> Database:
+    """The small data set with statistics and recommendations published."""
+    refresh_statistics(loaded_db, cache, fast_settings)
+    refresh_recommendations(loaded_db, cache, fast_settings)
+    return loaded_db
+
+
+def _ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.get_json()
+    return [movie["movie_id"] for movie in response.get_json()["recommendations"]]
+
+
+def _rated(db: Database, user_id: int) -> set[int]:
+    with db.session() as session:
+        return rated_movie_ids(session, user_id)
+
+
+def _rate(db: Database, user_id: int, movie_ids: list[int], implicit: bool = False) -> None:
+    with db.session() as session:
+        session.add_all(
+            Rating(
+                user_id=user_id,
+                movie_id=m,
+                rating=3.5,
+                is_implicit=implicit,
+                ts=datetime.now(UTC),
+            )
+            for m in movie_ids
+        )
+
+
+def _top_ids(cache: CacheStore) -> list[int]:
+    return cache.top_movie_ids(0, 10_000) or []
+
+
+def test_known_user_gets_the_cached_list(client, refreshed: Database, cache: CacheStore) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/api/v1/user/7/recommendations")
+    body = response.get_json()
+    assert body["user_id"] == 7
+    assert set(body["recommendations"][0]) == {"movie_id", "title", "year", "genres", "description"}
+    assert _ids(response) == (cache.recommendations_for(7) or [])[:TOP_N]
+
+
+def test_movies_rated_since_the_refresh_are_dropped_and_backfilled(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore, fast_settings: Settings
+) -> None:
+    cached = cache.recommendations_for(7) or []
+    assert len(cached) == list_length(fast_settings) == 30
+    _rate(refreshed, 7, cached[:2])  # an explicit rating ...
+    _rate(refreshed, 7, [cached[5]], implicit=True)  # ... and a "watched"
+    rated = _rated(refreshed, 7)
+    # Within the margin: the next cached movies move up, no top movie needed.
+    expected = [m for m in cached if m not in rated]
+    assert _ids(client.get("/api/v1/user/7/recommendations")) == expected[:TOP_N]
+    # Asking for the whole cached length: the three gaps are filled from the top movies.
+    got = _ids(client.get("/api/v1/user/7/recommendations?limit=30"))
+    backfill = [m for m in _top_ids(cache) if m not in rated and m not in cached][:3]
+    assert got == expected + backfill
+    assert len(set(got)) == 30 and not set(got) & rated
+
+
+def test_limit_is_honoured_up_to_everything_the_user_has_not_rated(  # type: ignore[no-untyped-def]
+    client, refreshed: Database
+) -> None:
+    assert len(_ids(client.get("/api/v1/user/3/recommendations?limit=1"))) == 1
+    assert len(_ids(client.get("/api/v1/user/3/recommendations?limit=45"))) == 45
+    unrated = 120 - len(_rated(refreshed, 3))
+    everything = _ids(client.get("/api/v1/user/3/recommendations?limit=1000"))
+    assert len(everything) == len(set(everything)) == unrated
+    assert not set(everything) & _rated(refreshed, 3)
+
+
+def test_bad_limits_are_rejected(client, refreshed: Database) -> None:  # type: ignore[no-untyped-def]
+    for limit in ("0", "-3", "1001", "ten"):
+        response = client.get(f"/api/v1/user/3/recommendations?limit={limit}")
+        assert response.status_code == 400
+        assert "limit" in response.get_json()["error"]["message"]
+
+
+def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    with refreshed.session() as session:
+        user = User(gender="F", year_of_birth=1990)
+        session.add(user)
+        session.flush()
+        user_id = user.user_id
+    top = _top_ids(cache)
+    assert cache.recommendations_for(user_id) is None
+    assert _ids(client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")) == top[:10]
+    _rate(refreshed, user_id, [top[0], top[3]])
+    expected = [m for m in top if m not in (top[0], top[3])][:10]
+    assert _ids(client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")) == expected
+
+
+def test_without_cached_lists_everyone_gets_cold_start(  # type: ignore[no-untyped-def]
+    client, loaded_db: Database, cache: CacheStore, settings: Settings
+) -> None:
+    refresh_statistics(loaded_db, cache, settings)  # statistics only: no recommendations yet
+    rated = _rated(loaded_db, 5)
+    expected = [m for m in _top_ids(cache) if m not in rated][:TOP_N]
+    assert _ids(client.get("/api/v1/user/5/recommendations")) == expected
+
+
+def test_before_any_refresh_the_answer_is_retry_later(client, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/api/v1/user/5/recommendations", "/api/v1/movies/top"):
+        response = client.get(url)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"].isdigit()
+        assert "not computed yet" in response.get_json()["error"]["message"]
+
+
+def test_unknown_user_is_404(client, refreshed: Database) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/api/v1/user/4242/recommendations")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": {"status": 404, "message": "user 4242 not found"}}
+
+
+def test_deleted_user_is_404_and_loses_the_cached_list(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    assert len(_ids(client.get("/api/v1/user/9/recommendations"))) == TOP_N
+    assert client.delete("/api/v1/user/9").status_code == 200
+    assert client.get("/api/v1/user/9/recommendations").status_code == 404
+    assert cache.recommendations_for(9) is None
+
+
+def test_top_movies_default_limit_order_and_statistics(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore, settings: Settings
+) -> None:
+    body = client.get("/api/v1/movies/top").get_json()
+    assert len(body["top_movies"]) == 100  # the original's default
+    assert [e["movie"]["movie_id"] for e in body["top_movies"]] == _top_ids(cache)[:100]
+    first = body["top_movies"][0]
+    assert set(first) == {"avg_rating", "movie", "votes"}
+    stat = cache.movie_stat(first["movie"]["movie_id"])
+    assert stat is not None and (first["votes"], first["avg_rating"]) == (
+        stat.votes,
+        stat.avg_rating,
+    )
+    votes = [e["votes"] for e in body["top_movies"]]
+    assert votes == sorted(votes, reverse=True)
+    low = [e for e in body["top_movies"] if e["votes"] < settings.stat_movie_users_lower_limit]
+    assert all(e["avg_rating"] is None for e in low)
+    assert len(client.get("/api/v1/movies/top?limit=7").get_json()["top_movies"]) == 7
+    assert client.get("/api/v1/movies/top?limit=0").status_code == 400
+
+
+def test_admin_status_shows_the_model_served(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    body = client.get("/api/v1/admin/status").get_json()
+    version = cache.current_version("recs")
+    assert body["versions"] == {
+        "recommendations": version,
+        "statistics": cache.current_version("stats"),
+    }
+    model = body["current_model"]
+    assert model["version"] == version and model["status"] == "succeeded"
+    assert (model["n_users"], model["n_movies"]) == (60, 120)
+    assert model["params"]["n_factors"] == 8
+    assert model["train_rmse"] > 0 and model["fit_seconds"] > 0
+    assert body["latest_run"]["version"] == version
+    assert body["users_with_recommendations"] == 60
+    assert body["running"] == {"recommendations": None, "statistics": None}
+    with cache.hold_lock("recommendations"):
+        running = client.get("/api/v1/admin/status").get_json()["running"]
+    assert running["recommendations"] and running["statistics"] is None
+
+
+def test_readers_during_refreshes_always_get_full_lists(  # type: ignore[no-untyped-def]
+    app: Flask, refreshed: Database, cache: CacheStore, fast_settings: Settings
+) -> None:
+    users = list(range(1, 61, 7))
+    for user in users:  # so that the old lists need backfill, the new ones do not
+        _rate(refreshed, user, (cache.recommendations_for(user) or [])[:12])
+    rated = {user: _rated(refreshed, user) for user in users}
+    problems: list[str] = []
+    versions: set[str | None] = set()
+    answers = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal answers
+        client = app.test_client()
+        while not stop.is_set():
+            versions.add(cache.current_version("recs"))
+            for user in users:
+                response = client.get(f"/api/v1/user/{user}/recommendations")
+                answers += 1
+                if response.status_code != 200:
+                    problems.append(f"{user}: {response.status_code} {response.get_json()}")
+                    continue
+                got = _ids(response)
+                if len(got) != TOP_N or len(set(got)) != TOP_N or set(got) & rated[user]:
+                    problems.append(f"{user}: {got}")
+
+    def slowly(lists: Iterator) -> Iterator:  # type: ignore[type-arg]
+        for i, item in enumerate(lists):
+            if i % 5 == 0:
+                time.sleep(0.05)  # stretch the publish so readers overlap it
+            yield item
+
+    settings = fast_settings.model_copy(update={"redis_chunk_size": 4})
+    writer = CacheStore(cache.url, cache.prefix, chunk_size=4)
+    reader = threading.Thread(target=hammer)
+    reader.start()
+    try:
+        for _ in range(2):
+            refresh_recommendations(refreshed, writer, settings, lists_hook=slowly)
+        deadline = time.monotonic() + 10
+        while cache.current_version("recs") not in versions and time.monotonic() < deadline:
+            time.sleep(0.01)  # let the reader reach the final version too
+    finally:
+        stop.set()
+        reader.join()
+        writer.close()
+    assert not problems, problems[:5]
+    assert len(versions) == 3  # the reader ran before, between and after the two switches
+    assert answers > 3 * len(users)
+
+
+@requires_movielens()
+def test_ml_latest_small_user_51_gets_no_movie_they_rated(  # type: ignore[no-untyped-def]
+    client, db: Database, cache: CacheStore, settings: Settings
+) -> None:
+    load_movielens(db, str(ML_SMALL), show_progress=False)
+    refresh_statistics(db, cache, settings)
+    report = refresh_recommendations(db, cache, settings)
+    assert (report.n_users, report.n_ratings) == (610, 100_836)
+    got = _ids(client.get("/api/v1/user/51/recommendations"))
+    rated = _rated(db, 51)
+    assert len(rated) > 300  # user 51 rated a lot: filtering matters
+    assert len(got) == len(set(got)) == TOP_N
+    assert not set(got) & rated
+    assert got == (cache.recommendations_for(51) or [])[:TOP_N]
