@@ -101,13 +101,13 @@ def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dic
     """
     given = {str(key).lower(): value for key, value in data.items()}
     explicit = given.get("model_params_file")
+    merged = {key: value for key, value in data.items() if str(key).lower() != "model_params_file"}
     if explicit not in (None, ""):
         path = Path(explicit)
     else:
         path = Path(given.get("data_dir") or default_dir) / DEFAULT_FILE_NAME
         if not path.is_file():
-            return dict(data)
-    merged = {key: value for key, value in data.items() if str(key).lower() != "model_params_file"}
+            return merged
     for name, value in read_params_file(path).items():
         if SETTINGS_FIELDS[name] not in given:
             merged[SETTINGS_FIELDS[name]] = value

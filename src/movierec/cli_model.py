@@ -1,0 +1,288 @@
+"""``movierec model``: cross-validate the SVD model and tune it with a grid search.
+
+Registered on the main command with ``main.add_command(model)``. Heavy imports (numba, joblib,
+matplotlib) happen inside the commands so ``movierec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from movierec.config import Settings, SettingsError, load_settings
+from movierec.data import DataError
+
+
+def _settings(creating_params_file: bool = False) -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        # `grid-search --apply` may be what creates MODEL_PARAMS_FILE: not there yet is fine.
+        wanted = os.environ.get("MODEL_PARAMS_FILE")
+        if creating_params_file and wanted and not Path(wanted).exists():
+            try:
+                return load_settings(model_params_file="").model_copy(
+                    update={"model_params_file": Path(wanted)}
+                )
+            except SettingsError:
+                pass
+        raise click.UsageError(str(error)) from None
+
+
+def _read_ratings(settings: Settings, source: str | None) -> tuple[Any, str]:
+    """The ratings (user_id, movie_id, rating) in a stable order, and where they came from."""
+    try:
+        if source:
+            from movierec.data.download import resolve_source
+            from movierec.data.movielens import read_ratings
+
+            with tempfile.TemporaryDirectory(prefix="movierec-") as workdir:
+                folder = resolve_source(source, Path(workdir), sha256=settings.movielens_sha256)
+                return read_ratings(folder), source
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        from movierec.db import Database
+        from movierec.db.repositories.ratings import ratings_frame
+
+        database = Database(settings.database_url)
+        try:
+            with database.engine.connect() as connection:
+                frame = ratings_frame(connection)
+        except (OperationalError, ProgrammingError) as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise click.ClickException(f"database unavailable: {reason}") from None
+        finally:
+            database.dispose()
+        if frame.empty:
+            raise click.ClickException(
+                "the database holds no ratings: load some (movierec data load) or pass --source"
+            )
+        return frame, "database"
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _check_size(ratings: Any, folds: int) -> None:
+    if len(ratings) < max(folds, 2) * 2:
+        raise click.ClickException(
+            f"{len(ratings)} ratings are too few for {folds}-fold cross-validation"
+        )
+
+
+def _params(settings: Settings, **given: Any) -> dict[str, Any]:
+    configured = {
+        "n_factors": settings.model_n_factors,
+        "n_epochs": settings.model_n_epochs,
+        "lr_all": settings.model_lr_all,
+        "reg_all": settings.model_reg_all,
+    }
+    return {name: given[name] if given.get(name) is not None else value
+            for name, value in configured.items()}  # fmt: skip
+
+
+source_option = click.option(
+    "--source", help="MovieLens folder, zip or URL of a zip. [default: the database's ratings]"
+)
+folds_option = click.option(
+    "--folds", default=3, show_default=True, type=click.IntRange(2, 100), help="Number of folds."
+)
+seed_option = click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),
+    help="Seeds the folds and SVD's initial factors (reproducible results).",
+)
+
+
+@click.group()
+def model() -> None:
+    """Model selection: cross-validation and grid search of the SVD parameters."""
+
+
+@model.command()
+@source_option
+@folds_option
+@seed_option
+@click.option("--n-factors", type=click.IntRange(min=1), help="[default: MODEL_N_FACTORS]")
+@click.option("--n-epochs", type=click.IntRange(min=1), help="[default: MODEL_N_EPOCHS]")
+@click.option(
+    "--lr-all", type=click.FloatRange(min=0, min_open=True), help="[default: MODEL_LR_ALL]"
+)
+@click.option("--reg-all", type=click.FloatRange(min=0), help="[default: MODEL_REG_ALL]")
+@click.option("--jobs", type=click.IntRange(min=1), help="Local processes. [default: all cores]")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def evaluate(
+    source: str | None,
+    folds: int,
+    seed: int,
+    n_factors: int | None,
+    n_epochs: int | None,
+    lr_all: float | None,
+    reg_all: float | None,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
+    """k-fold cross-validation of SVD with the configured (or given) parameters: RMSE and MAE
+    per fold and mean ± std, fit and test times."""
+    from movierec.recommender.model_selection import SelectionError, cross_validate
+
+    settings = _settings()
+    params = _params(settings, n_factors=n_factors, n_epochs=n_epochs, lr_all=lr_all,
+                     reg_all=reg_all)  # fmt: skip
+    ratings, origin = _read_ratings(settings, source)
+    _check_size(ratings, folds)
+    try:
+        result = cross_validate(ratings, params, n_folds=folds, seed=seed, n_jobs=jobs)
+    except SelectionError as error:
+        raise click.ClickException(str(error)) from None
+    per_fold = result.fits.sort_values("fold")
+    row = result.best
+    if as_json:
+        document = {
+            "params": params,
+            "source": origin,
+            "n_ratings": len(ratings),
+            "folds": folds,
+            "seed": seed,
+            "per_fold": per_fold[["fold", "rmse", "mae", "fit_time", "test_time"]].to_dict(
+                orient="records"
+            ),
+            **{
+                f"{stat}_{measure}": float(row[f"{stat}_{measure}"])
+                for measure in ("rmse", "mae", "fit_time", "test_time")
+                for stat in ("mean", "std")
+            },
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    described = ", ".join(f"{name}={value:g}" for name, value in params.items())
+    click.echo(f"SVD({described}), {folds}-fold CV (seed {seed}) on {len(ratings):,} ratings "
+               f"from {origin}")  # fmt: skip
+    click.echo(f"{'':<8}{'RMSE':>8}{'MAE':>8}{'fit s':>9}{'test s':>9}")
+    for fold in per_fold.itertuples():
+        click.echo(f"fold {fold.fold + 1:<3}{fold.rmse:8.4f}{fold.mae:8.4f}"
+                   f"{fold.fit_time:9.2f}{fold.test_time:9.3f}")  # fmt: skip
+    click.echo(f"{'mean':<8}{row['mean_rmse']:8.4f}{row['mean_mae']:8.4f}"
+               f"{row['mean_fit_time']:9.2f}{row['mean_test_time']:9.3f}")  # fmt: skip
+    click.echo(f"{'std':<8}{row['std_rmse']:8.4f}{row['std_mae']:8.4f}"
+               f"{row['std_fit_time']:9.2f}{row['std_test_time']:9.3f}")  # fmt: skip
+
+
+@model.command("grid-search")
+@source_option
+@click.option(
+    "--grid",
+    "grid_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML or JSON grid (parameter = [values]); unlisted parameters keep their configured "
+    "value. [default: the original 144-combination grid]",
+)
+@folds_option
+@seed_option
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel fits. [default: all cores]")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/grid-search"),
+    show_default=True,
+    help="Folder for results.csv/.json, rmse_heatmap.png and best_params.json.",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    help="Run the fits on this Dask scheduler (e.g. tcp://host:8786). "
+    "[default: DASK_SCHEDULER_ADDRESS, else local processes]",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Also write the winner to MODEL_PARAMS_FILE (default DATA_DIR/model-params.json), "
+    "which production training reads.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def grid_search(
+    source: str | None,
+    grid_file: Path | None,
+    folds: int,
+    seed: int,
+    jobs: int | None,
+    out: Path,
+    dask_address: str | None,
+    apply: bool,
+    progress: bool,
+) -> None:
+    """Cross-validate every combination of a parameter grid and pick the best mean RMSE."""
+    from tqdm import tqdm
+
+    from movierec.recommender.model_selection import (
+        DEFAULT_GRID,
+        GridError,
+        SelectionError,
+        combinations,
+        grid_search,
+        write_outputs,
+    )
+    from movierec.recommender.params import DEFAULT_FILE_NAME, write_params_file
+
+    settings = _settings(creating_params_file=apply)
+    try:
+        grid = DEFAULT_GRID
+        if grid_file is not None:
+            from movierec.recommender.model_selection import load_grid
+
+            grid = load_grid(grid_file, base=_params(settings))
+    except GridError as error:
+        raise click.ClickException(str(error)) from None
+    address = dask_address or settings.dask_scheduler_address
+    ratings, origin = _read_ratings(settings, source)
+    _check_size(ratings, folds)
+    n_combinations = len(combinations(grid))
+    where = f"Dask at {address}" if address else f"{jobs or 'all'} local process(es)"
+    click.echo(f"{n_combinations} combinations × {folds} folds on {len(ratings):,} ratings "
+               f"from {origin}, on {where}", err=True)  # fmt: skip
+    bar = tqdm(
+        total=n_combinations * folds,
+        unit="fit",
+        desc="grid search",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        with bar:
+            result = grid_search(
+                ratings,
+                grid,
+                n_folds=folds,
+                seed=seed,
+                n_jobs=jobs,
+                dask_address=address,
+                progress=bar.update,
+                meta={"source": origin},
+            )
+    except (GridError, SelectionError) as error:
+        raise click.ClickException(str(error)) from None
+    paths = write_outputs(result, out)
+
+    top = result.results.sort_values(["mean_rmse"], kind="stable").head(5)
+    click.echo(f"done in {result.seconds:.1f}s; top {len(top)} by mean RMSE:")
+    click.echo(f"{'n_factors':>9} {'n_epochs':>8} {'lr_all':>7} {'reg_all':>7} "
+               f"{'RMSE':>15} {'MAE':>15}")  # fmt: skip
+    for row in top.itertuples():
+        click.echo(f"{row.n_factors:9d} {row.n_epochs:8d} {row.lr_all:7g} {row.reg_all:7g} "
+                   f"{row.mean_rmse:7.4f} ± {row.std_rmse:.4f} "
+                   f"{row.mean_mae:7.4f} ± {row.std_mae:.4f}")  # fmt: skip
+    best = result.best_params
+    click.echo("best: " + ", ".join(f"{name}={value:g}" for name, value in best.items()))
+    for label, path in paths.items():
+        click.echo(f"{label:>6}: {path}")
+    if apply:
+        target = settings.model_params_file or settings.data_dir / DEFAULT_FILE_NAME
+        write_params_file(target, {**best, "random_state": seed}, result.selection_summary())
+        click.echo(f"applied: production training reads {target} "
+                   "(explicit MODEL_* variables still win)")  # fmt: skip
