@@ -179,3 +179,7 @@ from movierec.cli_engine import ENGINE_COMMANDS  # noqa: E402 - imports pass_set
 
 for _engine_command in ENGINE_COMMANDS:
     main.add_command(_engine_command)
+
+from movierec.cli_model import model  # noqa: E402 - model selection commands
+
+main.add_command(model)
