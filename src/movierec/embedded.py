@@ -82,6 +82,7 @@ def run_demo(
     from waitress import create_server
 
     from movierec.app import create_app
+    from movierec.jobs.scheduler import start_background_scheduler
 
     # Ctrl-C and `kill` both end the demo through the same clean-up path.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -89,6 +90,9 @@ def run_demo(
         prepare_database(stack_settings, source)
         app = create_app(stack_settings)
         server = create_server(app, host=host, port=port, threads=8)
+        # The refresh schedule runs in this process; on a first start it computes the
+        # statistics and recommendations at once (seconds for ml-latest-small).
+        scheduler, jobs = start_background_scheduler(stack_settings)
         click.echo(
             f"MovieRec demo serving on http://{host}:{server.effective_port} "
             f"(readiness: /health/ready; Ctrl-C stops)"
@@ -100,5 +104,8 @@ def run_demo(
             click.echo("stopping")
         finally:
             server.close()
+            # A refresh still running finishes first (it would fail once Valkey stops).
+            scheduler.shutdown(wait=True)
+            jobs.close()
             app.extensions["movierec.db"].dispose()
             app.extensions["movierec.cache"].close()
