@@ -47,7 +47,10 @@ class MovieRecAPI(OpenAPI):
                 schema = entry.get("content", {}).get("application/json", {}).get("schema", {})
                 if schema.get("items", {}).get("$ref", "").endswith("/" + default_name):
                     del responses[self.validation_error_status]
-        self.spec_json["components"]["schemas"].pop(default_name, None)
+        components = self.spec_json["components"]
+        components["schemas"].pop(default_name, None)
+        if components.get("securitySchemes") is None:  # "null" is not a valid OpenAPI value
+            components.pop("securitySchemes", None)
 
 
 def _operation_id(name: str, path: str, method: str) -> str:

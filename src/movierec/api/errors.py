@@ -41,6 +41,7 @@ ERROR_DESCRIPTIONS = {
     "range, or the body is not a well-formed JSON object. The message names the field.",
     404: "Not found: unknown user, movie or rating (the message says which).",
     409: "Conflict with the current state (the message says what to do instead).",
+    413: "The request body is too large.",
     415: "The request body is not JSON (send Content-Type: application/json).",
     500: "Unexpected internal error (logged on the server).",
     503: "The database or Redis is unavailable; retry later.",
@@ -158,8 +159,8 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
         if _is_unavailable(error):
             log.warning("backing service unavailable: %s: %s", type(error).__name__, error)
-            part = "Redis" if isinstance(error, redis.RedisError) else "database"
-            return error_response(503, f"service unavailable: the {part} cannot be reached")
+            part = "Redis" if isinstance(error, redis.RedisError) else "the database"
+            return error_response(503, f"service unavailable: {part} cannot be reached")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal server error")
 

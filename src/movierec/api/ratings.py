@@ -71,7 +71,7 @@ def latest_ratings(path: UserPath, query: LimitQuery):  # type: ignore[no-untype
 
 @ratings.put(
     "/user/<int:user_id>/rating",
-    responses={200: RatingOut, **errors(400, 404, 415, 503, **NOT_FOUND_USER_MOVIE)},
+    responses={200: RatingOut, **errors(400, 404, 413, 415, 503, **NOT_FOUND_USER_MOVIE)},
 )
 def rate(path: UserPath, body: RatingBody):  # type: ignore[no-untyped-def]
     """Rate a movie.
@@ -86,7 +86,9 @@ def rate(path: UserPath, body: RatingBody):  # type: ignore[no-untyped-def]
     "/user/<int:user_id>/rating",
     responses={
         200: RatingDeletedOut,
-        **errors(400, 404, 415, 503, s404="Unknown user or movie, or the user has not rated it."),
+        **errors(
+            400, 404, 413, 415, 503, s404="Unknown user or movie, or the user has not rated it."
+        ),
     },
 )
 def delete_rating(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
@@ -97,7 +99,7 @@ def delete_rating(path: UserPath, body: MovieRefBody):  # type: ignore[no-untype
 
 @ratings.put(
     "/user/<int:user_id>/watched",
-    responses={200: WatchedOut, **errors(400, 404, 415, 503, **NOT_FOUND_USER_MOVIE)},
+    responses={200: WatchedOut, **errors(400, 404, 413, 415, 503, **NOT_FOUND_USER_MOVIE)},
 )
 def watch(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
     """Mark a movie watched.
@@ -122,6 +124,7 @@ def watch(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
             400,
             404,
             409,
+            413,
             415,
             503,
             s409="The user rated the movie explicitly: delete the rating instead.",

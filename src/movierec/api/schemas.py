@@ -4,9 +4,10 @@ flask-openapi3 validates path, query and body parameters with these models and b
 OpenAPI document from the same models, so the document cannot drift from what the code accepts.
 Responses are built through these models too (``respond``), so they match what is documented.
 
-Input strictness, decided once for the whole API: ids and ratings must be JSON numbers (a string
-such as ``"4.0"`` or a boolean is a 400); only ``year_of_birth`` also accepts a numeric string,
-because the original description's own example sends ``"year_of_birth": "1982"``.
+Input strictness, decided once for the whole API: ids and ratings in bodies must be JSON numbers
+(a string such as ``"4.0"`` or a boolean is a 400; an id may be written ``42.0``, as JSON Schema's
+"integer" allows). Only ``year_of_birth`` also accepts a numeric string, because the original
+description's own example sends ``"year_of_birth": "1982"``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictFloat,
-    StrictInt,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 # Ids are PostgreSQL INTEGER columns: anything larger is no id, and must not reach the database.
 MAX_ID = 2**31 - 1
@@ -35,8 +36,13 @@ def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-StrictId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+def _example(value: object) -> dict[str, object]:
+    # OpenAPI's "example" keyword: flask-openapi3's schema model keeps it (it drops the JSON
+    # Schema "examples" list), and schemathesis sends it in its examples phase.
+    return {"example": value}
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID, json_schema_extra=_example(1))]
 UtcTimestamp = Annotated[
     datetime,
     PlainSerializer(_utc_iso, return_type=str),
@@ -47,14 +53,30 @@ UtcTimestamp = Annotated[
 
 
 # A JSON number (integer or decimal): never a boolean or a string; NaN and Infinity are refused.
-RatingValue = Annotated[StrictFloat, Field(ge=0, le=5, allow_inf_nan=False, examples=[3.5])]
+RatingValue = Annotated[
+    StrictFloat, Field(ge=0, le=5, allow_inf_nan=False, json_schema_extra=_example(3.5))
+]
 
 
 def _no_bool(value: object) -> object:
-    # JSON true/false are not years (pydantic's lax int would read them as 1 and 0).
+    # JSON true/false are not numbers (pydantic's lax int would read them as 1 and 0).
     if isinstance(value, bool):
-        raise ValueError("must be a year, not a boolean")
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
     return value
+
+
+def _json_number(value: object) -> object:
+    # A JSON number only: no strings, no booleans. 42.0 is accepted, as JSON Schema's "integer"
+    # accepts it; 42.5 is refused by the int validation that follows.
+    if isinstance(value, str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a string")
+    return _no_bool(value)
+
+
+# An id in a JSON body.
+BodyId = Annotated[
+    int, Field(ge=1, le=MAX_ID, json_schema_extra=_example(1)), BeforeValidator(_json_number)
+]
 
 
 class ApiModel(BaseModel):
@@ -99,34 +121,36 @@ class NewUserBody(RequestBody):
         max_length=16,
         pattern=r"^[A-Za-z][A-Za-z _-]*$",
         description='Free text of ASCII letters, spaces, "_" or "-", e.g. "M" or "F".',
-        examples=["M"],
+        json_schema_extra=_example("M"),
     )
     year_of_birth: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
         None,
         ge=1870,
         le=2100,
         description='A year; a numeric string such as "1982" is accepted too.',
-        examples=[1982],
+        json_schema_extra=_example(1982),
     )
 
 
 class RatingBody(RequestBody):
-    movie_id: StrictId
+    movie_id: BodyId
     rating: RatingValue = Field(
         description="Stars, 0 to 5; rounded to the nearest half star (ties up: 3.75 -> 4.0)."
     )
 
 
 class MovieRefBody(RequestBody):
-    movie_id: StrictId
+    movie_id: BodyId
 
 
 # -- responses ------------------------------------------------------------------------------
 
 
 class ErrorDetail(BaseModel):
-    status: int = Field(examples=[400])
-    message: str = Field(examples=["rating: Input should be less than or equal to 5"])
+    status: int = Field(json_schema_extra=_example(400))
+    message: str = Field(
+        json_schema_extra=_example("rating: Input should be less than or equal to 5")
+    )
 
 
 class ErrorOut(BaseModel):
@@ -150,7 +174,7 @@ class UserOut(ApiModel):
 
 
 class UserDeletedOut(BaseModel):
-    msg: str = Field("deleted", examples=["deleted"])
+    msg: str = Field("deleted", json_schema_extra=_example("deleted"))
     user_id: int
 
 
@@ -177,7 +201,7 @@ class RatingOut(ApiModel):
 
 class RatingDeletedOut(BaseModel):
     movie_id: int
-    msg: str = Field("deleted", examples=["deleted"])
+    msg: str = Field("deleted", json_schema_extra=_example("deleted"))
     user_id: int
 
 
@@ -188,16 +212,18 @@ class WatchedOut(BaseModel):
 
 
 class LiveOut(BaseModel):
-    status: str = Field(examples=["ok"])
+    status: str = Field(json_schema_extra=_example("ok"))
 
 
 class ReadyOut(BaseModel):
-    status: str = Field(examples=["ready"])
-    checks: dict[str, str] = Field(examples=[{"database": "ok", "redis": "ok"}])
+    status: str = Field(json_schema_extra=_example("ready"))
+    checks: dict[str, str] = Field(json_schema_extra=_example({"database": "ok", "redis": "ok"}))
 
 
 class NotReadyOut(ErrorOut):
-    checks: dict[str, str] = Field(examples=[{"database": "ok", "redis": "down: ConnectionError"}])
+    checks: dict[str, str] = Field(
+        json_schema_extra=_example({"database": "ok", "redis": "down: ConnectionError"})
+    )
 
 
 def serialize_movie(movie: Any) -> MovieOut:

@@ -18,7 +18,7 @@ def get_user(path: UserPath):  # type: ignore[no-untyped-def]
     return respond(UserOut.model_validate(users_service.get_user(get_db(), path.user_id)))
 
 
-@users.put("/user", responses={201: UserOut, **errors(400, 415, 503)})
+@users.put("/user", responses={201: UserOut, **errors(400, 413, 415, 503)})
 def create_user(body: NewUserBody):  # type: ignore[no-untyped-def]
     """Create a user; the id is assigned after the highest existing one."""
     user = users_service.create_user(get_db(), body.gender, body.year_of_birth)
