@@ -209,3 +209,50 @@ def loaded_db(db: Database, small_movielens: Path) -> Database:
 
     load_movielens(db, str(small_movielens), show_progress=False)
     return db
+
+
+# -- REST API (issue 3): the real ml-latest-small in the session database ---------------------
+
+
+def _ml_small_is_loaded(db: Database) -> bool:
+    from sqlalchemy import func, select
+
+    from movierec.db.models import Movie, Rating
+
+    with db.session() as session:
+        movies = session.scalar(select(func.count()).select_from(Movie))
+        ratings = session.scalar(select(func.count()).select_from(Rating))
+    return movies == 9742 and ratings > 50_000  # tests may delete a few users
+
+
+def _reload_ml_small(db: Database) -> None:
+    from movierec.data.load import load_movielens
+
+    with db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    load_movielens(db, str(ML_SMALL), metadata=TMDB_SAMPLE, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def _ml_small_module_app(settings: Settings, session_db: Database):  # type: ignore[no-untyped-def]
+    from movierec.app import create_app
+
+    if not (ML_SMALL / "ratings.csv").is_file():
+        pytest.skip(f"ml-latest-small not found in {SHARED_DATA}")
+    _reload_ml_small(session_db)  # fresh once per module: earlier tests may have changed it
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["movierec.db"].dispose()
+    application.extensions["movierec.cache"].close()
+
+
+@pytest.fixture
+def ml_small_app(_ml_small_module_app, session_db: Database):  # type: ignore[no-untyped-def]
+    """An app over ml-latest-small (+ TMDB overviews), loaded once per module, reloaded if a
+    test of another module emptied the database in between. Tests may change it; use it only
+    from modules whose tests do not depend on each other's writes."""
+    if not _ml_small_is_loaded(session_db):
+        _reload_ml_small(session_db)
+    return _ml_small_module_app
