@@ -103,3 +103,10 @@ def test_interactive_docs(document_app) -> None:  # type: ignore[no-untyped-def]
     page = response.get_data(as_text=True)
     assert "swagger-ui" in page.lower()
     assert "openapi.json" in page
+    # The page's assets are served by the app itself (relative URLs, no CDN).
+    assets = re.findall(r'(?:src|href)="(swagger/[^"]+)"', page)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        response = document_app.test_client().get(f"/api/v1/{asset}")
+        assert response.status_code == 200, asset
+        response.close()

@@ -206,3 +206,25 @@ def test_lists_of_unknown_user(api) -> None:  # type: ignore[no-untyped-def]
         response = api.get(f"/api/v1/user/999/ratings/{kind}")
         assert response.status_code == 404
         assert response.get_json()["error"]["message"] == "user 999 not found"
+
+
+def test_rated_and_watched_movies_leave_the_recommendations_at_once(
+    api, loaded_db: Database, cache: CacheStore
+) -> None:  # type: ignore[no-untyped-def]
+    # A cached list from the last refresh, then the user rates one and watches another of them.
+    unrated = [m for m in range(10, 1210, 10) if m not in _rated(loaded_db, USER)]
+    cache.publish_statistics([MovieStat(m, 10, 3.0) for m in unrated])
+    cache.publish_recommendations([(USER, unrated[:5])])
+    before = api.get(f"/api/v1/user/{USER}/recommendations?limit=5").get_json()
+    assert [m["movie_id"] for m in before["recommendations"]] == unrated[:5]
+
+    api.put(f"/api/v1/user/{USER}/rating", json={"movie_id": unrated[0], "rating": 4})
+    api.put(f"/api/v1/user/{USER}/watched", json={"movie_id": unrated[2]})
+    after = api.get(f"/api/v1/user/{USER}/recommendations?limit=5").get_json()
+    shown = [m["movie_id"] for m in after["recommendations"]]
+    assert unrated[0] not in shown and unrated[2] not in shown
+    assert len(shown) == 5  # backfilled from the top movies
+
+    api.delete(f"/api/v1/user/{USER}/watched", json={"movie_id": unrated[2]})
+    again = api.get(f"/api/v1/user/{USER}/recommendations?limit=5").get_json()
+    assert unrated[2] in [m["movie_id"] for m in again["recommendations"]]

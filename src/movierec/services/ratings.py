@@ -144,8 +144,7 @@ def unwatch(db: Database, user_id: int, movie_id: int) -> bool:
             return False
         if ratings_repo.get_rating(session, user_id, movie_id) is not None:
             raise Conflict(
-                f"user {user_id} rated movie {movie_id} explicitly; delete the rating instead "
-                f"(DELETE /api/v1/user/{user_id}/rating)"
+                f"user {user_id} rated movie {movie_id} explicitly; delete the rating instead"
             )
         _diagnose_missing(session, user_id, movie_id)
     return False
