@@ -345,6 +345,8 @@ class CacheStore:
         movie_ids, values = found
         result = []
         for movie_id, value in zip(movie_ids, values, strict=True):
+            if value is None:  # cannot happen for a published version; never fail a read on it
+                continue
             votes, _, average = value.partition(",")
             result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
         return result
