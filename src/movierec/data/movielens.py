@@ -18,10 +18,11 @@ LINKS_COLUMNS = {"movieId": "int", "imdbId": "str", "tmdbId": "int?"}
 
 # "Shawshank Redemption, The (1994)": a year at the end, optionally a range "(2006–2007)".
 _YEAR = r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$"
-# A trailing article, optionally followed by an alternative title in parentheses:
-# "City of Lost Children, The (Cité des enfants perdus, La)".
+# MovieLens appends alternative (often original-language) titles in parentheses:
+# "Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il)". People say the first.
+_ALTERNATIVE_TITLES = r"^(?P<main>.+?)(?:\s+\([^()]*\))+$"
 _ARTICLES = "The|A|An|L'|Le|La|Les|Il|El|Lo|Der|Die|Das|Den|Det|De|Het|Los|Las|Un|Une|Ein|Eine"
-_TRAILING_ARTICLE = rf"^(?P<main>.+), (?P<article>{_ARTICLES})(?P<rest>\s+\(.*\))?$"
+_TRAILING_ARTICLE = rf"^(?P<main>.+), (?P<article>{_ARTICLES})$"
 
 
 _DTYPES = {"int": "int64", "int?": "Int64", "float": "float64", "str": str}
@@ -112,11 +113,11 @@ def split_titles(titles: pd.Series) -> pd.DataFrame:
     has_year = parts["title"].notna()
     title = parts["title"].where(has_year, titles.str.strip())
     year = pd.to_numeric(parts["year"], errors="coerce").astype("Int64")
+    title = title.str.extract(_ALTERNATIVE_TITLES)["main"].fillna(title)
     articles = title.str.extract(_TRAILING_ARTICLE)
     moved = articles["main"].notna()
     separator = np.where(articles["article"].str.endswith("'").fillna(False), "", " ")
-    fronted = articles["article"] + separator + articles["main"] + articles["rest"].fillna("")
-    title = title.where(~moved, fronted)
+    title = title.where(~moved, articles["article"] + separator + articles["main"])
     return pd.DataFrame({"title": title, "year": year})
 
 
