@@ -37,3 +37,25 @@ def test_postgres_indexes_serve_the_api_queries(session_db) -> None:  # type: ig
     }
     assert indexes["ix_ratings_user_top"] == ["user_id", "rating", "ts"]
     assert indexes["ix_ratings_movie_rating"] == ["movie_id", "rating"]
+
+
+def test_sqlite_rebuild_keeps_data_and_never_reuses_user_ids(tmp_path, small_movielens) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from movierec.data.load import load_movielens
+    from movierec.db import Database
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    upgrade(url, "0002")
+    database = Database(url)
+    report = load_movielens(database, str(small_movielens), show_progress=False)
+    upgrade(url)
+    with database.engine.begin() as connection:
+        count = connection.execute(text("SELECT COUNT(*) FROM ratings")).scalar_one()
+        assert count == report.totals["ratings"]
+        newest = connection.execute(text("INSERT INTO users DEFAULT VALUES RETURNING user_id"))
+        newest_id = newest.scalar_one()
+        connection.execute(text("DELETE FROM users WHERE user_id = :id"), {"id": newest_id})
+        again = connection.execute(text("INSERT INTO users DEFAULT VALUES RETURNING user_id"))
+        assert again.scalar_one() == newest_id + 1
+    database.dispose()

@@ -116,7 +116,11 @@ class CacheStore:
             if self.url is None:
                 raise RuntimeError("CacheStore has no URL: call init_app() or pass one")
             self._client = redis.Redis.from_url(
-                self.url, decode_responses=True, socket_timeout=5, health_check_interval=30
+                self.url,
+                decode_responses=True,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                health_check_interval=30,
             )
         return self._client
 

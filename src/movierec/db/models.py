@@ -64,6 +64,9 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # SQLite would otherwise hand a deleted user's id to the next new user (PostgreSQL's
+    # sequence never does), and a refresh under way could publish the old user's list for it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     gender: Mapped[str | None] = mapped_column(String(16))

@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations on the URL given by movierec.db.migrate."""
 
 from alembic import context
+from sqlalchemy import create_engine
 
 from movierec.db.models import Base
 from movierec.db.session import create_db_engine
@@ -21,7 +22,10 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_db_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    # SQLite rebuilds tables to alter them; with foreign keys enforced, dropping the old copy of
+    # a parent table would cascade-delete its children. Migrations run without enforcement there.
+    engine = create_engine(url) if url.startswith("sqlite") else create_db_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
