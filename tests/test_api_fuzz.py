@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, settings
 from conftest import requires_movielens
 from movierec.app import create_app
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
-from movierec.config import load_settings
+from movierec.config import Settings, load_settings
 from movierec.db import Database
-from movierec.db.repositories.ratings import ratings_frame
+from movierec.jobs.refresh import refresh_recommendations, refresh_statistics
 
 pytestmark = [requires_movielens(), pytest.mark.slow]
 
@@ -28,25 +27,15 @@ _document_app = create_app(load_settings(DATABASE_URL="sqlite://", REDIS_URL="re
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", _document_app)
 
 
-def _statistics(db: Database) -> list[MovieStat]:
-    """Votes and averages (5 votes at least) in top order, as the statistics job publishes."""
-    with db.engine.connect() as connection:
-        frame = ratings_frame(connection)
-    stats = frame.groupby("movie_id")["rating"].agg(["count", "mean"]).reset_index()
-    stats = stats.sort_values(["count", "mean"], ascending=False)
-    return [
-        MovieStat(int(row.movie_id), int(row.count), float(row.mean) if row.count >= 5 else None)
-        for row in stats.itertuples()
-    ]
-
-
 @pytest.fixture
-def api_app(ml_small_app, session_db: Database):  # type: ignore[no-untyped-def]
-    """The app over ml-latest-small with movie statistics in Redis, so that every operation
-    (watched, top movies, recommendations) can answer 200."""
+def api_app(ml_small_app, session_db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    """The app over ml-latest-small with statistics and recommendations published by the real
+    jobs, so that every operation (watched, top movies, recommendations) can answer 200."""
     cache: CacheStore = ml_small_app.extensions["movierec.cache"]
-    if cache.current_version("stats") is None:  # published once per back end
-        cache.publish_statistics(_statistics(session_db))
+    if cache.current_version("stats") is None:  # once per back end
+        refresh_statistics(session_db, cache, settings)
+    if cache.current_version("recs") is None:
+        refresh_recommendations(session_db, cache, settings)
     return ml_small_app
 
 
