@@ -119,12 +119,19 @@ def session_db(settings: Settings) -> Iterator[Database]:
 @pytest.fixture
 def db(session_db: Database) -> Database:
     """The session's database, emptied before the test."""
-    with session_db.engine.begin() as connection:
+    empty_database(session_db)
+    return session_db
+
+
+def empty_database(database: Database) -> None:
+    """Delete every row and restart user ids at 1, as in a new database."""
+    with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
         if connection.dialect.name == "postgresql":
             connection.execute(text("ALTER SEQUENCE users_user_id_seq RESTART WITH 1"))
-    return session_db
+        else:
+            connection.execute(text("DELETE FROM sqlite_sequence WHERE name = 'users'"))
 
 
 @pytest.fixture
@@ -228,9 +235,7 @@ def _ml_small_is_loaded(db: Database) -> bool:
 def _reload_ml_small(db: Database) -> None:
     from movierec.data.load import load_movielens
 
-    with db.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    empty_database(db)
     load_movielens(db, str(ML_SMALL), metadata=TMDB_SAMPLE, show_progress=False)
 
 

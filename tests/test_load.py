@@ -73,6 +73,24 @@ def test_reload_keeps_users_and_ratings_made_since(db: Database, small_movielens
     assert users.loc[new_id, "gender"] == "F"
 
 
+def test_reload_never_hands_out_a_deleted_users_id_again(
+    db: Database, small_movielens: Path
+) -> None:
+    load_movielens(db, str(small_movielens), show_progress=False)
+    with db.session() as session:
+        user = User()
+        session.add(user)
+        session.flush()
+        deleted_id = user.user_id
+        session.delete(user)
+    load_movielens(db, str(small_movielens), show_progress=False)
+    with db.session() as session:
+        user = User()
+        session.add(user)
+        session.flush()
+        assert user.user_id == deleted_id + 1
+
+
 def test_bad_input_leaves_the_database_as_it_was(
     tmp_path: Path, db: Database, small_movielens: Path
 ) -> None:

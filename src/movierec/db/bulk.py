@@ -98,15 +98,19 @@ def upsert_frame(
 
 
 def sync_user_id_sequence(connection: Connection) -> None:
-    """After loading explicit user ids, new users must continue after the highest one."""
+    """After loading explicit user ids, new users must continue after the highest id ever
+    handed out: the highest loaded one, or a later one given to a user since deleted."""
     if connection.dialect.name == "postgresql":
         connection.execute(
             text(
-                "SELECT setval(pg_get_serial_sequence('users', 'user_id'), "
-                "COALESCE((SELECT MAX(user_id) FROM users), 0) + 1, false)"
+                "WITH issued AS (SELECT GREATEST("
+                "  COALESCE((SELECT MAX(user_id) FROM users), 0),"
+                "  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM users_user_id_seq)"
+                ") AS id) "
+                "SELECT setval('users_user_id_seq', GREATEST(id, 1), id > 0) FROM issued"
             )
         )
-    # SQLite's INTEGER PRIMARY KEY already continues after the highest rowid.
+    # SQLite's AUTOINCREMENT already continues after the highest id it ever handed out.
 
 
 def load_dataset(
