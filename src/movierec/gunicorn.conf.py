@@ -4,20 +4,23 @@
 ``--threads 8 --max-requests 0``), then its own ``--workers``/``--bind``. It also works with plain
 gunicorn: ``gunicorn -c <this file> 'movierec.app:create_app()'``.
 
-Why these values (docs/deploy.md has the long form):
+Why these values (docs/deploy.md has the measurements):
 
-* A request is one Redis read and two short indexed queries: milliseconds of waiting and well under
-  a millisecond of Python. Processes are what use the cores (one GIL each); threads are what cover
-  the waiting. So: one worker process per available core plus one (a worker being recycled or
-  stuck on a slow query never leaves a core idle), each with 4 threads (``gthread``). The threads
-  also keep a slow client or an idle keep-alive connection from occupying a whole process, which
-  matters because nothing buffers requests in front of gunicorn outside docker compose.
-* Each worker holds at most one database connection per thread, so a web container uses at most
-  ``workers x threads`` PostgreSQL connections; with the defaults on 2 cores that is 12, and three
-  such containers plus the scheduler stay well inside PostgreSQL's default of 100.
+* A recommendations request is mostly Python work (ORM, validation, JSON: about 85% of its
+  time is CPU, measured by benchmarks/serve_workers.py), so processes, one GIL each, are what
+  set the throughput: one worker per available core, plus one so that a core stays busy while
+  a worker waits on PostgreSQL or Redis, is recycled, or is stuck.
+* Each worker has 4 threads (``gthread``) not for throughput but so that a slow client or an
+  idle keep-alive connection occupies a thread, never a whole process: outside docker compose
+  nothing buffers requests in front of gunicorn, and sync workers assume something does. Fewer
+  processes also keep memory about a third lower than gunicorn's 2 x cores + 1 sync workers.
+* Each thread holds at most one database connection, so a web container uses at most
+  ``workers x threads`` PostgreSQL connections (12 with the defaults on 2 cores; three such
+  containers plus the scheduler stay well inside PostgreSQL's default of 100).
 * ``preload_app`` stays off: ``create_app`` is cheap and loads no model (recommendations live in
-  Redis), so preloading would save almost no memory, and without it every worker builds its own
-  app, engine and Redis client after the fork, and a HUP reload really reloads the application.
+  Redis), so preloading saves little (measured: 3 workers, 320 -> 275 MB proportional set size)
+  while it would make the arbiter import the whole application; without it every worker builds
+  its own app, engine and Redis client after the fork, and a HUP reload really reloads the code.
 """
 
 from __future__ import annotations
@@ -103,6 +106,24 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     # Only with preload_app (e.g. GUNICORN_CMD_ARGS=--preload) does a worker inherit an app that
     # the arbiter built; its lazy handles must not share sockets across processes.
     _release_connections(getattr(server.app, "callable", None), close=False)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    # Create the lazy handles, and connect once, before the threads take requests: the handles
+    # are created on first use without a lock, so a first burst of requests made several threads
+    # each build an engine, and the losers' connections stayed open until a garbage collection.
+    extensions = getattr(worker.wsgi, "extensions", None) or {}
+    database = extensions.get("movierec.db")
+    cache = extensions.get("movierec.cache")
+    if cache is not None:
+        cache.client  # noqa: B018 - builds the client; it connects on first command
+    if database is None:
+        return
+    try:
+        with database.engine.connect():
+            pass
+    except Exception as error:  # the database may be down: serve anyway, /health/ready says so
+        worker.log.warning("worker %s could not connect to the database yet: %s", worker.pid, error)
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
