@@ -489,3 +489,19 @@ def test_workers_connect_before_serving_but_boot_without_a_database(
     )
     hook(SimpleNamespace(wsgi=unreachable, pid=os.getpid(), log=logging.getLogger("test")))
     assert unreachable.extensions["movierec.db"].engine.pool.checkedin() == 0
+
+
+def test_serve_module_imports_on_its_own() -> None:
+    """`python -c 'from movierec.cli_serve import config_path'` (docs/deploy.md) in a fresh
+    interpreter: movierec.cli imports this module too, which must not make a cycle."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from movierec.cli_serve import config_path; print(config_path())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_file()
