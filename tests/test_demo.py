@@ -37,9 +37,22 @@ def test_demo_loads_serves_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     data_dir = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "movierec", "demo", "--source", str(ML_SMALL_ZIP),
-         "--data-dir", str(data_dir), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "movierec",
+            "demo",
+            "--source",
+            str(ML_SMALL_ZIP),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     try:

@@ -466,31 +466,6 @@ def test_post_fork_releases_a_preloaded_apps_connections(
     assert cache._client is None
 
 
-def test_workers_connect_before_serving_but_boot_without_a_database(
-    settings: Settings, clean_gunicorn_env: pytest.MonkeyPatch
-) -> None:
-    import logging
-    from types import SimpleNamespace
-
-    from movierec.app import create_app
-    from movierec.cli_serve import build_server
-    from movierec.config import load_settings
-
-    hook = build_server(settings, {}).cfg.post_worker_init
-    app = create_app(settings)
-    database = app.extensions["movierec.db"]
-    worker = SimpleNamespace(wsgi=app, pid=os.getpid(), log=logging.getLogger("test"))
-    hook(worker)
-    assert database.engine.pool.checkedin() == 1  # opened ahead of the first request
-    database.dispose()
-
-    unreachable = create_app(
-        load_settings(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x")
-    )
-    hook(SimpleNamespace(wsgi=unreachable, pid=os.getpid(), log=logging.getLogger("test")))
-    assert unreachable.extensions["movierec.db"].engine.pool.checkedin() == 0
-
-
 def test_serve_module_imports_on_its_own() -> None:
     """`python -c 'from movierec.cli_serve import config_path'` (docs/deploy.md) in a fresh
     interpreter: movierec.cli imports this module too, which must not make a cycle."""

@@ -27,3 +27,20 @@ def test_stack_starts_sqlite_and_valkey_and_stops_them(tmp_path: Path, monkeypat
         assert client.ping()
     with pytest.raises(redis.ConnectionError):
         client.ping()
+
+
+def test_handles_are_created_once_under_concurrent_first_use(settings: Settings) -> None:
+    """gthread workers and the scheduler's jobs touch the lazy handles from several threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from movierec.cache import CacheStore
+    from movierec.db import Database
+
+    database = Database(settings.database_url)
+    cache = CacheStore(settings.redis_url, settings.redis_key_prefix)
+    with ThreadPoolExecutor(16) as pool:
+        engines = set(pool.map(lambda _: id(database.engine), range(64)))
+        clients = set(pool.map(lambda _: id(cache.client), range(64)))
+    assert len(engines) == 1 and len(clients) == 1
+    database.dispose()
+    cache.close()

@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from movierec.config import Settings, SettingsError, load_settings
-from movierec.data import DataError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def pass_settings(command: F) -> F:
-    """Load the settings when a command runs (not at import), turning a bad setting into a
-    one-line error and exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            settings = load_settings()
-        except SettingsError as error:
-            raise click.UsageError(str(error)) from None
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return command(settings, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def fail_cleanly(command: F) -> F:
-    """Turn expected failures (bad data, unreachable services) into a one-line error."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            return command(*args, **kwargs)
-        except DataError as error:
-            raise click.ClickException(str(error)) from None
-        except OperationalError as error:
-            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-            raise click.ClickException(f"database unavailable: {reason}") from None
-        except RedisConnectionError as error:
-            raise click.ClickException(f"redis unavailable: {error}") from None
-
-    return wrapper  # type: ignore[return-value]
+from movierec.cli_engine import ENGINE_COMMANDS
+from movierec.cli_model import model
+from movierec.cli_serve import serve
+from movierec.cli_support import fail_cleanly, pass_settings
+from movierec.config import Settings
 
 
 @click.group()
@@ -171,15 +128,7 @@ def demo(settings: Settings, source: str | None, data_dir: Path, host: str, port
     run_demo(settings, source=source, data_dir=data_dir, host=host, port=port)
 
 
-from movierec.cli_serve import serve  # noqa: E402 - imports pass_settings from this module
-
 main.add_command(serve)
-
-from movierec.cli_engine import ENGINE_COMMANDS  # noqa: E402 - imports pass_settings from here
-
 for _engine_command in ENGINE_COMMANDS:
     main.add_command(_engine_command)
-
-from movierec.cli_model import model  # noqa: E402 - model selection commands
-
 main.add_command(model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from movierec.cli import fail_cleanly, pass_settings
+from movierec.cli_support import fail_cleanly, pass_settings
 from movierec.config import Settings
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from movierec.cli_support import pass_settings
 from movierec.config import Settings
 
 CONFIG_RESOURCE = "gunicorn.conf.py"
@@ -63,21 +64,14 @@ def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[n
     metavar="HOST:PORT",
     help="Address to listen on (repeatable; unix:PATH for a socket). [default: 0.0.0.0:8000]",
 )
-def serve(workers: int | None, binds: tuple[str, ...]) -> None:
+@pass_settings
+def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> None:
     """Serve the API with gunicorn (the production server; `movierec demo` is for trying it).
 
     Run any number of these behind a load balancer against one PostgreSQL and one Redis, and
     exactly one `movierec scheduler` next to them. Any other gunicorn option can be given in
     GUNICORN_CMD_ARGS, e.g. GUNICORN_CMD_ARGS="--threads 8".
     """
-    # Imported here, not at the top: movierec.cli imports this module to register the command,
-    # so a top-level import would be circular whenever this module is imported first.
-    from movierec.cli import pass_settings
-
-    pass_settings(_serve)(workers, binds)
-
-
-def _serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> None:
     options: dict[str, Any] = {}
     workers = workers or settings.web_concurrency
     if workers:

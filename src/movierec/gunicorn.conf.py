@@ -108,24 +108,6 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     _release_connections(getattr(server.app, "callable", None), close=False)
 
 
-def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    # Create the lazy handles, and connect once, before the threads take requests: the handles
-    # are created on first use without a lock, so a first burst of requests made several threads
-    # each build an engine, and the losers' connections stayed open until a garbage collection.
-    extensions = getattr(worker.wsgi, "extensions", None) or {}
-    database = extensions.get("movierec.db")
-    cache = extensions.get("movierec.cache")
-    if cache is not None:
-        cache.client  # noqa: B018 - builds the client; it connects on first command
-    if database is None:
-        return
-    try:
-        with database.engine.connect():
-            pass
-    except Exception as error:  # the database may be down: serve anyway, /health/ready says so
-        worker.log.warning("worker %s could not connect to the database yet: %s", worker.pid, error)
-
-
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     # Close connections properly, so PostgreSQL does not log every recycled worker as an
     # unexpected EOF.

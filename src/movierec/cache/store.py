@@ -102,6 +102,8 @@ class CacheStore:
         self.chunk_size = chunk_size
         self._client: redis.Redis | None = None
         self._scripts: dict[str, redis.commands.core.Script] = {}
+        # Concurrent first uses (gthread workers, scheduler jobs) must share one client and pool.
+        self._lock = threading.Lock()
 
     def init_app(self, app: Flask) -> None:
         settings = app.config["MOVIEREC_SETTINGS"]
@@ -113,15 +115,17 @@ class CacheStore:
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            if self.url is None:
-                raise RuntimeError("CacheStore has no URL: call init_app() or pass one")
-            self._client = redis.Redis.from_url(
-                self.url,
-                decode_responses=True,
-                socket_timeout=5,
-                socket_connect_timeout=5,
-                health_check_interval=30,
-            )
+            with self._lock:
+                if self._client is None:
+                    if self.url is None:
+                        raise RuntimeError("CacheStore has no URL: call init_app() or pass one")
+                    self._client = redis.Redis.from_url(
+                        self.url,
+                        decode_responses=True,
+                        socket_timeout=5,
+                        socket_connect_timeout=5,
+                        health_check_interval=30,
+                    )
         return self._client
 
     def key(self, *parts: object) -> str:

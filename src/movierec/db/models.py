@@ -1,4 +1,5 @@
-"""The relational schema. Alembic migrations (db/migrations) are the only way it reaches a database."""
+"""The relational schema. Alembic migrations (db/migrations) are the only way it reaches a
+database."""
 
 from __future__ import annotations
 

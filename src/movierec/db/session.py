@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -50,6 +51,9 @@ class Database:
         self.url = url
         self._engine: Engine | None = None
         self._sessionmaker: sessionmaker[Session] | None = None
+        # Threads of one worker (gthread) or the scheduler's jobs may ask at the same moment;
+        # without the lock each would build its own engine and pool.
+        self._lock = threading.Lock()
 
     def init_app(self, app: Flask) -> None:
         self.url = app.config["MOVIEREC_SETTINGS"].database_url
@@ -58,10 +62,13 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            if self.url is None:
-                raise RuntimeError("Database has no URL: call init_app() or pass one")
-            self._engine = create_db_engine(self.url)
-            self._sessionmaker = sessionmaker(self._engine, expire_on_commit=False)
+            with self._lock:
+                if self._engine is None:
+                    if self.url is None:
+                        raise RuntimeError("Database has no URL: call init_app() or pass one")
+                    engine = create_db_engine(self.url)
+                    self._sessionmaker = sessionmaker(engine, expire_on_commit=False)
+                    self._engine = engine
         return self._engine
 
     @property

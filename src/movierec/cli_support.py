@@ -1,0 +1,55 @@
+"""What every `movierec` command shares: settings loaded at run time, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from movierec.config import SettingsError, load_settings
+from movierec.data import DataError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pass_settings(command: F) -> F:
+    """Load the settings when a command runs (not at import), turning a bad setting into a
+    one-line error and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings()
+        except SettingsError as error:
+            raise click.UsageError(str(error)) from None
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return command(settings, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail_cleanly(command: F) -> F:
+    """Turn expected failures (bad data, unreachable services) into a one-line error."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return command(*args, **kwargs)
+        except DataError as error:
+            raise click.ClickException(str(error)) from None
+        except OperationalError as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise click.ClickException(f"database unavailable: {reason}") from None
+        except RedisConnectionError as error:
+            raise click.ClickException(f"redis unavailable: {error}") from None
+
+    return wrapper  # type: ignore[return-value]
