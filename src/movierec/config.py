@@ -48,15 +48,25 @@ class Settings(BaseSettings):
     model_lr_all: float = Field(0.008, gt=0)
     model_reg_all: float = Field(0.2, ge=0)
     model_random_state: int | None = 0
-    default_implicit_rating: float = Field(3.5, ge=0, le=5)
     # The grid search's winner (docs/model-selection.md): fills the MODEL_* values not set
     # explicitly. Unset: DATA_DIR/model-params.json when present (`grid-search --apply`).
     model_params_file: Path | None = None
-    dask_scheduler_address: str | None = None
+    default_implicit_rating: float = Field(3.5, ge=0, le=5)
+    # Movies cached per user beyond TOP_N, so the ones rated before the next refresh can be
+    # dropped at read time without backfilling from the top movies.
+    recommendations_margin: int = Field(10, ge=0, le=1000)
+    # Memory for one block of scores while ranking; the users per batch follow from it.
+    scoring_memory_mb: int = Field(128, ge=8)
 
     # Scheduler.
     recommendations_refresh_minutes: float = Field(15, gt=0)
     statistics_refresh_minutes: float = Field(30, gt=0)
+
+    # Model selection: a Dask scheduler for `movierec model grid-search`.
+    dask_scheduler_address: str | None = None
+
+    # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
+    web_concurrency: int | None = Field(None, ge=1, le=256)
 
     # Data.
     movielens_url: str = GROUPLENS_SMALL_URL
@@ -64,16 +74,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path("movierec-data")
 
     log_level: str = "INFO"
-
-    # Recommendation engine (docs/engine.md).
-    # Movies cached per user beyond TOP_N, so the ones rated before the next refresh can be
-    # dropped at read time without backfilling from the top movies.
-    recommendations_margin: int = Field(10, ge=0, le=1000)
-    # Memory for one block of scores while ranking; the users per batch follow from it.
-    scoring_memory_mb: int = Field(128, ge=8)
-
-    # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
-    web_concurrency: int | None = Field(None, ge=1, le=256)
 
     @model_validator(mode="before")
     @classmethod
