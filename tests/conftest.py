@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -144,8 +145,8 @@ def cache(settings: Settings) -> Iterator[CacheStore]:
     store.close()
 
 
-@pytest.fixture
-def app(settings: Settings, db: Database, cache: CacheStore):  # type: ignore[no-untyped-def]
+def make_test_app(settings: Settings) -> Iterator[Flask]:
+    """An app for the test client; its connections are closed when the generator finishes."""
     from movierec.app import create_app
 
     application = create_app(settings)
@@ -153,6 +154,11 @@ def app(settings: Settings, db: Database, cache: CacheStore):  # type: ignore[no
     yield application
     application.extensions["movierec.db"].dispose()
     application.extensions["movierec.cache"].close()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, cache: CacheStore) -> Iterator[Flask]:
+    yield from make_test_app(settings)
 
 
 @pytest.fixture
@@ -241,16 +247,10 @@ def _reload_ml_small(db: Database) -> None:
 
 @pytest.fixture(scope="module")
 def _ml_small_module_app(settings: Settings, session_db: Database):  # type: ignore[no-untyped-def]
-    from movierec.app import create_app
-
     if not (ML_SMALL / "ratings.csv").is_file():
         pytest.skip(f"ml-latest-small not found in {SHARED_DATA}")
     _reload_ml_small(session_db)  # fresh once per module: earlier tests may have changed it
-    application = create_app(settings)
-    application.config["TESTING"] = True
-    yield application
-    application.extensions["movierec.db"].dispose()
-    application.extensions["movierec.cache"].close()
+    yield from make_test_app(settings)
 
 
 @pytest.fixture

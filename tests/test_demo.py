@@ -1,4 +1,8 @@
-"""`movierec demo` runs the whole service on the embedded stack and stops without leftovers."""
+"""`movierec demo` runs the whole service on the embedded stack: it loads MovieLens on its first
+start, runs the refresh schedule, serves personalised recommendations soon after, and stops on
+Ctrl-C without leaving a process behind.
+
+One demo process serves the module; the last test stops it."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -18,6 +24,13 @@ import requests
 from conftest import ML_SMALL_ZIP, requires_movielens
 
 pytestmark = [requires_movielens(), pytest.mark.movielens, pytest.mark.slow]
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    base: str
+    data_dir: Path
 
 
 def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> str:
@@ -33,22 +46,15 @@ def wait_for_banner(process: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError("demo did not start in time")
 
 
-def test_demo_loads_serves_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp_path = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(DATA_DIR=str(tmp_path), MODEL_N_EPOCHS="20")
     data_dir = tmp_path / "demo"
+    command = [sys.executable, "-m", "movierec", "demo", "--source", str(ML_SMALL_ZIP)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "movierec",
-            "demo",
-            "--source",
-            str(ML_SMALL_ZIP),
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            "0",
-        ],
+        [*command, "--data-dir", str(data_dir), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -56,21 +62,46 @@ def test_demo_loads_serves_and_stops_cleanly(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        base = wait_for_banner(process, timeout=120)
-        ready = requests.get(f"{base}/health/ready", timeout=10)
-        assert ready.status_code == 200, ready.text
-        with sqlite3.connect(data_dir / "movierec.sqlite3") as connection:
-            counts = [
-                connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                for table in ("users", "movies", "ratings")
-            ]
-        assert counts == [610, 9742, 100836]
-        children = psutil.Process(process.pid).children(recursive=True)
-        assert any("valkey" in child.name() for child in children)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-        assert not [child for child in children if child.is_running()]
+        yield Demo(process, wait_for_banner(process, timeout=120), data_dir)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_first_start_loads_movielens_and_is_ready(demo: Demo) -> None:
+    ready = requests.get(f"{demo.base}/health/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    with sqlite3.connect(demo.data_dir / "movierec.sqlite3") as connection:
+        counts = [
+            connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("users", "movies", "ratings")
+        ]
+    assert counts == [610, 9742, 100836]
+
+
+def test_serves_personalised_recommendations_soon_after_first_start(demo: Demo) -> None:
+    deadline = time.monotonic() + 120
+    status: dict = {}
+    while time.monotonic() < deadline:
+        status = requests.get(f"{demo.base}/api/v1/admin/status", timeout=10).json()
+        if status["current_model"] and status["versions"]["statistics"]:
+            break
+        time.sleep(0.5)
+    assert status["current_model"]["n_users"] == 610, status
+    assert status["current_model"]["params"]["n_epochs"] == 20
+    top = requests.get(f"{demo.base}/api/v1/movies/top?limit=5", timeout=10).json()
+    assert [entry["movie"]["movie_id"] for entry in top["top_movies"]][:2] == [356, 318]
+    mine = requests.get(f"{demo.base}/api/v1/user/51/recommendations", timeout=10).json()
+    theirs = requests.get(f"{demo.base}/api/v1/user/52/recommendations", timeout=10).json()
+    ids = [m["movie_id"] for m in mine["recommendations"]]
+    assert len(ids) == 20
+    assert ids != [m["movie_id"] for m in theirs["recommendations"]]  # personalised
+
+
+def test_ctrl_c_stops_the_server_the_scheduler_and_the_embedded_redis(demo: Demo) -> None:
+    children = psutil.Process(demo.process.pid).children(recursive=True)
+    assert any("valkey" in child.name() for child in children)
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(timeout=60) == 0
+    assert not [child for child in children if child.is_running()]

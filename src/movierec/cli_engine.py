@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
+from movierec.cache import CacheStore
 from movierec.cli_support import fail_cleanly, pass_settings
 from movierec.config import Settings
+from movierec.db import Database
 
 
 def _require_current_schema(settings: Settings) -> None:
     """Refuse to run on a database that lacks this version's tables (e.g. model_runs)."""
-    from movierec.db import Database
     from movierec.db.migrate import current_revision, head_revision
 
     database = Database(settings.database_url)
@@ -26,26 +30,16 @@ def _require_current_schema(settings: Settings) -> None:
         )
 
 
-@click.command()
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
-)
-@pass_settings
-@fail_cleanly
-def train(settings: Settings, progress: bool) -> None:
-    """Refresh the recommendations now: train SVD on every rating, rank every user's unrated
-    movies and publish the lists. Fails at once if another refresh is running."""
-    from movierec.cache import CacheStore
+def _run_job(settings: Settings, job: Callable[[Database, CacheStore], Any]) -> None:
+    """Run one refresh job on handles of its own and print its summary; a busy lock or nothing
+    to train on is a one-line refusal."""
     from movierec.cache.store import LockBusy
-    from movierec.db import Database
-    from movierec.jobs.refresh import refresh_recommendations
     from movierec.recommender.training import NothingToTrain
 
-    _require_current_schema(settings)
     db = Database(settings.database_url)
     cache = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
     try:
-        report = refresh_recommendations(db, cache, settings, show_progress=progress)
+        report = job(db, cache)
     except (LockBusy, NothingToTrain) as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -55,25 +49,31 @@ def train(settings: Settings, progress: bool) -> None:
 
 
 @click.command()
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
+@pass_settings
+@fail_cleanly
+def train(settings: Settings, progress: bool) -> None:
+    """Refresh the recommendations now: train SVD on every rating, rank every user's unrated
+    movies and publish the lists. Fails at once if another refresh is running."""
+    from movierec.jobs.refresh import refresh_recommendations
+
+    _require_current_schema(settings)
+    _run_job(
+        settings,
+        lambda db, cache: refresh_recommendations(db, cache, settings, show_progress=progress),
+    )
+
+
+@click.command()
 @pass_settings
 @fail_cleanly
 def stats(settings: Settings) -> None:
     """Refresh the movie statistics now (votes, averages, top movies)."""
-    from movierec.cache import CacheStore
-    from movierec.cache.store import LockBusy
-    from movierec.db import Database
     from movierec.jobs.refresh import refresh_statistics
 
-    db = Database(settings.database_url)
-    cache = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
-    try:
-        report = refresh_statistics(db, cache, settings)
-    except LockBusy as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        db.dispose()
-        cache.close()
-    click.echo(report.summary())
+    _run_job(settings, lambda db, cache: refresh_statistics(db, cache, settings))
 
 
 @click.command()
