@@ -141,3 +141,30 @@ def test_cli_loads_ml_latest_small_zip_with_metadata(settings: Settings, db: Dat
     assert movie.year == 1975
     assert movie.genres == "Drama"
     assert movie.description and "McMurphy" in movie.description
+
+
+def test_first_load_leaves_the_schema_and_its_checks_as_migrated(
+    db: Database, small_movielens: Path
+) -> None:
+    """The first load into an empty table builds indexes and checks foreign keys once at the
+    end (PostgreSQL); afterwards the schema must be exactly the migrated one, and enforced."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import IntegrityError
+
+    from movierec.db.models import Base
+
+    load_movielens(db, str(small_movielens), show_progress=False)
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    names = {index["name"] for index in inspect(db.engine).get_indexes("ratings")}
+    assert {"ix_ratings_user_top", "ix_ratings_user_latest", "ix_ratings_movie_rating"} <= names
+    with pytest.raises(IntegrityError), db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO ratings (user_id, movie_id, rating, is_implicit, ts) "
+                "VALUES (1, 999999, 4.0, false, CURRENT_TIMESTAMP)"
+            )
+        )

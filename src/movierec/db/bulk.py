@@ -8,7 +8,8 @@ Either way the whole load runs in the caller's transaction, so a failure leaves 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import pandas as pd
 from sqlalchemy import Connection, Table, func, select, text
@@ -88,13 +89,55 @@ def upsert_frame(
         conflict = f"DO UPDATE SET {assignments} WHERE {changed}"
     else:
         conflict = "DO NOTHING"
-    connection.execute(
-        text(
-            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
-            f"ON CONFLICT ({', '.join(key)}) {conflict}"
-        )
+    insert = text(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
+        f"ON CONFLICT ({', '.join(key)}) {conflict}"
     )
+    if _is_empty(connection, table.name):
+        with _checks_deferred_to_the_end(connection, table.name):
+            connection.execute(insert)
+    else:
+        connection.execute(insert)
     connection.execute(text(f"DROP TABLE {stage}"))
+
+
+def _is_empty(connection: Connection, table: str) -> bool:
+    return connection.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar_one()
+
+
+@contextmanager
+def _checks_deferred_to_the_end(connection: Connection, table: str) -> Iterator[None]:
+    """Build the table's secondary indexes and check its foreign keys once, after a bulk insert
+    into the empty table, instead of row by row (several times faster for millions of rows).
+
+    They are recreated from their own definitions in the catalog, so the schema stays exactly
+    what the migrations made; all of it runs in the caller's transaction.
+    """
+    indexes = connection.execute(
+        text(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = CAST(:table AS regclass) AND NOT x.indisprimary "
+            "AND NOT x.indisunique"
+        ),
+        {"table": table},
+    ).all()
+    foreign_keys = connection.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f'"
+        ),
+        {"table": table},
+    ).all()
+    for name, _definition in foreign_keys:
+        connection.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for name, _definition in indexes:
+        connection.execute(text(f'DROP INDEX "{name}"'))
+    yield
+    for _name, definition in indexes:
+        connection.execute(text(definition))
+    for name, definition in foreign_keys:
+        connection.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
 
 
 def sync_user_id_sequence(connection: Connection) -> None:
