@@ -34,8 +34,9 @@ import pandas as pd
 from movierec.cache import CacheStore
 from movierec.config import load_settings
 from movierec.data.movielens import read_ratings
+from movierec.jobs.refresh import svd_params
 from movierec.recommender.scoring import RatedItems, iter_top_n, users_per_batch
-from movierec.recommender.training import FactorModel, SVDParams, estimate_pairs, train_svd
+from movierec.recommender.training import FactorModel, estimate_pairs, train_svd
 
 REPO = Path(__file__).resolve().parents[1]
 SCORE_TOLERANCE = 1e-9
@@ -150,13 +151,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = load_settings()
-    params = SVDParams(
-        n_factors=settings.model_n_factors,
-        n_epochs=settings.model_n_epochs,
-        lr_all=settings.model_lr_all,
-        reg_all=settings.model_reg_all,
-        random_state=settings.model_random_state,
-    )
+    params = svd_params(settings)
     n = settings.top_n + settings.recommendations_margin
     memory_bytes = settings.scoring_memory_mb * 2**20
     ratings = read_ratings(args.source)[["user_id", "movie_id", "rating"]]
