@@ -112,3 +112,13 @@ def test_cli_download_error_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert "nope.zip: no such file" in result.output
+
+
+def test_cli_download_defaults_to_the_data_dir_setting(tmp_path: Path, zip_file: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["data", "download", "--url", zip_file.as_uri()],
+        env={"DATA_DIR": str(tmp_path / "configured")},
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "configured" / "ml-synthetic" / "ratings.csv").is_file()

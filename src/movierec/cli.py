@@ -63,17 +63,17 @@ def data() -> None:
 @click.option(
     "--dest",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("movierec-data"),
-    show_default=True,
-    help="Folder to unpack into.",
+    help="Folder to unpack into. [default: DATA_DIR]",
 )
 @pass_settings
 @fail_cleanly
-def data_download(settings: Settings, url: str | None, dest: Path) -> None:
+def data_download(settings: Settings, url: str | None, dest: Path | None) -> None:
     """Download, verify and unpack a MovieLens zip."""
     from movierec.data.download import download
 
-    folder = download(url or settings.movielens_url, dest, sha256=settings.movielens_sha256)
+    folder = download(
+        url or settings.movielens_url, dest or settings.data_dir, sha256=settings.movielens_sha256
+    )
     click.echo(f"unpacked into {folder}")
 
 
@@ -112,20 +112,20 @@ def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("movierec-data"),
-    show_default=True,
-    help="Where the SQLite database and the embedded Redis live.",
+    help="Where the SQLite database and the embedded Redis live. [default: DATA_DIR]",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @pass_settings
 @fail_cleanly
-def demo(settings: Settings, source: str | None, data_dir: Path, host: str, port: int) -> None:
+def demo(
+    settings: Settings, source: str | None, data_dir: Path | None, host: str, port: int
+) -> None:
     """Run the whole service on an embedded stack: SQLite and a Redis-compatible server from
     a Python wheel (unless DATABASE_URL / REDIS_URL are set)."""
     from movierec.embedded import run_demo
 
-    run_demo(settings, source=source, data_dir=data_dir, host=host, port=port)
+    run_demo(settings, source=source, data_dir=data_dir or settings.data_dir, host=host, port=port)
 
 
 main.add_command(serve)
