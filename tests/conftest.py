@@ -209,6 +209,16 @@ def make_movielens(
     return folder
 
 
+def rated_movies(database: Database, user_id: int) -> set[int]:
+    """What the database says the user rated or watched, read with plain SQL so tests do not
+    check the service with the query it uses itself."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT movie_id FROM ratings WHERE user_id = :user"), {"user": user_id}
+        )
+        return {movie_id for (movie_id,) in rows}
+
+
 @pytest.fixture(scope="session")
 def small_movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A deterministic 60-user, 120-movie data set in MovieLens' file layout."""

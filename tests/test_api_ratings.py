@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from conftest import rated_movies
 from movierec.cache import CacheStore
 from movierec.cache.store import MovieStat
 from movierec.db import Database
-from movierec.db.repositories.ratings import rated_movie_ids
 
 # Synthetic data set (conftest.small_movielens): users 1..60, movies 10, 20, ..., 1200.
 USER = 9
@@ -21,14 +21,12 @@ def api(client, loaded_db: Database):  # type: ignore[no-untyped-def]
 
 
 def _unrated_movie(db: Database, user_id: int) -> int:
-    with db.session() as session:
-        rated = rated_movie_ids(session, user_id)
+    rated = rated_movies(db, user_id)
     return next(m for m in range(10, 1210, 10) if m not in rated)
 
 
 def _rated(db: Database, user_id: int) -> set[int]:
-    with db.session() as session:
-        return rated_movie_ids(session, user_id)
+    return rated_movies(db, user_id)
 
 
 def _parse_ts(value: str) -> datetime:

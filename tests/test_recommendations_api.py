@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 
-from conftest import ML_SMALL, requires_movielens
+from conftest import ML_SMALL, rated_movies, requires_movielens
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
 from movierec.db.models import Rating, User
-from movierec.db.repositories.ratings import rated_movie_ids
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
@@ -43,8 +42,7 @@ def _ids(response) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def _rated(db: Database, user_id: int) -> set[int]:
-    with db.session() as session:
-        return rated_movie_ids(session, user_id)
+    return rated_movies(db, user_id)
 
 
 def _rate(db: Database, user_id: int, movie_ids: list[int], implicit: bool = False) -> None:
