@@ -193,7 +193,6 @@ def _refresh_recommendations(
         total_seconds=time.perf_counter() - started,
         **figures,  # type: ignore[arg-type]
     )
-    log.info("%s", report.summary())
     return report
 
 
@@ -220,5 +219,4 @@ def refresh_statistics(db: Database, cache: CacheStore, settings: Settings) -> S
             n_with_average=int((~np.isnan(averages)).sum()),
             seconds=time.perf_counter() - started,
         )
-    log.info("%s", report.summary())
     return report
