@@ -138,7 +138,7 @@ def empty_database(database: Database) -> None:
 @pytest.fixture
 def cache(settings: Settings) -> Iterator[CacheStore]:
     """The session's Redis namespace, emptied before the test."""
-    store = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
+    store = CacheStore.from_settings(settings)
     for key in store.client.scan_iter(match=store.key("*"), count=1000):
         store.client.delete(key)
     yield store

@@ -37,7 +37,7 @@ def _run_job(settings: Settings, job: Callable[[Database, CacheStore], Any]) -> 
     from movierec.recommender.training import NothingToTrain
 
     db = Database(settings.database_url)
-    cache = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
+    cache = CacheStore.from_settings(settings)
     try:
         report = job(db, cache)
     except (LockBusy, NothingToTrain) as error:

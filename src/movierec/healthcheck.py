@@ -42,7 +42,7 @@ def check_scheduler() -> tuple[bool, str]:
     except SettingsError as error:
         return False, str(error)
     database = Database(settings.database_url)
-    cache = CacheStore(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
+    cache = CacheStore.from_settings(settings)
     try:
         with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -37,6 +37,8 @@ from redis.exceptions import LockError, WatchError
 if TYPE_CHECKING:
     from flask import Flask
 
+    from movierec.config import Settings
+
 # How long an unpublished version may live: longer than any refresh could take.
 BUILD_TTL_SECONDS = 6 * 3600
 # How long the previous version stays readable after a switch, for readers that already
@@ -104,6 +106,10 @@ class CacheStore:
         self._scripts: dict[str, redis.commands.core.Script] = {}
         # Concurrent first uses (gthread workers, scheduler jobs) must share one client and pool.
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CacheStore:
+        return cls(settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size)
 
     def init_app(self, app: Flask) -> None:
         settings = app.config["MOVIEREC_SETTINGS"]

@@ -68,9 +68,7 @@ class EngineJobs:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.cache = CacheStore(
-            settings.redis_url, settings.redis_key_prefix, settings.redis_chunk_size
-        )
+        self.cache = CacheStore.from_settings(settings)
 
     def recommendations(self) -> Report | None:
         return run_logged(
