@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
+from movierec.cli_support import fail_cleanly
 from movierec.config import Settings, SettingsError, load_settings
-from movierec.data import DataError
 
 
 def _settings(creating_params_file: bool = False) -> Settings:
@@ -36,35 +36,27 @@ def _settings(creating_params_file: bool = False) -> Settings:
 
 def _read_ratings(settings: Settings, source: str | None) -> tuple[Any, str]:
     """The ratings (user_id, movie_id, rating) in a stable order, and where they came from."""
+    if source:
+        from movierec.data.download import resolve_source
+        from movierec.data.movielens import read_ratings
+
+        with tempfile.TemporaryDirectory(prefix="movierec-") as workdir:
+            folder = resolve_source(source, Path(workdir), sha256=settings.movielens_sha256)
+            return read_ratings(folder), source
+    from movierec.db import Database
+    from movierec.db.repositories.ratings import ratings_frame
+
+    database = Database(settings.database_url)
     try:
-        if source:
-            from movierec.data.download import resolve_source
-            from movierec.data.movielens import read_ratings
-
-            with tempfile.TemporaryDirectory(prefix="movierec-") as workdir:
-                folder = resolve_source(source, Path(workdir), sha256=settings.movielens_sha256)
-                return read_ratings(folder), source
-        from sqlalchemy.exc import OperationalError, ProgrammingError
-
-        from movierec.db import Database
-        from movierec.db.repositories.ratings import ratings_frame
-
-        database = Database(settings.database_url)
-        try:
-            with database.engine.connect() as connection:
-                frame = ratings_frame(connection)
-        except (OperationalError, ProgrammingError) as error:
-            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-            raise click.ClickException(f"database unavailable: {reason}") from None
-        finally:
-            database.dispose()
-        if frame.empty:
-            raise click.ClickException(
-                "the database holds no ratings: load some (movierec data load) or pass --source"
-            )
-        return frame, "database"
-    except DataError as error:
-        raise click.ClickException(str(error)) from None
+        with database.engine.connect() as connection:
+            frame = ratings_frame(connection)
+    finally:
+        database.dispose()
+    if frame.empty:
+        raise click.ClickException(
+            "the database holds no ratings: load some (movierec data load) or pass --source"
+        )
+    return frame, "database"
 
 
 def _check_size(ratings: Any, folds: int) -> None:
@@ -117,6 +109,7 @@ def model() -> None:
 @click.option("--reg-all", type=click.FloatRange(min=0), help="[default: MODEL_REG_ALL]")
 @click.option("--jobs", type=click.IntRange(min=1), help="Local processes. [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@fail_cleanly
 def evaluate(
     source: str | None,
     folds: int,
@@ -206,6 +199,7 @@ def evaluate(
     "which production training reads.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@fail_cleanly
 def grid_search(
     source: str | None,
     grid_file: Path | None,

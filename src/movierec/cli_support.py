@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,9 @@ from movierec.config import SettingsError, load_settings
 from movierec.data import DataError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# PostgreSQL's and SQLite's words for a table that is not there (the schema was never migrated).
+_MISSING_TABLE = re.compile(r'relation "[^"]+" does not exist|no such table')
 
 
 def pass_settings(command: F) -> F:
@@ -29,6 +33,8 @@ def pass_settings(command: F) -> F:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        # Alembic announces every plugin it sets up at INFO: noise before each command's output.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         return command(settings, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -40,14 +46,20 @@ def fail_cleanly(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import OperationalError, ProgrammingError
 
         try:
             return command(*args, **kwargs)
         except DataError as error:
             raise click.ClickException(str(error)) from None
-        except OperationalError as error:
+        except (OperationalError, ProgrammingError) as error:
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            if _MISSING_TABLE.search(reason):
+                raise click.ClickException(
+                    f"the database has no MovieRec schema yet ({reason}): run `movierec db upgrade`"
+                ) from None
+            if isinstance(error, ProgrammingError):
+                raise click.ClickException(f"database error: {reason}") from None
             raise click.ClickException(f"database unavailable: {reason}") from None
         except RedisConnectionError as error:
             raise click.ClickException(f"redis unavailable: {error}") from None

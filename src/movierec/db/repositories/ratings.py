@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from movierec.db.models import Movie, Rating
+from movierec.db.repositories import read_frame
 
 
 def ratings_frame(connection: Connection) -> pd.DataFrame:
@@ -17,7 +18,7 @@ def ratings_frame(connection: Connection) -> pd.DataFrame:
     query = select(Rating.user_id, Rating.movie_id, Rating.rating).order_by(
         Rating.user_id, Rating.movie_id
     )
-    return pd.read_sql(query, connection, dtype={"user_id": "int64", "movie_id": "int64"})
+    return read_frame(query, connection, dtype={"user_id": "int64", "movie_id": "int64"})
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from movierec.db.models import Movie, Rating
+from movierec.db.repositories import read_frame
 
 
 def movie_aggregates(connection: Connection) -> pd.DataFrame:
@@ -33,5 +34,5 @@ def movie_aggregates(connection: Connection) -> pd.DataFrame:
         .outerjoin(per_movie, per_movie.c.movie_id == Movie.movie_id)
         .order_by(Movie.movie_id)
     )
-    frame = pd.read_sql(query, connection)
+    frame = read_frame(query, connection)
     return frame.astype({"movie_id": "int64", "votes": "int64", "avg_rating": "float64"})
