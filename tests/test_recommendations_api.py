@@ -67,8 +67,19 @@ def test_known_user_gets_the_cached_list(client, refreshed: Database, cache: Cac
     response = client.get("/api/v1/user/7/recommendations")
     body = response.get_json()
     assert body["user_id"] == 7
-    assert set(body["recommendations"][0]) == {"movie_id", "title", "year", "genres", "description"}
+    assert set(body["recommendations"][0]) == {
+        "movie_id", "title", "year", "genres", "description", "predicted_rating", "score"
+    }  # fmt: skip
     assert _ids(response) == (cache.recommendations_for(7) or [])[:TOP_N]
+    assert (body["source"], body["backfilled"]) == ("model", 0)
+    cached = cache.cached_list(7)
+    assert cached is not None
+    scores = [movie["score"] for movie in body["recommendations"]]
+    assert scores == [cached.scores[m] for m in _ids(response)]
+    assert scores == sorted(scores, reverse=True)  # best first by the ranker's score
+    stars = [movie["predicted_rating"] for movie in body["recommendations"]]
+    assert stars == [cached.predicted_ratings[m] for m in _ids(response)]
+    assert all(0.5 <= star <= 5 for star in stars)
 
 
 def test_movies_rated_since_the_refresh_are_dropped_and_backfilled(  # type: ignore[no-untyped-def]
@@ -83,10 +94,16 @@ def test_movies_rated_since_the_refresh_are_dropped_and_backfilled(  # type: ign
     expected = [m for m in cached if m not in rated]
     assert _ids(client.get("/api/v1/user/7/recommendations")) == expected[:TOP_N]
     # Asking for the whole cached length: the three gaps are filled from the top movies.
-    got = _ids(client.get("/api/v1/user/7/recommendations?limit=30"))
+    response = client.get("/api/v1/user/7/recommendations?limit=30")
+    got = _ids(response)
     backfill = [m for m in _top_ids(cache) if m not in rated and m not in cached][:3]
     assert got == expected + backfill
     assert len(set(got)) == 30 and not set(got) & rated
+    body = response.get_json()
+    assert (body["source"], body["backfilled"]) == ("model", 3)
+    # Top movies carry no ranker score or predicted stars: the ranker did not pick them.
+    assert [m["score"] is None for m in body["recommendations"]] == [False] * 27 + [True] * 3
+    assert all(m["predicted_rating"] is None for m in body["recommendations"][27:])
 
 
 def test_limit_is_honoured_up_to_everything_the_user_has_not_rated(  # type: ignore[no-untyped-def]
@@ -117,7 +134,9 @@ def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-un
         user_id = user.user_id
     top = _top_ids(cache)
     assert cache.recommendations_for(user_id) is None
-    assert _ids(client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")) == top[:10]
+    response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
+    assert _ids(response) == top[:10]
+    assert (response.get_json()["source"], response.get_json()["backfilled"]) == ("popular", 10)
     _rate(refreshed, user_id, [top[0], top[3]])
     expected = [m for m in top if m not in (top[0], top[3])][:10]
     assert _ids(client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")) == expected

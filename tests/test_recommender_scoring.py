@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from movierec.recommender.ranking import RatingModelRanker
 from movierec.recommender.scoring import RatedItems, iter_top_n, top_k_columns, users_per_batch
 from movierec.recommender.training import FactorModel, SVDParams, train_svd
 
@@ -32,7 +33,8 @@ def _model(
 
 
 def _lists(model: FactorModel, rated: RatedItems, n: int, **kwargs) -> dict[int, list[int]]:
-    return {user: movies.tolist() for user, movies in iter_top_n(model, rated, n, **kwargs)}
+    ranker = RatingModelRanker(model)
+    return {user: movies.tolist() for user, movies, _ in iter_top_n(ranker, rated, n, **kwargs)}
 
 
 def _ratings_of(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +96,20 @@ def test_batch_size_changes_nothing_but_memory(small_movielens: Path) -> None:
     assert users_per_batch(model.n_items, 2**30) > model.n_users
     assert one_by_one == all_at_once
     assert len(one_by_one) == model.n_users
+
+
+def test_scoring_threads_change_nothing_but_speed(small_movielens: Path) -> None:
+    ratings = _frame(small_movielens)
+    model = train_svd(ratings, SVDParams(n_factors=8, n_epochs=10)).model
+    rated = RatedItems.from_ratings(model, ratings["user_id"], ratings["movie_id"])
+    sequential = _lists(model, rated, 12, memory_bytes=1)
+    batches: list[int] = []
+    threaded = _lists(
+        model, rated, 12, memory_bytes=1, threads=3, on_batch=lambda n, s: batches.append(n)
+    )
+    assert len(batches) > 3  # several batches really were in flight at once
+    assert sum(batches) == model.n_users
+    assert list(threaded.items()) == list(sequential.items())  # same lists, same user order
 
 
 def test_users_per_batch_keeps_the_block_within_the_budget() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     recommendations_margin: int = Field(10, ge=0, le=1000)
     # Memory for one block of scores while ranking; the users per batch follow from it.
     scoring_memory_mb: int = Field(128, ge=8)
+    # Batches scored at once (each within SCORING_MEMORY_MB). Unset: one per available core.
+    scoring_threads: int | None = Field(None, ge=1, le=64)
+
+    # Ranking model: what decides each user's list (docs/engine.md, "Two models"); the SVD
+    # above predicts the stars shown beside each movie. `svd` ranks by the SVD's estimate (the
+    # original lists), `popular` gives everyone the top movies.
+    ranker: Literal["puresvd", "als", "ease", "svd", "popular"] = "puresvd"
+    # The tuned ranker parameters (`model grid-search --ranking --apply`) fill the RANKER
+    # settings not set explicitly. Unset: DATA_DIR/ranker-params.json when present.
+    ranker_params_file: Path | None = None
+    puresvd_factors: int = Field(32, ge=1, le=2000)
+    puresvd_weighting: Literal["rating", "binary"] = "rating"
+    puresvd_popularity_damping: float = Field(0.0, ge=-1, le=1)
+    als_factors: int = Field(64, ge=1, le=2000)
+    als_regularization: float = Field(0.05, ge=0)
+    als_alpha: float = Field(2.0, gt=0)
+    als_iterations: int = Field(15, ge=1, le=1000)
+    ease_lambda: float = Field(250.0, gt=0)
+    ease_max_movies: int = Field(20_000, ge=1)
 
     # Scheduler.
     recommendations_refresh_minutes: float = Field(15, gt=0)
@@ -80,14 +99,23 @@ class Settings(BaseSettings):
     def _model_params_from_file(cls, data: Any) -> Any:
         # Precedence: explicit MODEL_* > parameters file > code defaults. A bad file is not a
         # ValueError on purpose: it surfaces as SettingsError naming MODEL_PARAMS_FILE.
-        from movierec.recommender.params import ParamsFileError, settings_from_params_file
+        from movierec.recommender.params import (
+            ParamsFileError,
+            settings_from_params_file,
+            settings_from_ranker_file,
+        )
 
         if not isinstance(data, dict):
             return data
+        default_dir = cls.model_fields["data_dir"].default
         try:
-            return settings_from_params_file(data, cls.model_fields["data_dir"].default)
+            data = settings_from_params_file(data, default_dir)
         except ParamsFileError as error:
             raise SettingsError(f"invalid setting MODEL_PARAMS_FILE: {error}") from None
+        try:
+            return settings_from_ranker_file(data, default_dir)
+        except ParamsFileError as error:
+            raise SettingsError(f"invalid setting RANKER_PARAMS_FILE: {error}") from None
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property

@@ -18,10 +18,31 @@ class TopMoviesQuery(BaseModel):
     )
 
 
+class RecommendedMovieOut(MovieOut):
+    predicted_rating: float | None = Field(
+        description="The stars the rating model (SVD) predicts this user would give, clipped to "
+        "0.5-5; null for a movie from the top list."
+    )
+    score: float | None = Field(
+        description="The ranking model's score (only its order within the list means "
+        "anything); null for a movie from the top list."
+    )
+
+
 class RecommendationsOut(BaseModel):
     user_id: int
-    recommendations: list[MovieOut] = Field(
+    recommendations: list[RecommendedMovieOut] = Field(
         description="Best first; none of them rated or watched by the user."
+    )
+    source: str = Field(
+        description="Where the list came from: `model` (the user's own list from the last "
+        "refresh) or `popular` (the top movies: a user the last refresh did not know).",
+        examples=["model"],
+    )
+    backfilled: int = Field(
+        description="How many of the movies (at the end of the list) came from the top movies "
+        "because the user had rated the cached ones since.",
+        examples=[0],
     )
 
 
@@ -42,13 +63,22 @@ class ModelRunOut(BaseModel):
     version: str
     status: str = Field(examples=["succeeded"])
     params: dict[str, object] = Field(
-        examples=[{"n_factors": 50, "n_epochs": 50, "lr_all": 0.008, "reg_all": 0.2}]
+        description="The rating model's (Surprise SVD) parameters: it predicts the stars.",
+        examples=[{"n_factors": 50, "n_epochs": 50, "lr_all": 0.008, "reg_all": 0.2}],
+    )
+    ranker: str = Field(
+        description="The ranking model that decided the lists (RANKER).", examples=["puresvd"]
+    )
+    ranker_params: dict[str, object] | None = Field(
+        description="The ranking model's parameters.",
+        examples=[{"n_factors": 32, "weighting": "rating", "popularity_damping": 0.0}],
     )
     n_users: int | None
     n_movies: int | None
     n_ratings: int | None
     load_seconds: float | None
-    fit_seconds: float | None
+    fit_seconds: float | None = Field(description="Training the rating model (SVD).")
+    rank_fit_seconds: float | None = Field(description="Training the ranking model.")
     score_seconds: float | None
     publish_seconds: float | None
     train_rmse: float | None

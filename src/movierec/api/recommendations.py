@@ -6,6 +6,7 @@ from __future__ import annotations
 from movierec.api import api_blueprint
 from movierec.api.engine_schemas import (
     RecommendationsOut,
+    RecommendedMovieOut,
     TopMovieOut,
     TopMoviesOut,
     TopMoviesQuery,
@@ -45,15 +46,26 @@ def _not_ready(error: NotReady):  # type: ignore[no-untyped-def]
 def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-untyped-def]
     """A user's recommendations, best first.
 
-    The lists the last refresh computed (SVD), minus every movie the user has rated or
-    watched since, filled up from the top movies; a user the last refresh did not know yet
-    gets the top movies they have not rated. Always ``limit`` movies while the catalogue has
-    that many the user has not rated."""
+    The list the last refresh ranked for the user (the ranking model, RANKER), with the stars
+    the rating model (SVD) predicts, minus every movie the user has rated or watched since,
+    filled up from the top movies; a user the last refresh did not know yet gets the top
+    movies they have not rated. Always ``limit`` movies while the catalogue has that many the
+    user has not rated."""
     limit = query.limit or get_settings().top_n
-    movies = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
+    found = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
     return respond(
         RecommendationsOut(
-            user_id=path.user_id, recommendations=[serialize_movie(movie) for movie in movies]
+            user_id=path.user_id,
+            recommendations=[
+                RecommendedMovieOut(
+                    **serialize_movie(item.movie).model_dump(),
+                    predicted_rating=item.predicted_rating,
+                    score=item.score,
+                )
+                for item in found.items
+            ],
+            source=found.source,
+            backfilled=found.backfilled,
         )
     )
 

@@ -3,7 +3,10 @@
 Key layout (every key starts with the configured prefix, ``movierec`` by default)::
 
     {p}:recs:current            -> version id of the recommendation set readers use
-    {p}:recs:{version}          HASH  user_id -> "movie_id,movie_id,..." (best first)
+    {p}:recs:{version}          HASH  user_id -> "movie:score:stars,movie:score:stars,..."
+                                      (best first; score = the ranker's, stars = the rating
+                                      model's prediction, empty when unknown; a value from
+                                      before the two models is "movie,movie,..." and still read)
     {p}:stats:current           -> version id of the statistics readers use
     {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
     {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
@@ -21,6 +24,7 @@ runs, so a killed job frees it within a minute.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -29,7 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.exceptions import LockError, WatchError
@@ -86,6 +90,52 @@ class MovieStat:
     movie_id: int
     votes: int
     avg_rating: float | None
+
+
+@dataclass(frozen=True)
+class CachedList:
+    """A user's published list: movie ids best first, and per movie the ranker's score and the
+    predicted stars (None where not published: lists from before the two models)."""
+
+    movie_ids: list[int]
+    scores: dict[int, float]
+    predicted_ratings: dict[int, float]
+
+
+def encode_list(
+    movie_ids: Sequence[int],
+    scores: Sequence[float] | None = None,
+    predicted_ratings: Sequence[float] | None = None,
+) -> str:
+    """``movie:score:stars`` entries joined by commas. Scores keep 6 significant digits (only
+    their order matters), stars 3 decimals; a missing or NaN value is left empty."""
+    if scores is None:
+        return ",".join(str(int(movie)) for movie in movie_ids)
+    stars = predicted_ratings if predicted_ratings is not None else [math.nan] * len(movie_ids)
+    return ",".join(
+        f"{int(movie)}:{_number(score, '.6g')}:{_number(star, '.3f')}"
+        for movie, score, star in zip(movie_ids, scores, stars, strict=True)
+    )
+
+
+def _number(value: float, spec: str) -> str:
+    return "" if value is None or math.isnan(value) else format(float(value), spec)
+
+
+def decode_list(value: str) -> CachedList:
+    movie_ids: list[int] = []
+    scores: dict[int, float] = {}
+    stars: dict[int, float] = {}
+    for entry in value.split(",") if value else ():
+        movie, _, rest = entry.partition(":")
+        movie_id = int(movie)
+        movie_ids.append(movie_id)
+        score, _, star = rest.partition(":")
+        if score:
+            scores[movie_id] = float(score)
+        if star:
+            stars[movie_id] = float(star)
+    return CachedList(movie_ids, scores, stars)
 
 
 def new_version() -> str:
@@ -239,12 +289,13 @@ class CacheStore:
         return int(self.client.hlen(self.key("recs", version))) if version else 0
 
     def publish_recommendations(
-        self, lists: Iterable[tuple[int, Sequence[int]]], version: str | None = None
+        self, lists: Iterable[tuple[Any, ...]], version: str | None = None
     ) -> str:
-        """Store every user's ranked movie ids under a new version, then switch to it.
+        """Store every user's ranked list under a new version, then switch to it.
 
-        ``lists`` may be a generator (scoring in batches): it is written in pipelined chunks of
-        ``chunk_size`` commands as it comes.
+        Each item is ``(user_id, movie_ids)`` or ``(user_id, movie_ids, scores,
+        predicted_ratings)`` (a ``ScoredList``). ``lists`` may be a generator (scoring in
+        batches): it is written in pipelined chunks of ``chunk_size`` commands as it comes.
         """
         version = version or new_version()
         hash_key = self.key("recs", version)
@@ -253,8 +304,8 @@ class CacheStore:
             pipe.hset(hash_key, "__building__", "1")
             pipe.expire(hash_key, BUILD_TTL_SECONDS)
             pending = 2
-            for user_id, movie_ids in lists:
-                pipe.hset(hash_key, str(user_id), ",".join(str(int(m)) for m in movie_ids))
+            for user_list in lists:
+                pipe.hset(hash_key, str(user_list[0]), encode_list(*user_list[1:]))
                 pending += 1
                 if pending >= self.chunk_size:
                     pipe.execute()
@@ -312,12 +363,15 @@ class CacheStore:
             args=[self.key(kind, ""), suffix, field],
         )
 
+    def cached_list(self, user_id: int) -> CachedList | None:
+        """The cached ranked list of a user, or None when the current set has none."""
+        value = self._read_current_field("recs", "", str(user_id))
+        return None if value is None else decode_list(value)
+
     def recommendations_for(self, user_id: int) -> list[int] | None:
         """The cached ranked movie ids of a user, or None when the current set has none."""
-        value = self._read_current_field("recs", "", str(user_id))
-        if value is None:
-            return None
-        return [int(m) for m in value.split(",")] if value else []
+        cached = self.cached_list(user_id)
+        return None if cached is None else cached.movie_ids
 
     def forget_user(self, user_id: int) -> None:
         """Drop a user's cached list from the current set (a deleted user)."""

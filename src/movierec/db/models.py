@@ -117,14 +117,18 @@ class Rating(Base):
 
 
 class ModelRun(Base):
-    """One recommendations refresh: the model trained, how long each step took, and whether it
+    """One recommendations refresh: the models trained, how long each step took, and whether it
     reached Redis. ``version`` is the Redis version id of the lists it published."""
 
     __tablename__ = "model_runs"
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|succeeded|failed
-    params: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
+    params: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)  # the SVD's
+    # The ranking model that decided the lists (RANKER) and its parameters.
+    ranker: Mapped[str] = mapped_column(String(32), nullable=False, server_default="svd")
+    ranker_params: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    rank_fit_seconds: Mapped[float | None] = mapped_column(Float)
     n_users: Mapped[int | None] = mapped_column(Integer)
     n_movies: Mapped[int | None] = mapped_column(Integer)
     n_ratings: Mapped[int | None] = mapped_column(Integer)

@@ -1,4 +1,10 @@
-"""The two refresh use-cases: recommendations (train, score, publish) and movie statistics.
+"""The two refresh use-cases: recommendations (train two models, score, publish) and movie
+statistics.
+
+A recommendations refresh trains the rating model (Surprise's SVD: the stars shown beside each
+movie) and the ranking model (RANKER: what decides the list), ranks every user's unrated movies
+with the ranker and publishes each list with the ranker's scores and the predicted stars. The
+job never branches on the algorithm: every ranker follows ``recommender.ranking.Ranker``.
 
 Both hold a Redis job lock for their whole run, so two schedulers, or a scheduler and an
 operator's ``movierec train``, never run the same refresh at once (the second gets
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,14 +31,22 @@ from movierec.db import Database
 from movierec.db.repositories import model_runs
 from movierec.db.repositories.ratings import ratings_frame
 from movierec.db.repositories.statistics import movie_aggregates
-from movierec.recommender.scoring import RatedItems, iter_top_n
+from movierec.recommender.data import InteractionMatrix, RatingArrays
+from movierec.recommender.params import RANKER_PARAM_SETTINGS
+from movierec.recommender.ranking import build_ranker, ranker_params
+from movierec.recommender.scoring import (
+    RatedItems,
+    ScoredList,
+    iter_top_n,
+    with_predicted_ratings,
+)
 from movierec.recommender.statistics import rank_movies
 from movierec.recommender.training import NothingToTrain, SVDParams, train_svd, training_rmse
 
 log = logging.getLogger(__name__)
 
-# (user id, movie ids best first) for every user, on its way from scoring to Redis.
-UserLists = Iterator[tuple[int, np.ndarray]]
+# Every user's list (movies best first, scores, predicted stars) on its way to Redis.
+UserLists = Iterator[ScoredList]
 ListsHook = Callable[[UserLists], UserLists]
 
 RECOMMENDATIONS_JOB = "recommendations"
@@ -45,8 +60,10 @@ class RecommendationsReport:
     n_movies: int
     n_ratings: int
     list_length: int
+    ranker: str
     load_seconds: float
     fit_seconds: float
+    rank_fit_seconds: float
     score_seconds: float
     publish_seconds: float
     train_rmse: float
@@ -56,7 +73,8 @@ class RecommendationsReport:
         return (
             f"recommendations {self.version}: {self.n_users:,} users x {self.n_movies:,} movies "
             f"from {self.n_ratings:,} ratings (train RMSE {self.train_rmse:.4f}); "
-            f"load {self.load_seconds:.1f}s, fit {self.fit_seconds:.1f}s, "
+            f"ranked by {self.ranker}; load {self.load_seconds:.1f}s, "
+            f"fit SVD {self.fit_seconds:.1f}s, fit {self.ranker} {self.rank_fit_seconds:.1f}s, "
             f"score {self.score_seconds:.1f}s, publish {self.publish_seconds:.1f}s, "
             f"total {self.total_seconds:.1f}s"
         )
@@ -85,6 +103,24 @@ def svd_params(settings: Settings) -> SVDParams:
         reg_all=settings.model_reg_all,
         random_state=settings.model_random_state,
     )
+
+
+def ranker_config(settings: Settings, name: str | None = None) -> tuple[str, dict[str, object]]:
+    """The configured ranker's (or ranker ``name``'s) name and its full parameters from the
+    settings (defaults filled in)."""
+    name = name or settings.ranker
+    given = {
+        param: getattr(settings, setting)
+        for param, setting in RANKER_PARAM_SETTINGS.get(name, {}).items()
+    }
+    if name == "als":
+        given["random_state"] = settings.model_random_state or 0
+    return name, ranker_params(name, given)
+
+
+def scoring_threads(settings: Settings) -> int:
+    """SCORING_THREADS, else one per core this process may run on."""
+    return settings.scoring_threads or max(1, len(os.sched_getaffinity(0)))
 
 
 def list_length(settings: Settings) -> int:
@@ -135,14 +171,17 @@ def _refresh_recommendations(
     started = time.perf_counter()
     version = new_version()
     params = svd_params(settings)
+    ranker_name, ranker_settings = ranker_config(settings)
     log.info("recommendations refresh %s: loading ratings", version)
     with db.engine.connect() as connection:
-        ratings = ratings_frame(connection)
+        ratings = RatingArrays.from_frame(ratings_frame(connection))
     load_seconds = time.perf_counter() - started
     if ratings.empty:
         raise NothingToTrain("there are no ratings in the database to train on")
     with db.session() as session:
-        model_runs.start_run(session, version, params.as_dict(), _now())
+        model_runs.start_run(
+            session, version, params.as_dict(), _now(), ranker_name, ranker_settings
+        )
     figures: dict[str, object] = {"n_ratings": len(ratings), "load_seconds": load_seconds}
     try:
         log.info(
@@ -151,28 +190,41 @@ def _refresh_recommendations(
             f"{len(ratings):,}",
             params.as_dict(),
         )
-        trained = train_svd(ratings, params)
+        trained = train_svd(ratings.to_frame(), params)
         model = trained.model
         figures.update(
             n_users=model.n_users, n_movies=model.n_items, fit_seconds=trained.fit_seconds
         )
-        rated = RatedItems.from_ratings(
-            model, ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy()
-        )
-        figures["train_rmse"] = training_rmse(model, ratings)
-        # Surprise's trainset holds every rating as Python objects: let it go before scoring.
-        del trained, ratings
+        figures["train_rmse"] = training_rmse(model, ratings.to_frame())
+        # Surprise's trainset holds every rating as Python objects: let it go before ranking.
+        del trained
         gc.collect()
 
-        clock = _ScoringClock(model.n_users, show_progress)
+        log.info("recommendations refresh %s: training %s", version, ranker_name)
+        rank_started = time.perf_counter()
+        interactions = InteractionMatrix.from_ratings(ratings, model.user_ids, model.item_ids)
+        del ratings
+        threads = scoring_threads(settings)
+        ranker = build_ranker(
+            ranker_name,
+            ranker_settings,
+            rating_model=model,
+            min_votes=settings.stat_movie_users_lower_limit,
+            threads=threads,
+        ).fit(interactions)
+        figures["rank_fit_seconds"] = time.perf_counter() - rank_started
+
+        clock = _ScoringClock(len(ranker.user_ids), show_progress)
         publish_started = time.perf_counter()
-        lists: UserLists = iter_top_n(
-            model,
-            rated,
+        ranked = iter_top_n(
+            ranker,
+            RatedItems.from_matrix(interactions.matrix),
             list_length(settings),
             memory_bytes=settings.scoring_memory_mb * 2**20,
+            threads=threads,
             on_batch=clock,
         )
+        lists: UserLists = with_predicted_ratings(ranked, model)
         if lists_hook is not None:
             lists = lists_hook(lists)
         with clock.bar:
@@ -190,6 +242,7 @@ def _refresh_recommendations(
     report = RecommendationsReport(
         version=version,
         list_length=list_length(settings),
+        ranker=ranker_name,
         total_seconds=time.perf_counter() - started,
         **figures,  # type: ignore[arg-type]
     )

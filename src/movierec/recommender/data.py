@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,73 @@ class RatingArrays:
             self.ratings[index],
             None if self.timestamps is None else self.timestamps[index],
         )
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """Who rated what, as a users x movies CSR matrix of the ratings, rows and columns in
+    ascending raw-id order (so a score matrix's column order is the tie-break order).
+
+    Ranking models read it as "who watched what" (the pattern of stored entries, or weights
+    derived from the ratings); masking reads it as "what each user has already rated".
+    """
+
+    user_ids: np.ndarray  # int64, ascending
+    item_ids: np.ndarray  # int64, ascending
+    matrix: sp.csr_matrix  # float32 ratings; rows sorted by column index
+
+    @classmethod
+    def from_ratings(
+        cls,
+        ratings: RatingArrays,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> InteractionMatrix:
+        """Build from rating arrays. ``user_ids``/``item_ids`` (ascending) fix the rows and
+        columns, e.g. to those of a trained model; ratings of ids not among them are dropped."""
+        users = np.unique(ratings.user_ids) if user_ids is None else np.asarray(user_ids)
+        items = np.unique(ratings.movie_ids) if item_ids is None else np.asarray(item_ids)
+        rows = positions(users, ratings.user_ids)
+        columns = positions(items, ratings.movie_ids)
+        known = (rows >= 0) & (columns >= 0)
+        matrix = sp.csr_matrix(
+            (ratings.ratings[known].astype(np.float32), (rows[known], columns[known])),
+            shape=(len(users), len(items)),
+        )
+        matrix.sum_duplicates()  # also sorts each row's column indices
+        return cls(users.astype(np.int64), items.astype(np.int64), matrix)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Row of each raw user id, -1 for users not in the matrix."""
+        return positions(self.user_ids, raw_ids)
+
+    def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Column of each raw movie id, -1 for movies not in the matrix."""
+        return positions(self.item_ids, raw_ids)
+
+    def item_counts(self) -> np.ndarray:
+        """How many users rated each movie (column order)."""
+        return np.diff(self.matrix.tocsc().indptr).astype(np.int64)
+
+    def binary(self) -> sp.csr_matrix:
+        """The same pattern with every stored entry 1 (float32): "who watched what"."""
+        pattern = self.matrix.copy()
+        pattern.data = np.ones_like(pattern.data)
+        return pattern
+
+
+def positions(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
+    """Index of each raw id in the ascending ``sorted_ids``, -1 where it is absent."""
+    raw = np.asarray(raw_ids, dtype=np.int64)
+    if len(sorted_ids) == 0:
+        return np.full(raw.shape, -1, dtype=np.int64)
+    found = np.searchsorted(sorted_ids, raw).clip(max=len(sorted_ids) - 1)
+    return np.where(sorted_ids[found] == raw, found, -1).astype(np.int64)

@@ -50,9 +50,7 @@ def _check_value(path: Path, name: str, value: Any) -> int | float | None:
     return float(value)
 
 
-def read_params_file(path: Path) -> dict[str, Any]:
-    """The ``model`` table of a parameters file, checked: {n_factors: 50, ...}."""
-    path = Path(path)
+def _read_document(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -60,10 +58,25 @@ def read_params_file(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise ParamsFileError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise ParamsFileError(f"{path}: invalid {kind} ({error})") from None
+
+
+def _write_document(path: Path, document: Mapping[str, Any]) -> Path:
+    # Atomically, so a service starting at the same moment never reads half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """The ``model`` table of a parameters file, checked: {n_factors: 50, ...}."""
+    path = Path(path)
+    document = _read_document(path)
     model = document.get("model") if isinstance(document, dict) else None
     if not isinstance(model, dict):
         raise ParamsFileError(f"{path}: no 'model' table with the parameters")
@@ -83,12 +96,19 @@ def write_params_file(
     unknown = set(params) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValueError(f"not model parameters: {sorted(unknown)}")
-    document = {"model": dict(params), "selection": dict(selection or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    partial.replace(path)
-    return path
+    return _write_document(path, {"model": dict(params), "selection": dict(selection or {})})
+
+
+def _chosen_file(
+    given: Mapping[str, Any], setting: str, default_dir: Path, default_name: str
+) -> Path | None:
+    """The file named by ``setting`` when given (it must then exist), else
+    ``<DATA_DIR>/<default_name>`` when that exists (where ``--apply`` writes by default)."""
+    explicit = given.get(setting)
+    if explicit not in (None, ""):
+        return Path(explicit)
+    path = Path(given.get("data_dir") or default_dir) / default_name
+    return path if path.is_file() else None
 
 
 def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dict[str, Any]:
@@ -100,16 +120,91 @@ def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dic
     when that exists (where ``grid-search --apply`` writes without MODEL_PARAMS_FILE).
     """
     given = {str(key).lower(): value for key, value in data.items()}
-    explicit = given.get("model_params_file")
     merged = {key: value for key, value in data.items() if str(key).lower() != "model_params_file"}
-    if explicit not in (None, ""):
-        path = Path(explicit)
-    else:
-        path = Path(given.get("data_dir") or default_dir) / DEFAULT_FILE_NAME
-        if not path.is_file():
-            return merged
+    path = _chosen_file(given, "model_params_file", default_dir, DEFAULT_FILE_NAME)
+    if path is None:
+        return merged
     for name, value in read_params_file(path).items():
         if SETTINGS_FIELDS[name] not in given:
             merged[SETTINGS_FIELDS[name]] = value
     merged["model_params_file"] = path
+    return merged
+
+
+# -- the ranking model's file ----------------------------------------------------------------
+
+# The settings a ranker file may set: its "ranker" table uses their names (lower case), so the
+# settings' own validation checks the values.
+RANKER_SETTINGS = (
+    "ranker",
+    "puresvd_factors",
+    "puresvd_weighting",
+    "puresvd_popularity_damping",
+    "als_factors",
+    "als_regularization",
+    "als_alpha",
+    "als_iterations",
+    "ease_lambda",
+    "ease_max_movies",
+)
+RANKER_FILE_NAME = "ranker-params.json"
+# Each ranker's parameters -> the settings that hold them.
+RANKER_PARAM_SETTINGS: dict[str, dict[str, str]] = {
+    "puresvd": {
+        "n_factors": "puresvd_factors",
+        "weighting": "puresvd_weighting",
+        "popularity_damping": "puresvd_popularity_damping",
+    },
+    "als": {
+        "n_factors": "als_factors",
+        "regularization": "als_regularization",
+        "alpha": "als_alpha",
+        "iterations": "als_iterations",
+    },
+    "ease": {"regularization": "ease_lambda", "max_items": "ease_max_movies"},
+}
+
+
+def ranker_settings_of(ranker: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings (ranker file table) that select ``ranker`` with ``params``; parameters
+    that have no setting (e.g. ALS's seed, which follows MODEL_RANDOM_STATE) are left out."""
+    names = RANKER_PARAM_SETTINGS.get(ranker, {})
+    return {"ranker": ranker} | {names[key]: value for key, value in params.items() if key in names}
+
+
+def read_ranker_file(path: Path) -> dict[str, Any]:
+    """The ``ranker`` table of a ranker parameters file: {ranker: "puresvd", ...}."""
+    document = _read_document(Path(path))
+    table = document.get("ranker") if isinstance(document, dict) else None
+    if not isinstance(table, dict):
+        raise ParamsFileError(f"{path}: no 'ranker' table with the parameters")
+    unknown = sorted(set(table) - set(RANKER_SETTINGS))
+    if unknown:
+        allowed = ", ".join(RANKER_SETTINGS)
+        raise ParamsFileError(f"{path}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    return dict(table)
+
+
+def write_ranker_file(
+    path: Path, values: Mapping[str, Any], selection: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the ranker settings (and how they were chosen) atomically."""
+    unknown = set(values) - set(RANKER_SETTINGS)
+    if unknown:
+        raise ValueError(f"not ranker settings: {sorted(unknown)}")
+    return _write_document(Path(path), {"ranker": dict(values), "selection": dict(selection or {})})
+
+
+def settings_from_ranker_file(data: Mapping[str, Any], default_dir: Path) -> dict[str, Any]:
+    """Settings input with the ranker file's values filled in where none was given explicitly:
+    RANKER_PARAMS_FILE when given, else ``<DATA_DIR>/ranker-params.json`` when it exists."""
+    given = {str(key).lower(): value for key, value in data.items()}
+    merged = {key: value for key, value in data.items() if str(key).lower() != "ranker_params_file"}
+    path = _chosen_file(given, "ranker_params_file", default_dir, RANKER_FILE_NAME)
+    if path is None:
+        return merged
+    for name, value in read_ranker_file(path).items():
+        if name not in given:
+            merged[name] = value
+    merged["ranker_params_file"] = path
     return merged

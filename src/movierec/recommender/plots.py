@@ -3,7 +3,7 @@ across and reg_all down, one colour scale for all panels, the winner outlined.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +79,74 @@ def plot_rmse_heatmaps(
     path = Path(path)
     figure.savefig(path, dpi=110)
     return path
+
+
+# -- ranking ----------------------------------------------------------------------------------
+
+_RANKING_PANELS = (
+    ("ndcg_rel", "NDCG@{k}"),
+    ("precision_rel", "Precision@{k}"),
+    ("recall_rel", "Recall@{k}"),
+    ("map_rel", "MAP@{k}"),
+    ("hit_rate_rel", "Hit rate@{k}"),
+    ("ndcg_any", "NDCG@{k} (any held-out movie)"),
+    ("coverage", "Catalogue coverage"),
+    ("rare_share", "Share of slots on rare movies"),
+)
+
+
+def plot_ranking_evaluation(
+    rows: Sequence[Mapping[str, Any]], k: int, title: str, path: Path
+) -> Path:
+    """One panel per metric, a bar per model; the popularity baseline's bar is grey and its
+    level a dashed line across the panel, so "beats the popular list" reads at a glance."""
+    models = [row["model"] for row in rows]
+    figure = Figure(figsize=(max(8.0, 1.1 * len(models) * 4), 6.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2, 4, squeeze=False).ravel()
+    colours = ["#9e9e9e" if model == "popular" else "#1f77b4" for model in models]
+    for ax, (metric, label) in zip(axes, _RANKING_PANELS, strict=True):
+        values = [float(row[metric]) for row in rows]
+        bars = ax.bar(range(len(models)), values, color=colours)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+        if "popular" in models:
+            ax.axhline(values[models.index("popular")], color="#616161", linestyle="--", lw=1)
+        ax.set_title(label.format(k=k), fontsize=9)
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        ax.margins(y=0.15)
+    figure.suptitle(f"{title} (grey, dashed: the popularity baseline)", fontsize=10)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def plot_ranking_grid(results: pd.DataFrame, metric: str, k: int, ranker: str, path: Path) -> Path:
+    """The validation NDCG of every combination of a ranking grid search, best first, the
+    winner red."""
+    parameters = [c for c in results.columns if c in _grid_parameters(results)]
+    ordered = results.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
+    labels = [
+        ", ".join(f"{name}={row[name]}" for name in parameters) for _, row in ordered.iterrows()
+    ]
+    figure = Figure(figsize=(8, max(3.0, 0.32 * len(ordered) + 1.2)), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    colours = ["#d62728"] + ["#1f77b4"] * (len(ordered) - 1)
+    bars = ax.barh(range(len(ordered)), ordered[metric], color=colours)
+    ax.bar_label(bars, fmt="%.4f", fontsize=7)
+    ax.set_yticks(range(len(ordered)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"NDCG@{k} on the validation split (higher is better)")
+    ax.set_title(f"{ranker}: grid search, best in red", fontsize=10)
+    ax.margins(x=0.15)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _grid_parameters(results: pd.DataFrame) -> list[str]:
+    from movierec.recommender.evaluation import RELEVANCES, USER_METRICS
+
+    metrics = {f"{m}_{r}" for m in (*USER_METRICS, "users") for r in RELEVANCES}
+    metrics |= {"distinct_movies", "coverage", "mean_popularity", "rare_share", "fit_seconds"}
+    return [column for column in results.columns if column not in metrics]

@@ -1,34 +1,58 @@
-"""Top-N lists for every user, scored with vectorised numpy over a ``FactorModel``.
+"""Top-N lists for every user, scored in memory-bounded batches over any ranking model.
 
 Instead of Surprise's anti-testset (one Python tuple and one ``predict`` call per unrated
-user-movie pair), a batch of users is scored against every movie with one matrix product,
-the movies each user rated are masked out, and the best ``n`` are picked with a partial sort.
-Batches are sized so the score block stays within a memory budget whatever the catalogue size.
+user-movie pair), a batch of users is scored against every movie at once (``Ranker.score_users``:
+a matrix product for the factor models), the movies each user rated are masked out, and the best
+``n`` are picked with a partial sort. Batches are sized so the score block stays within a memory
+budget whatever the catalogue size, and several batches are scored at once on a thread pool
+(numpy and BLAS release the GIL), so scoring uses every core.
 
-Ranking is by the unclipped estimate, best first; equal estimates rank by ascending raw movie
-id (the column order of the model), including at the cut-off.
+Ranking is by the ranker's score, best first; equal scores rank by ascending raw movie id (the
+column order of the model), including at the cut-off.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
-from movierec.recommender.training import FactorModel
+from movierec.recommender.data import positions
+from movierec.recommender.training import RATING_SCALE, FactorModel, estimate_pairs
 
-# Bytes per movie column of one user row while a batch is ranked: the float64 score, the
-# float64 bias sum it is added to, the int64 partition indices, and the boolean tie mask.
-_BYTES_PER_CELL = 8 + 8 + 8 + 1
+if TYPE_CHECKING:
+    from movierec.recommender.ranking import Ranker
+
+# Bytes per movie column of one user row while a batch is ranked: the float64 score (float32
+# scores are widened for the tie-break sort), the int64 partition indices, the boolean tie mask
+# and slack for the temporaries of the ranker's own product.
+_BYTES_PER_CELL = 8 + 8 + 1 + 8
 
 BatchDone = Callable[[int, float], None]
 
 
+class HasIds(Protocol):
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+
+class UserList(NamedTuple):
+    """One user's ranked movies: raw movie ids best first, with the ranker's scores."""
+
+    user_id: int
+    movie_ids: np.ndarray
+    scores: np.ndarray
+
+
 @dataclass(frozen=True)
 class RatedItems:
-    """The movies each user rated, as CSR rows over the model's user and item positions:
+    """The movies each user rated, as CSR rows over a model's user and item positions:
     the items of user row ``u`` are ``indices[indptr[u]:indptr[u + 1]]``."""
 
     indptr: np.ndarray
@@ -36,19 +60,25 @@ class RatedItems:
 
     @classmethod
     def from_ratings(
-        cls, model: FactorModel, user_ids: np.ndarray, movie_ids: np.ndarray
+        cls, model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray
     ) -> RatedItems:
-        """Build from parallel arrays of raw ids (e.g. the training frame's two columns).
+        """Build from parallel arrays of raw ids (e.g. the training ratings' two columns), for
+        the rows and columns of ``model`` (anything with ascending ``user_ids``/``item_ids``).
         Pairs whose user or movie the model does not know are ignored."""
-        users = model.user_positions(np.asarray(user_ids))
-        items = model.item_positions(np.asarray(movie_ids))
+        users = positions(model.user_ids, np.asarray(user_ids))
+        items = positions(model.item_ids, np.asarray(movie_ids))
         known = (users >= 0) & (items >= 0)
         users, items = users[known], items[known]
         order = np.lexsort((items, users))
-        counts = np.bincount(users, minlength=model.n_users)
-        indptr = np.zeros(model.n_users + 1, dtype=np.int64)
+        counts = np.bincount(users, minlength=len(model.user_ids))
+        indptr = np.zeros(len(model.user_ids) + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         return cls(indptr=indptr, indices=items[order])
+
+    @classmethod
+    def from_matrix(cls, matrix: sp.csr_matrix) -> RatedItems:
+        """The stored entries of a users x movies CSR matrix (an ``InteractionMatrix``'s)."""
+        return cls(indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int64))
 
     def count(self, user_row: int) -> int:
         return int(self.indptr[user_row + 1] - self.indptr[user_row])
@@ -60,7 +90,7 @@ def users_per_batch(n_items: int, memory_bytes: int) -> int:
 
 
 def score_block(model: FactorModel, first: int, stop: int) -> np.ndarray:
-    """Unclipped estimates of user rows ``first..stop-1`` against every movie.
+    """Unclipped estimates of a rating model's user rows ``first..stop-1`` against every movie.
 
     The sum is ``((mu + b_u) + b_i) + p_u . q_i``, the order of ``SVD.estimate``, so only the
     dot product's summation order (BLAS) can differ from Surprise, by a few ulps.
@@ -102,35 +132,103 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     return columns
 
 
+def _rank_batch(
+    ranker: Ranker, rated: RatedItems, n: int, first: int, stop: int
+) -> tuple[list[UserList], float]:
+    started = time.perf_counter()
+    scores = np.asarray(ranker.score_users(first, stop), dtype=np.float64)
+    _mask_rated(scores, rated, first, stop)
+    columns = top_k_columns(scores, n)
+    picked = np.take_along_axis(scores, columns, axis=1)
+    finite = np.isfinite(picked)
+    movie_ids = ranker.item_ids[columns]
+    lists = []
+    for row in range(stop - first):
+        keep = finite[row]
+        movies, values = movie_ids[row], picked[row]
+        if not keep.all():  # fewer than n movies left unrated
+            movies, values = movies[keep], values[keep]
+        lists.append(UserList(int(ranker.user_ids[first + row]), movies, values))
+    return lists, time.perf_counter() - started
+
+
 def iter_top_n(
-    model: FactorModel,
+    ranker: Ranker,
     rated: RatedItems,
     n: int,
     *,
     memory_bytes: int = 128 * 2**20,
+    threads: int = 1,
     on_batch: BatchDone | None = None,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(raw user id, raw movie ids best first)`` for every user of the model: the ``n``
-    best movies the user has not rated (fewer only when fewer are left).
+) -> Iterator[UserList]:
+    """Yield a ``UserList`` for every user row of ``ranker``, in row order: the ``n`` best
+    movies the user has not rated (fewer only when fewer are left).
 
-    ``on_batch(users, seconds)`` is called after each batch with the time spent scoring it
-    (not the time the consumer spent between batches).
+    ``memory_bytes`` bounds one batch's score block; ``threads`` batches are scored at once
+    (so the blocks held at once are bounded by ``threads * memory_bytes``). ``on_batch(users,
+    seconds)`` is called after each batch with the time spent scoring it (not the time the
+    consumer spent between batches).
     """
-    batch = users_per_batch(model.n_items, memory_bytes)
-    for first in range(0, model.n_users, batch):
-        started = time.perf_counter()
-        stop = min(first + batch, model.n_users)
-        scores = score_block(model, first, stop)
-        _mask_rated(scores, rated, first, stop)
-        columns = top_k_columns(scores, n)
-        finite = np.isfinite(np.take_along_axis(scores, columns, axis=1))
-        movie_ids = model.item_ids[columns]
-        lists = [
-            movie_ids[row][finite[row]] if not finite[row].all() else movie_ids[row]
-            for row in range(stop - first)
-        ]
-        del scores
+    n_users = len(ranker.user_ids)
+    batch = users_per_batch(len(ranker.item_ids), memory_bytes)
+    bounds = [(first, min(first + batch, n_users)) for first in range(0, n_users, batch)]
+
+    def report(lists: list[UserList], seconds: float) -> list[UserList]:
         if on_batch is not None:
-            on_batch(stop - first, time.perf_counter() - started)
-        for row, movies in enumerate(lists):
-            yield int(model.user_ids[first + row]), movies
+            on_batch(len(lists), seconds)
+        return lists
+
+    if threads <= 1:
+        for first, stop in bounds:
+            yield from report(*_rank_batch(ranker, rated, n, first, stop))
+        return
+    # With a pool, a batch's "seconds" are the wall time the consumer waited for it (scoring
+    # that did not overlap with the consumer's own work), so the figures still add up to the
+    # elapsed time.
+    with ThreadPoolExecutor(threads, thread_name_prefix="scoring") as pool:
+        pending: deque = deque()
+        for first, stop in bounds:
+            pending.append(pool.submit(_rank_batch, ranker, rated, n, first, stop))
+            if len(pending) > threads:
+                yield from _collect(pending.popleft(), report)
+        while pending:
+            yield from _collect(pending.popleft(), report)
+
+
+def _collect(future, report):  # type: ignore[no-untyped-def]
+    waited = time.perf_counter()
+    lists, _ = future.result()
+    return report(lists, time.perf_counter() - waited)
+
+
+class ScoredList(NamedTuple):
+    """A user's list as published: movies best first, the ranker's scores, and the rating
+    model's predicted stars (clipped to the scale; NaN for a movie it does not know)."""
+
+    user_id: int
+    movie_ids: np.ndarray
+    scores: np.ndarray
+    predicted_ratings: np.ndarray
+
+
+def predict_ratings(model: FactorModel, user_id: int, movie_ids: np.ndarray) -> np.ndarray:
+    """The rating model's clipped estimates of one user's movies (NaN where either is
+    unknown to it; an unknown user gets ``mu + b_i`` as Surprise would)."""
+    items = model.item_positions(movie_ids)
+    user = model.user_positions(np.array([user_id]))[0]
+    known = items >= 0
+    predictions = np.full(len(movie_ids), np.nan)
+    if user >= 0:
+        users = np.full(int(known.sum()), user)
+        predictions[known] = estimate_pairs(model, users, items[known])
+    else:
+        predictions[known] = model.global_mean + model.item_bias[items[known]]
+    return np.clip(predictions, *RATING_SCALE)
+
+
+def with_predicted_ratings(lists: Iterator[UserList], model: FactorModel) -> Iterator[ScoredList]:
+    """Attach the rating model's predicted stars to each list, as they stream past."""
+    for user_list in lists:
+        yield ScoredList(
+            *user_list, predict_ratings(model, user_list.user_id, user_list.movie_ids)
+        )

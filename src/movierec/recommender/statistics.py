@@ -37,11 +37,23 @@ def rank_movies(aggregates: pd.DataFrame, min_votes: int) -> pd.DataFrame:
     frame["votes"] = frame["votes"].fillna(0).astype(np.int64)
     frame["avg_rating"] = frame["avg_rating"].astype(np.float64)
     frame.loc[frame["votes"] < min_votes, "avg_rating"] = np.nan
-    order = np.lexsort(
-        (
-            frame["movie_id"].to_numpy(),
-            -frame["avg_rating"].fillna(-np.inf).to_numpy(),
-            -frame["votes"].to_numpy(),
-        )
+    order = _order(
+        frame["movie_id"].to_numpy(), frame["votes"].to_numpy(), frame["avg_rating"].to_numpy()
     )
     return frame.iloc[order].reset_index(drop=True)
+
+
+def top_order(
+    movie_ids: np.ndarray, votes: np.ndarray, rating_sums: np.ndarray, min_votes: int
+) -> np.ndarray:
+    """Indices of the movies in top order (the order of ``rank_movies``), from parallel arrays
+    of ids, vote counts and rating sums: what the popularity ranker ranks by."""
+    votes = np.asarray(votes, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averages = np.where(votes >= max(min_votes, 1), rating_sums / votes, np.nan)
+    return _order(np.asarray(movie_ids), votes, averages)
+
+
+def _order(movie_ids: np.ndarray, votes: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    # Votes desc, then average desc (none last), then movie id asc: fully deterministic.
+    return np.lexsort((movie_ids, -np.nan_to_num(averages, nan=-np.inf), -votes))

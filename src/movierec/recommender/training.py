@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from movierec.recommender.data import positions
+
 # MovieLens' scale. Only clipping depends on it (ranking uses unclipped scores), and the
 # training RMSE, which is computed on clipped estimates as Surprise's accuracy.rmse would be.
 RATING_SCALE = (0.5, 5.0)
@@ -65,19 +67,11 @@ class FactorModel:
 
     def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
         """Row of each raw user id, -1 for users the model does not know."""
-        return _positions(self.user_ids, raw_ids)
+        return positions(self.user_ids, raw_ids)
 
     def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
         """Row of each raw movie id, -1 for movies the model does not know."""
-        return _positions(self.item_ids, raw_ids)
-
-
-def _positions(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
-    raw = np.asarray(raw_ids, dtype=np.int64)
-    if len(sorted_ids) == 0:
-        return np.full(raw.shape, -1, dtype=np.int64)
-    found = np.searchsorted(sorted_ids, raw).clip(max=len(sorted_ids) - 1)
-    return np.where(sorted_ids[found] == raw, found, -1).astype(np.int64)
+        return positions(self.item_ids, raw_ids)
 
 
 @dataclass

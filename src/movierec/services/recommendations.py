@@ -1,6 +1,9 @@
 """Recommendations and top movies, served from the lists the last refresh cached in Redis and
 corrected for what the user has done since.
 
+The cached lists were ranked by the ranking model (RANKER) and carry its scores and the rating
+model's predicted stars; movies taken from the top list to fill a list up carry neither.
+
 A request costs one query for the movies the user rated or watched (as of now, and whether the
 user exists), one Redis read of their cached list, at most one Redis read of the top list (for
 cold start or backfill) and one query for the movie details.
@@ -9,15 +12,16 @@ cold start or backfill) and one query for the movie details.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
+from movierec.cache.store import CachedList, MovieStat
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.user_history import rated_movie_ids_of_user
+from movierec.recommender.lists import merge_recommendations
 from movierec.services.errors import NotFound, ServiceError
 
 log = logging.getLogger(__name__)
@@ -34,23 +38,27 @@ class TopMovie:
     avg_rating: float | None
 
 
-def merge_recommendations(
-    cached: Sequence[int], top: Iterable[int], exclude: set[int], limit: int
-) -> list[int]:
-    """The first ``limit`` distinct movies of ``cached`` then ``top``, skipping ``exclude``."""
-    chosen: list[int] = []
-    seen = set(exclude)
-    for source in (cached, top):
-        for movie_id in source:
-            if len(chosen) == limit:
-                return chosen
-            if movie_id not in seen:
-                seen.add(movie_id)
-                chosen.append(movie_id)
-    return chosen
+# Where a list came from: the user's own ranked list, or the top movies (a user the last
+# refresh did not know). A list of the first kind may end with top movies (``backfilled``).
+SOURCE_MODEL = "model"
+SOURCE_POPULAR = "popular"
 
 
-def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> list[Movie]:
+@dataclass(frozen=True)
+class Recommendation:
+    movie: Movie
+    score: float | None  # the ranking model's; None for a movie from the top list
+    predicted_rating: float | None  # the rating model's (stars); None where not predicted
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    items: list[Recommendation]
+    source: str  # SOURCE_MODEL | SOURCE_POPULAR
+    backfilled: int  # how many items came from the top movies
+
+
+def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Recommendations:
     """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
 
     A user with a cached list gets it minus what they rated since, filled up from the top
@@ -62,15 +70,29 @@ def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> list
         exclude = rated_movie_ids_of_user(session, user_id)
         if exclude is None:
             raise NotFound(f"user {user_id} not found")
-        cached = cache.recommendations_for(user_id) or []
-        chosen = _pick(cache, cached, exclude, limit)
+        cached = cache.cached_list(user_id) or CachedList([], {}, {})
+        chosen = _pick(cache, cached.movie_ids, exclude, limit)
         movies = movies_by_ids(session, chosen)
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen = _pick(cache, cached, exclude | gone, limit)
+            chosen = _pick(cache, cached.movie_ids, exclude | gone, limit)
             movies = movies_by_ids(session, chosen)
-    return [movies[m] for m in chosen if m in movies]
+    ranked = set(cached.movie_ids)
+    items = [
+        Recommendation(
+            movies[m],
+            cached.scores.get(m) if m in ranked else None,
+            cached.predicted_ratings.get(m) if m in ranked else None,
+        )
+        for m in chosen
+        if m in movies
+    ]
+    return Recommendations(
+        items=items,
+        source=SOURCE_MODEL if cached.movie_ids else SOURCE_POPULAR,
+        backfilled=sum(1 for item in items if item.movie.movie_id not in ranked),
+    )
 
 
 def _pick(cache: CacheStore, cached: Sequence[int], exclude: set[int], limit: int) -> list[int]:

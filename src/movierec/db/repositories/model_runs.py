@@ -13,9 +13,24 @@ RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 
 
 def start_run(
-    session: Session, version: str, params: dict[str, object], started_at: datetime
+    session: Session,
+    version: str,
+    params: dict[str, object],
+    started_at: datetime,
+    ranker: str = "svd",
+    ranker_params: dict[str, object] | None = None,
 ) -> None:
-    session.add(ModelRun(version=version, status=RUNNING, params=params, started_at=started_at))
+    """Record a refresh that starts: the rating model's ``params``, the ranker and its own."""
+    session.add(
+        ModelRun(
+            version=version,
+            status=RUNNING,
+            params=params,
+            ranker=ranker,
+            ranker_params=ranker_params,
+            started_at=started_at,
+        )
+    )
 
 
 def finish_run(session: Session, version: str, finished_at: datetime, **figures: object) -> None:
