@@ -19,11 +19,13 @@ from movierec.db.repositories.ratings import ratings_frame
 from movierec.db.repositories.statistics import movie_aggregates
 from movierec.jobs.refresh import (
     list_length,
+    ranker_config,
     refresh_recommendations,
     refresh_statistics,
+    svd_params,
 )
 from movierec.recommender.statistics import aggregate_ratings
-from movierec.recommender.training import NothingToTrain
+from movierec.recommender.training import NothingToTrain, train_svd
 
 
 @pytest.fixture
@@ -67,6 +69,57 @@ def test_refresh_publishes_a_list_for_every_user_and_records_the_run(
         assert run.fit_seconds > 0 and run.score_seconds > 0 and run.publish_seconds >= 0
         assert 0 < run.train_rmse < 1.5
         assert run.finished_at >= run.started_at
+        assert run.ranker == report.ranker == fast_settings.ranker == "puresvd"
+        assert run.ranker_params == ranker_config(fast_settings)[1]
+        assert run.rank_fit_seconds is not None and run.rank_fit_seconds > 0
+
+
+def _surprise(ratings: pd.DataFrame, settings: Settings):  # type: ignore[no-untyped-def]
+    return train_svd(ratings[["user_id", "movie_id", "rating"]], svd_params(settings)).algo
+
+
+def test_published_stars_are_surprises_clipped_prediction(
+    loaded_db: Database, cache: CacheStore, fast_settings: Settings
+) -> None:
+    refresh_recommendations(loaded_db, cache, fast_settings)
+    algo = _surprise(_ratings(loaded_db), fast_settings)  # seeded: the refresh's own model
+    for user in (1, 17, 42):
+        cached = cache.cached_list(user)
+        assert cached is not None and cached.movie_ids
+        for movie in cached.movie_ids:
+            expected = algo.predict(user, movie, clip=True).est
+            assert cached.predicted_ratings[movie] == pytest.approx(expected, abs=5e-4)
+        scores = [cached.scores[movie] for movie in cached.movie_ids]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_ranker_svd_ranks_by_surprises_estimate_as_before(
+    loaded_db: Database, cache: CacheStore, fast_settings: Settings
+) -> None:
+    settings = fast_settings.model_copy(update={"ranker": "svd"})
+    report = refresh_recommendations(loaded_db, cache, settings)
+    ratings = _ratings(loaded_db)
+    algo = _surprise(ratings, settings)
+    rated = ratings.groupby("user_id")["movie_id"].apply(set)
+    movies = sorted(set(ratings["movie_id"]))
+    for user in (3, 30):
+        estimates = sorted(
+            (-algo.predict(user, m, clip=False).est, m) for m in movies if m not in rated[user]
+        )
+        assert cache.recommendations_for(user) == [m for _, m in estimates[: report.list_length]]
+    with loaded_db.session() as session:
+        assert session.get(ModelRun, report.version).ranker == "svd"
+
+
+def test_the_default_ranker_does_not_rank_like_the_rating_model(
+    loaded_db: Database, cache: CacheStore, fast_settings: Settings
+) -> None:
+    # The point of the two models: the default lists are not the SVD's estimate order.
+    refresh_recommendations(loaded_db, cache, fast_settings)
+    default = {user: cache.recommendations_for(user) for user in range(1, 21)}
+    refresh_recommendations(loaded_db, cache, fast_settings.model_copy(update={"ranker": "svd"}))
+    by_estimate = {user: cache.recommendations_for(user) for user in range(1, 21)}
+    assert sum(default[u][:10] == by_estimate[u][:10] for u in default) < 5
 
 
 def test_a_refresh_sees_ratings_added_since_the_last(

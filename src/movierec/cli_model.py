@@ -18,24 +18,29 @@ from movierec.cli_support import fail_cleanly
 from movierec.config import Settings, SettingsError, load_settings
 
 
-def _settings(creating_params_file: bool = False) -> Settings:
+def _settings(creating: str | None = None) -> Settings:
+    """The settings; ``creating`` names the parameters file setting (``model_params_file`` or
+    ``ranker_params_file``) that `grid-search --apply` is about to create: not there yet is
+    fine for it."""
     try:
         return load_settings()
     except SettingsError as error:
-        # `grid-search --apply` may be what creates MODEL_PARAMS_FILE: not there yet is fine.
-        wanted = os.environ.get("MODEL_PARAMS_FILE")
-        if creating_params_file and wanted and not Path(wanted).exists():
+        wanted = os.environ.get(creating.upper()) if creating else None
+        if creating and wanted and not Path(wanted).exists():
             try:
-                return load_settings(model_params_file="").model_copy(
-                    update={"model_params_file": Path(wanted)}
+                return load_settings(**{creating: ""}).model_copy(
+                    update={creating: Path(wanted)}
                 )
             except SettingsError:
                 pass
         raise click.UsageError(str(error)) from None
 
 
-def _read_ratings(settings: Settings, source: str | None) -> tuple[Any, str]:
-    """The ratings (user_id, movie_id, rating) in a stable order, and where they came from."""
+def _read_ratings(
+    settings: Settings, source: str | None, with_timestamps: bool = False
+) -> tuple[Any, str]:
+    """The ratings (user_id, movie_id, rating, and ts when asked or from a MovieLens source) in
+    a stable order, and where they came from."""
     if source:
         from movierec.data.download import resolve_source
         from movierec.data.movielens import read_ratings
@@ -49,7 +54,7 @@ def _read_ratings(settings: Settings, source: str | None) -> tuple[Any, str]:
     database = Database(settings.database_url)
     try:
         with database.engine.connect() as connection:
-            frame = ratings_frame(connection)
+            frame = ratings_frame(connection, with_timestamps=with_timestamps)
     finally:
         database.dispose()
     if frame.empty:
@@ -92,9 +97,35 @@ seed_option = click.option(
 )
 
 
+ranking_option = click.option(
+    "--ranking",
+    is_flag=True,
+    help="Evaluate (or tune) the ranking of the served lists instead of the SVD's RMSE: "
+    "NDCG@k and friends on a per-user hold-out, next to the popularity baseline.",
+)
+k_option = click.option(
+    "--k", default=10, show_default=True, type=click.IntRange(1, 1000), help="List length."
+)
+split_option = click.option(
+    "--split",
+    type=click.Choice(["temporal", "random"]),
+    default="temporal",
+    show_default=True,
+    help="Hold out each user's latest ratings, or random ones.",
+)
+relevance_option = click.option(
+    "--relevance",
+    default=4.0,
+    show_default=True,
+    type=click.FloatRange(0, 5),
+    help="A held-out movie is relevant when rated at least this.",
+)
+
+
 @click.group()
 def model() -> None:
-    """Model selection: cross-validation and grid search of the SVD parameters."""
+    """Model selection: the SVD's cross-validation and grid search (RMSE), and the ranking
+    evaluation and grid search of the ranking model (NDCG)."""
 
 
 @model.command()
@@ -109,6 +140,28 @@ def model() -> None:
 @click.option("--reg-all", type=click.FloatRange(min=0), help="[default: MODEL_REG_ALL]")
 @click.option("--jobs", type=click.IntRange(min=1), help="Local processes. [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@ranking_option
+@click.option(
+    "--rankers",
+    help="With --ranking: comma-separated rankers to evaluate with their configured "
+    "parameters (puresvd, als, ease, svd, popular). [default: RANKER]",
+)
+@k_option
+@split_option
+@click.option(
+    "--test-fraction",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="With --ranking: the share of each user's ratings held out.",
+)
+@relevance_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --ranking: also write ranking_evaluation.json and ranking_evaluation.png here.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
 @fail_cleanly
 def evaluate(
     source: str | None,
@@ -120,12 +173,31 @@ def evaluate(
     reg_all: float | None,
     jobs: int | None,
     as_json: bool,
+    ranking: bool,
+    rankers: str | None,
+    k: int,
+    split: str,
+    test_fraction: float,
+    relevance: float,
+    out: Path | None,
+    progress: bool,
 ) -> None:
     """k-fold cross-validation of SVD with the configured (or given) parameters: RMSE and MAE
-    per fold and mean ± std, fit and test times."""
+    per fold and mean ± std, fit and test times. With --ranking: how well the lists rank."""
     from movierec.recommender.model_selection import SelectionError, cross_validate
 
     settings = _settings()
+    if ranking:
+        from movierec.cli_ranking import evaluate_ranking
+
+        names = [name.strip() for name in (rankers or settings.ranker).split(",") if name.strip()]
+        ratings, origin = _read_ratings(settings, source, with_timestamps=split == "temporal")
+        evaluate_ranking(
+            settings, ratings, origin, rankers=names, k=k, split=split,
+            test_fraction=test_fraction, relevance=relevance, seed=seed, out=out,
+            as_json=as_json, progress=progress,
+        )  # fmt: skip
+        return
     params = _params(settings, n_factors=n_factors, n_epochs=n_epochs, lr_all=lr_all,
                      reg_all=reg_all)  # fmt: skip
     ratings, origin = _read_ratings(settings, source)
@@ -199,6 +271,15 @@ def evaluate(
     "which production training reads.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@ranking_option
+@click.option(
+    "--ranker",
+    type=click.Choice(["puresvd", "als", "ease"]),
+    help="With --ranking: the ranker whose parameters to search. [default: RANKER]",
+)
+@k_option
+@split_option
+@relevance_option
 @fail_cleanly
 def grid_search(
     source: str | None,
@@ -210,8 +291,28 @@ def grid_search(
     dask_address: str | None,
     apply: bool,
     progress: bool,
+    ranking: bool,
+    ranker: str | None,
+    k: int,
+    split: str,
+    relevance: float,
 ) -> None:
-    """Cross-validate every combination of a parameter grid and pick the best mean RMSE."""
+    """Cross-validate every combination of a parameter grid and pick the best mean RMSE.
+    With --ranking: search the ranker's grid by NDCG@k on the validation split; --apply then
+    writes RANKER_PARAMS_FILE (default DATA_DIR/ranker-params.json)."""
+    if ranking:
+        from movierec.cli_ranking import ranking_grid_search
+
+        settings = _settings("ranker_params_file" if apply else None)
+        name = ranker or settings.ranker
+        if name not in ("puresvd", "als", "ease"):
+            raise click.ClickException(f"the {name} ranker has no parameters to search")
+        ratings, origin = _read_ratings(settings, source, with_timestamps=split == "temporal")
+        ranking_grid_search(
+            settings, ratings, origin, ranker=name, grid_file=grid_file, k=k, split=split,
+            relevance=relevance, seed=seed, out=out, apply=apply, progress=progress,
+        )  # fmt: skip
+        return
     from tqdm import tqdm
 
     from movierec.recommender.model_selection import (
@@ -224,7 +325,7 @@ def grid_search(
     )
     from movierec.recommender.params import DEFAULT_FILE_NAME, write_params_file
 
-    settings = _settings(creating_params_file=apply)
+    settings = _settings("model_params_file" if apply else None)
     try:
         grid = DEFAULT_GRID
         if grid_file is not None:

@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     # The tuned ranker parameters (`model grid-search --ranking --apply`) fill the RANKER
     # settings not set explicitly. Unset: DATA_DIR/ranker-params.json when present.
     ranker_params_file: Path | None = None
-    puresvd_factors: int = Field(32, ge=1, le=2000)
+    # Each star the rating model predicts adds this to the ranker's score (normalised to a
+    # best of 1 per user): re-orders near-equal candidates towards the ones the user is
+    # predicted to like. 0: the ranker alone. (puresvd, als, ease)
+    ranker_rating_weight: float = Field(0.1, ge=0, le=100)
+    puresvd_factors: int = Field(24, ge=1, le=2000)
     puresvd_weighting: Literal["rating", "binary"] = "rating"
     puresvd_popularity_damping: float = Field(0.0, ge=-1, le=1)
     als_factors: int = Field(64, ge=1, le=2000)

@@ -45,6 +45,8 @@ class RatingArrays:
         timestamps = None
         if "ts" in frame:
             ts = frame["ts"]
+            if ts.dtype == object:  # datetimes as Python objects (a database driver's)
+                ts = pd.to_datetime(ts, utc=True)
             if pd.api.types.is_datetime64_any_dtype(ts):
                 timestamps = ts.dt.as_unit("s").astype("int64").to_numpy(dtype=np.int64)
             else:

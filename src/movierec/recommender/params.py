@@ -137,6 +137,7 @@ def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dic
 # settings' own validation checks the values.
 RANKER_SETTINGS = (
     "ranker",
+    "ranker_rating_weight",
     "puresvd_factors",
     "puresvd_weighting",
     "puresvd_popularity_damping",
@@ -154,14 +155,20 @@ RANKER_PARAM_SETTINGS: dict[str, dict[str, str]] = {
         "n_factors": "puresvd_factors",
         "weighting": "puresvd_weighting",
         "popularity_damping": "puresvd_popularity_damping",
+        "rating_weight": "ranker_rating_weight",
     },
     "als": {
         "n_factors": "als_factors",
         "regularization": "als_regularization",
         "alpha": "als_alpha",
         "iterations": "als_iterations",
+        "rating_weight": "ranker_rating_weight",
     },
-    "ease": {"regularization": "ease_lambda", "max_items": "ease_max_movies"},
+    "ease": {
+        "regularization": "ease_lambda",
+        "max_items": "ease_max_movies",
+        "rating_weight": "ranker_rating_weight",
+    },
 }
 
 

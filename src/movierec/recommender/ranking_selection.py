@@ -159,3 +159,27 @@ def write_ranking_outputs(result: RankingSearchResult, out: Path) -> dict[str, P
     paths["best"].write_text(json.dumps(best, indent=2, default=str) + "\n")
     plot_ranking_grid(result.results, SELECTION_METRIC, result.k, result.ranker, paths["plot"])
     return paths
+
+
+def load_ranking_grid(path: Path) -> dict[str, list[Any]]:
+    """A ranker grid file: TOML or JSON, ``parameter = [values]`` (a single value is a list of
+    one). Values are checked when the search starts (``ranker_params``)."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except FileNotFoundError:
+        raise RankerError(f"{path}: grid file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise RankerError(f"{path}: unreadable grid ({error})") from None
+    if not isinstance(document, dict) or not document:
+        raise RankerError(f"{path}: a grid is a table of parameter = [values]")
+    grid = {}
+    for name, values in document.items():
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise RankerError(f"{path}: parameter {name!r} has an empty list of values")
+        grid[name] = values
+    return grid

@@ -59,9 +59,7 @@ class RatedItems:
     indices: np.ndarray
 
     @classmethod
-    def from_ratings(
-        cls, model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray
-    ) -> RatedItems:
+    def from_ratings(cls, model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray) -> RatedItems:
         """Build from parallel arrays of raw ids (e.g. the training ratings' two columns), for
         the rows and columns of ``model`` (anything with ascending ``user_ids``/``item_ids``).
         Pairs whose user or movie the model does not know are ignored."""
@@ -87,17 +85,6 @@ class RatedItems:
 def users_per_batch(n_items: int, memory_bytes: int) -> int:
     """How many users fit in one scoring batch within ``memory_bytes``."""
     return max(1, memory_bytes // (max(n_items, 1) * _BYTES_PER_CELL))
-
-
-def score_block(model: FactorModel, first: int, stop: int) -> np.ndarray:
-    """Unclipped estimates of a rating model's user rows ``first..stop-1`` against every movie.
-
-    The sum is ``((mu + b_u) + b_i) + p_u . q_i``, the order of ``SVD.estimate``, so only the
-    dot product's summation order (BLAS) can differ from Surprise, by a few ulps.
-    """
-    scores = model.user_factors[first:stop] @ model.item_factors.T
-    scores += np.add.outer(model.global_mean + model.user_bias[first:stop], model.item_bias)
-    return scores
 
 
 def _mask_rated(scores: np.ndarray, rated: RatedItems, first: int, stop: int) -> None:
@@ -229,6 +216,4 @@ def predict_ratings(model: FactorModel, user_id: int, movie_ids: np.ndarray) -> 
 def with_predicted_ratings(lists: Iterator[UserList], model: FactorModel) -> Iterator[ScoredList]:
     """Attach the rating model's predicted stars to each list, as they stream past."""
     for user_list in lists:
-        yield ScoredList(
-            *user_list, predict_ratings(model, user_list.user_id, user_list.movie_ids)
-        )
+        yield ScoredList(*user_list, predict_ratings(model, user_list.user_id, user_list.movie_ids))

@@ -135,6 +135,17 @@ def estimate_pairs(model: FactorModel, user_rows: np.ndarray, item_rows: np.ndar
     return ((model.global_mean + model.user_bias[user_rows]) + model.item_bias[item_rows]) + dots
 
 
+def score_block(model: FactorModel, first: int, stop: int) -> np.ndarray:
+    """Unclipped estimates of a rating model's user rows ``first..stop-1`` against every movie.
+
+    The sum is ``((mu + b_u) + b_i) + p_u . q_i``, the order of ``SVD.estimate``, so only the
+    dot product's summation order (BLAS) can differ from Surprise, by a few ulps.
+    """
+    scores = model.user_factors[first:stop] @ model.item_factors.T
+    scores += np.add.outer(model.global_mean + model.user_bias[first:stop], model.item_bias)
+    return scores
+
+
 def training_rmse(model: FactorModel, ratings: pd.DataFrame) -> float:
     """RMSE of the clipped estimates on the training ratings themselves (a sanity figure,
     not a generalisation estimate: model selection measures that by cross-validation)."""

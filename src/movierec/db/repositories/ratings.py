@@ -13,11 +13,13 @@ from movierec.db.models import Movie, Rating
 from movierec.db.repositories import read_frame
 
 
-def ratings_frame(connection: Connection) -> pd.DataFrame:
-    """All ratings (explicit and implicit) as user_id, movie_id, rating, in one query."""
-    query = select(Rating.user_id, Rating.movie_id, Rating.rating).order_by(
-        Rating.user_id, Rating.movie_id
-    )
+def ratings_frame(connection: Connection, *, with_timestamps: bool = False) -> pd.DataFrame:
+    """All ratings (explicit and implicit) as user_id, movie_id, rating (and ts), in one
+    query."""
+    columns = [Rating.user_id, Rating.movie_id, Rating.rating]
+    if with_timestamps:
+        columns.append(Rating.ts)
+    query = select(*columns).order_by(Rating.user_id, Rating.movie_id)
     return read_frame(query, connection, dtype={"user_id": "int64", "movie_id": "int64"})
 
 
