@@ -1,6 +1,6 @@
 """GET /api/v1/user/<id>/recommendations, GET /api/v1/movies/top, GET /api/v1/admin/status on
-real back ends: filtering and backfill, cold start, the limit, deletion, readers during a
-refresh, and ml-latest-small's user 51."""
+real back ends: filtering and backfill, fold-in, explanations, similar movies, cold start, the
+limit, deletion, readers during a refresh, and ml-latest-small's user 51."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
+from sqlalchemy import select, update
 
 from conftest import ML_SMALL, rated_movies, requires_movielens
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
-from movierec.db.models import Rating, User
+from movierec.db.models import Movie, Rating, User
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
@@ -45,15 +46,27 @@ def _rated(db: Database, user_id: int) -> set[int]:
     return rated_movies(db, user_id)
 
 
-def _rate(db: Database, user_id: int, movie_ids: list[int], implicit: bool = False) -> None:
+# A time before any refresh reads the ratings: a rating the published model has not seen but
+# that does not trigger fold-in (as when the ranker cannot fold in), to test the cached path.
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def _rate(
+    db: Database,
+    user_id: int,
+    movie_ids: list[int],
+    implicit: bool = False,
+    ts: datetime | None = None,
+    stars: float = 3.5,
+) -> None:
     with db.session() as session:
         session.add_all(
             Rating(
                 user_id=user_id,
                 movie_id=m,
-                rating=3.5,
+                rating=stars,
                 is_implicit=implicit,
-                ts=datetime.now(UTC),
+                ts=ts or datetime.now(UTC),
             )
             for m in movie_ids
         )
@@ -67,9 +80,8 @@ def test_known_user_gets_the_cached_list(client, refreshed: Database, cache: Cac
     response = client.get("/api/v1/user/7/recommendations")
     body = response.get_json()
     assert body["user_id"] == 7
-    assert set(body["recommendations"][0]) == {
-        "movie_id", "title", "year", "genres", "description", "predicted_rating", "score"
-    }  # fmt: skip
+    fields = {"movie_id", "title", "year", "genres", "description", "predicted_rating", "score"}
+    assert all(fields <= set(movie) <= fields | {"because"} for movie in body["recommendations"])
     assert _ids(response) == (cache.recommendations_for(7) or [])[:TOP_N]
     assert (body["source"], body["backfilled"]) == ("model", 0)
     cached = cache.cached_list(7)
@@ -87,8 +99,8 @@ def test_movies_rated_since_the_refresh_are_dropped_and_backfilled(  # type: ign
 ) -> None:
     cached = cache.recommendations_for(7) or []
     assert len(cached) == list_length(fast_settings) == 30
-    _rate(refreshed, 7, cached[:2])  # an explicit rating ...
-    _rate(refreshed, 7, [cached[5]], implicit=True)  # ... and a "watched"
+    _rate(refreshed, 7, cached[:2], ts=LONG_AGO)  # an explicit rating ...
+    _rate(refreshed, 7, [cached[5]], implicit=True, ts=LONG_AGO)  # ... and a "watched"
     rated = _rated(refreshed, 7)
     # Within the margin: the next cached movies move up, no top movie needed.
     expected = [m for m in cached if m not in rated]
@@ -138,8 +150,77 @@ def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-un
     assert _ids(response) == top[:10]
     assert (response.get_json()["source"], response.get_json()["backfilled"]) == ("popular", 10)
     _rate(refreshed, user_id, [top[0], top[3]])
-    expected = [m for m in top if m not in (top[0], top[3])][:10]
-    assert _ids(client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")) == expected
+    response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
+    # Rated since the refresh: a list of their own at once, computed from their two ratings.
+    assert response.get_json()["source"] == "fold_in"
+    got = _ids(response)
+    assert len(got) == 10 and not {top[0], top[3]} & set(got)
+    assert all(m["score"] is not None for m in response.get_json()["recommendations"])
+
+
+def test_fold_in_of_a_known_users_ratings_agrees_with_their_refreshed_list(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    for user in (4, 9, 23):
+        cached = (cache.recommendations_for(user) or [])[:10]
+        # The same ratings again, now newer than the model: the answer is folded in.
+        with refreshed.session() as session:
+            session.execute(
+                update(Rating).where(Rating.user_id == user).values(ts=datetime.now(UTC))
+            )
+        response = client.get(f"/api/v1/user/{user}/recommendations?limit=10")
+        assert response.get_json()["source"] == "fold_in"
+        # PureSVD's fold-in is its own projection; only the blend's stars differ a little
+        # (the user's rating-model factors are re-solved, not the trained ones).
+        assert len(set(_ids(response)) & set(cached)) >= 7, (user, _ids(response), cached)
+
+
+def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type: ignore[no-untyped-def]
+    client, refreshed: Database
+) -> None:
+    with refreshed.session() as session:
+        liked = {
+            r.movie_id
+            for r in session.scalars(select(Rating).where(Rating.user_id == 12))
+            if r.rating >= 4
+        }
+    body = client.get("/api/v1/user/12/recommendations").get_json()
+    reasons = [movie.get("because") for movie in body["recommendations"]]
+    assert any(reasons), "no recommended movie carries an explanation"
+    for because in filter(None, reasons):
+        assert 1 <= len(because) <= 2
+        assert {entry["movie_id"] for entry in because} <= liked
+        assert all(entry["title"] for entry in because)
+
+
+def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    movie = (cache.recommendations_for(1) or [])[0]  # one the model knows
+    response = client.get(f"/api/v1/movie/{movie}/similar?limit=5")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["movie_id"] == movie
+    similar = body["similar"]
+    assert len(similar) == 5 and movie not in {entry["movie_id"] for entry in similar}
+    scores = [entry["score"] for entry in similar]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    model = cache.serving_model()
+    assert model is not None
+    ids, _ = model.similar(movie, 5)
+    assert [entry["movie_id"] for entry in similar] == ids.tolist()
+    assert client.get("/api/v1/movie/999999/similar").status_code == 404
+    assert client.get(f"/api/v1/movie/{movie}/similar?limit=0").status_code == 400
+
+
+def test_similar_movies_of_a_movie_the_model_has_not_seen_is_an_empty_list(  # type: ignore[no-untyped-def]
+    client, refreshed: Database
+) -> None:
+    with refreshed.session() as session:
+        session.add(Movie(movie_id=777_777, title="Nobody Rated This", year=2020, genres="Drama"))
+    response = client.get("/api/v1/movie/777777/similar")
+    assert response.status_code == 200
+    assert response.get_json() == {"movie_id": 777777, "similar": []}
 
 
 def test_without_cached_lists_everyone_gets_cold_start(  # type: ignore[no-untyped-def]
@@ -222,7 +303,7 @@ def test_readers_during_refreshes_always_get_full_lists(  # type: ignore[no-unty
 ) -> None:
     users = list(range(1, 61, 7))
     for user in users:  # so that the old lists need backfill, the new ones do not
-        _rate(refreshed, user, (cache.recommendations_for(user) or [])[:12])
+        _rate(refreshed, user, (cache.recommendations_for(user) or [])[:12], ts=LONG_AGO)
     rated = {user: _rated(refreshed, user) for user in users}
     problems: list[str] = []
     versions: set[str | None] = set()

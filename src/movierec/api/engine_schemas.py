@@ -18,6 +18,11 @@ class TopMoviesQuery(BaseModel):
     )
 
 
+class ReasonOut(BaseModel):
+    movie_id: int
+    title: str
+
+
 class RecommendedMovieOut(MovieOut):
     predicted_rating: float | None = Field(
         description="The stars the rating model (SVD) predicts this user would give, clipped to "
@@ -26,6 +31,11 @@ class RecommendedMovieOut(MovieOut):
     score: float | None = Field(
         description="The ranking model's score (only its order within the list means "
         "anything); null for a movie from the top list."
+    )
+    because: list[ReasonOut] | None = Field(
+        None,
+        description="Up to two movies the user rated 4 or more that are most similar to this "
+        "one (the ranking model's movie space); omitted where there is none.",
     )
 
 
@@ -36,7 +46,9 @@ class RecommendationsOut(BaseModel):
     )
     source: str = Field(
         description="Where the list came from: `model` (the user's own list from the last "
-        "refresh) or `popular` (the top movies: a user the last refresh did not know).",
+        "refresh), `fold_in` (computed now from the user's current ratings: they rated or "
+        "watched something since the last refresh, or are new) or `popular` (the top movies: "
+        "a user without ratings).",
         examples=["model"],
     )
     backfilled: int = Field(
@@ -107,3 +119,24 @@ class EngineStatusOut(BaseModel):
     versions: CacheVersionsOut
     users_with_recommendations: int
     running: RunningJobsOut
+
+
+DEFAULT_SIMILAR = 10
+
+
+class SimilarQuery(BaseModel):
+    limit: int = Field(
+        DEFAULT_SIMILAR,
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"How many movies to return, 1 to {MAX_LIMIT}.",
+    )
+
+
+class SimilarMovieOut(MovieOut):
+    score: float = Field(description="Cosine similarity in the ranking model's movie space.")
+
+
+class SimilarMoviesOut(BaseModel):
+    movie_id: int
+    similar: list[SimilarMovieOut] = Field(description="Most similar first.")

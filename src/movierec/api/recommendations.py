@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from movierec.api import api_blueprint
 from movierec.api.engine_schemas import (
+    ReasonOut,
     RecommendationsOut,
     RecommendedMovieOut,
     TopMovieOut,
@@ -16,7 +17,7 @@ from movierec.api.responses import respond
 from movierec.api.schemas import LimitQuery, UserPath, serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
-from movierec.services.recommendations import NotReady
+from movierec.services.recommendations import NotReady, Recommendation
 
 # Until the first statistics refresh (seconds after the scheduler starts), cold start and
 # top movies have nothing to serve: a 503 with Retry-After says "soon", not "broken".
@@ -47,27 +48,29 @@ def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-u
     """A user's recommendations, best first.
 
     The list the last refresh ranked for the user (the ranking model, RANKER), with the stars
-    the rating model (SVD) predicts, minus every movie the user has rated or watched since,
-    filled up from the top movies; a user the last refresh did not know yet gets the top
-    movies they have not rated. Always ``limit`` movies while the catalogue has that many the
-    user has not rated."""
+    the rating model (SVD) predicts, minus every movie the user has rated or watched since;
+    a user who rated or watched something since the refresh (or a new one) gets a list
+    computed now from their current ratings (``source: fold_in``); a user without ratings gets
+    the top movies. Filled up from the top movies: always ``limit`` movies while the catalogue
+    has that many the user has not rated."""
     limit = query.limit or get_settings().top_n
     found = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
     return respond(
         RecommendationsOut(
             user_id=path.user_id,
-            recommendations=[
-                RecommendedMovieOut(
-                    **serialize_movie(item.movie).model_dump(),
-                    predicted_rating=item.predicted_rating,
-                    score=item.score,
-                )
-                for item in found.items
-            ],
+            recommendations=[_recommended(item) for item in found.items],
             source=found.source,
             backfilled=found.backfilled,
-        )
+        ),
+        exclude_unset=True,  # "because" is omitted where there is none
     )
+
+
+def _recommended(item: Recommendation) -> RecommendedMovieOut:
+    fields = serialize_movie(item.movie).model_dump()
+    if item.because:  # left unset otherwise, so the answer omits it
+        fields["because"] = [ReasonOut(movie_id=m.movie_id, title=m.title) for m in item.because]
+    return RecommendedMovieOut(**fields, predicted_rating=item.predicted_rating, score=item.score)
 
 
 @recommendations.get(

@@ -6,8 +6,11 @@ from flask import Response, current_app
 from pydantic import BaseModel
 
 
-def respond(model: BaseModel, status: int = 200) -> Response:
-    """The model as a JSON response, serialised by pydantic in the documented field order."""
+def respond(model: BaseModel, status: int = 200, *, exclude_unset: bool = False) -> Response:
+    """The model as a JSON response, serialised by pydantic in the documented field order
+    (``exclude_unset``: optional fields never given are left out, not null)."""
     return current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
+        model.model_dump_json(exclude_unset=exclude_unset),
+        status=status,
+        mimetype="application/json",
     )

@@ -7,6 +7,8 @@ Key layout (every key starts with the configured prefix, ``movierec`` by default
                                       (best first; score = the ranker's, stars = the rating
                                       model's prediction, empty when unknown; a value from
                                       before the two models is "movie,movie,..." and still read)
+    {p}:recs:{version}:model    STRING  the servable model (``recommender.serving``, .npz bytes):
+                                        what the web tier folds new ratings into
     {p}:stats:current           -> version id of the statistics readers use
     {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
     {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
@@ -28,6 +30,7 @@ import math
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from movierec.config import Settings
+    from movierec.recommender.serving import ServingModel
 
 # How long an unpublished version may live: longer than any refresh could take.
 BUILD_TTL_SECONDS = 6 * 3600
@@ -50,6 +54,8 @@ BUILD_TTL_SECONDS = 6 * 3600
 GRACE_TTL_SECONDS = 300
 # A job lock expires this long after its holder stops renewing it (killed, frozen, cut off).
 LOCK_TTL_SECONDS = 60
+# How often a process looks for a newer servable model (one GET of the current version).
+MODEL_CHECK_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +159,11 @@ class CacheStore:
         self.prefix = prefix
         self.chunk_size = chunk_size
         self._client: redis.Redis | None = None
+        self._binary_client: redis.Redis | None = None
+        self._model: ServingModel | None = None
+        self._model_version: str | None = None
+        self._model_checked = -float("inf")
+        self._model_lock = threading.Lock()
         self._scripts: dict[str, redis.commands.core.Script] = {}
         # Concurrent first uses (gthread workers, scheduler jobs) must share one client and pool.
         self._lock = threading.Lock()
@@ -184,6 +195,19 @@ class CacheStore:
                     )
         return self._client
 
+    @property
+    def binary_client(self) -> redis.Redis:
+        """A client that returns bytes (model blobs), sharing nothing with ``client``."""
+        if self._binary_client is None:
+            with self._lock:
+                if self._binary_client is None:
+                    if self.url is None:
+                        raise RuntimeError("CacheStore has no URL: call init_app() or pass one")
+                    self._binary_client = redis.Redis.from_url(
+                        self.url, socket_timeout=30, socket_connect_timeout=5
+                    )
+        return self._binary_client
+
     def key(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(part) for part in parts)])
 
@@ -195,6 +219,9 @@ class CacheStore:
             self._client.close()
             self._client = None
             self._scripts.clear()
+        if self._binary_client is not None:
+            self._binary_client.close()
+            self._binary_client = None
 
     def _script(self, source: str) -> redis.commands.core.Script:
         # Registered once per client: later calls are a single EVALSHA.
@@ -270,7 +297,7 @@ class CacheStore:
 
     def _version_keys(self, kind: str, version: str) -> list[str]:
         if kind == "recs":
-            return [self.key("recs", version)]
+            return [self.key("recs", version), self.key("recs", version, "model")]
         return [self.key("stats", version, "movies"), self.key("stats", version, "top")]
 
     def current_version(self, kind: str) -> str | None:
@@ -289,17 +316,26 @@ class CacheStore:
         return int(self.client.hlen(self.key("recs", version))) if version else 0
 
     def publish_recommendations(
-        self, lists: Iterable[tuple[Any, ...]], version: str | None = None
+        self,
+        lists: Iterable[tuple[Any, ...]],
+        version: str | None = None,
+        model: bytes | None = None,
     ) -> str:
         """Store every user's ranked list under a new version, then switch to it.
 
         Each item is ``(user_id, movie_ids)`` or ``(user_id, movie_ids, scores,
         predicted_ratings)`` (a ``ScoredList``). ``lists`` may be a generator (scoring in
         batches): it is written in pipelined chunks of ``chunk_size`` commands as it comes.
+        ``model`` (the servable model's bytes) is published with the lists, in the same switch.
         """
         version = version or new_version()
         hash_key = self.key("recs", version)
+        new_keys = [hash_key]
         try:
+            if model is not None:
+                model_key = self.key("recs", version, "model")
+                self.binary_client.set(model_key, model, ex=BUILD_TTL_SECONDS)
+                new_keys.append(model_key)
             pipe = self.client.pipeline(transaction=False)
             pipe.hset(hash_key, "__building__", "1")
             pipe.expire(hash_key, BUILD_TTL_SECONDS)
@@ -316,8 +352,41 @@ class CacheStore:
             self._discard("recs", version)
             raise
         # The marker field keeps the hash (and its TTL) alive even when there are no users yet.
-        self._switch("recs", version, [hash_key])
+        self._switch("recs", version, new_keys)
         return version
+
+    def model_blob(self, version: str) -> bytes | None:
+        """The servable model published with recommendations ``version``, or None."""
+        return self.binary_client.get(self.key("recs", version, "model"))
+
+    def serving_model(self) -> ServingModel | None:
+        """The current version's servable model, loaded once per version by this process and
+        shared by its threads; a new version is picked up within ``MODEL_CHECK_SECONDS``. None
+        when none is published (or it cannot be read: logged, and the lists still serve)."""
+        now = time.monotonic()
+        if now - self._model_checked < MODEL_CHECK_SECONDS:
+            return self._model
+        with self._model_lock:
+            if now - self._model_checked < MODEL_CHECK_SECONDS:
+                return self._model
+            version = self.current_version("recs")
+            if version != self._model_version:
+                self._model = self._load_model(version)
+                self._model_version = version
+            self._model_checked = now
+        return self._model
+
+    def _load_model(self, version: str | None) -> ServingModel | None:
+        from movierec.recommender.serving import ServingModel, ServingModelError
+
+        blob = self.model_blob(version) if version else None
+        if blob is None:
+            return None
+        try:
+            return ServingModel.from_bytes(blob)
+        except ServingModelError as error:
+            log.error("recommendations %s: cannot load its model: %s", version, error)
+            return None
 
     def publish_statistics(self, stats: Iterable[MovieStat], version: str | None = None) -> str:
         """Store every movie's votes and average plus the top list, then switch to them.

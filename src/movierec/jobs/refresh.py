@@ -40,6 +40,7 @@ from movierec.recommender.scoring import (
     iter_top_n,
     with_predicted_ratings,
 )
+from movierec.recommender.serving import ServingModel
 from movierec.recommender.statistics import rank_movies
 from movierec.recommender.training import NothingToTrain, SVDParams, train_svd, training_rmse
 
@@ -173,6 +174,9 @@ def _refresh_recommendations(
     params = svd_params(settings)
     ranker_name, ranker_settings = ranker_config(settings)
     log.info("recommendations refresh %s: loading ratings", version)
+    # Ratings written after this moment may be missing from the model: the web tier folds in
+    # a user whose latest rating is newer (a little early is harmless, late would not be).
+    ratings_read_at = time.time()
     with db.engine.connect() as connection:
         ratings = RatingArrays.from_frame(ratings_frame(connection))
     load_seconds = time.perf_counter() - started
@@ -209,10 +213,12 @@ def _refresh_recommendations(
             ranker_name,
             ranker_settings,
             rating_model=model,
+            rating_regularization=params.reg_all,
             min_votes=settings.stat_movie_users_lower_limit,
             threads=threads,
         ).fit(interactions)
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
+        serving = ServingModel.of(ranker, model, params.reg_all, ratings_read_at).to_bytes()
 
         clock = _ScoringClock(len(ranker.user_ids), show_progress)
         publish_started = time.perf_counter()
@@ -228,7 +234,7 @@ def _refresh_recommendations(
         if lists_hook is not None:
             lists = lists_hook(lists)
         with clock.bar:
-            cache.publish_recommendations(lists, version=version)
+            cache.publish_recommendations(lists, version=version, model=serving)
         figures["score_seconds"] = clock.seconds
         figures["publish_seconds"] = time.perf_counter() - publish_started - clock.seconds
     except BaseException as error:

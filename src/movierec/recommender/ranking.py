@@ -12,7 +12,10 @@ protocol, so the refresh, the evaluation and the web tier never branch on the al
 - ``fold_in(item_rows, ratings)`` scores every movie for a user the model was not trained on
   (or whose ratings changed), from that user's rated movie columns alone;
 - ``item_vectors()`` gives each movie's vector in the model's space (similar movies), or None;
-- ``params()`` are the parameters it was built with (recorded with each refresh).
+- ``params()`` are the parameters it was built with (recorded with each refresh);
+- ``state()`` is what fold-in needs (the movie side only) as named numpy arrays, and
+  ``restore(state)`` rebuilds a ranker from it that can fold in but has no user rows: the web
+  tier loads it from Redis with each published version and never trains.
 
 Rows and columns are those of the interaction matrix it was fitted on (ascending raw ids).
 """
@@ -28,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
-from movierec.recommender.training import RATING_SCALE, FactorModel, score_block
+from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user, score_block
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,12 @@ class Ranker(Protocol):
     def item_vectors(self) -> np.ndarray | None: ...
 
     def params(self) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+
+class FoldInUnavailable(RankerError):
+    """This ranker cannot be served for fold-in (its state does not fit the cache)."""
 
 
 def _float32(array: np.ndarray) -> np.ndarray:
@@ -130,6 +139,15 @@ class PureSVDRanker:
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    def state(self) -> dict[str, np.ndarray]:
+        return {"item_factors": self.item_factors, "column_scale": self._column_scale}
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], state: dict[str, np.ndarray]) -> PureSVDRanker:
+        ranker = cls(PureSVDParams(**params))
+        ranker.item_factors, ranker._column_scale = state["item_factors"], state["column_scale"]
+        return ranker
+
 
 # -- ALS (implicit) ---------------------------------------------------------------------------
 
@@ -205,6 +223,15 @@ class ALSRanker:
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    def state(self) -> dict[str, np.ndarray]:
+        return {"item_factors": self.item_factors}
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], state: dict[str, np.ndarray]) -> ALSRanker:
+        ranker = cls(ALSParams(**params))
+        ranker.item_factors = state["item_factors"]
+        return ranker
+
 
 # -- EASE -------------------------------------------------------------------------------------
 
@@ -255,6 +282,10 @@ class EASERanker:
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    def state(self) -> dict[str, np.ndarray]:
+        # The dense movies x movies weights: hundreds of MB even for a small catalogue.
+        raise FoldInUnavailable("EASE's weights are too large to publish for fold-in")
+
 
 # -- Surprise's SVD estimate (the original behaviour) ----------------------------------------
 
@@ -265,7 +296,8 @@ class RatingModelRanker:
 
     name: ClassVar[str] = "svd"
 
-    def __init__(self, model: FactorModel | None = None) -> None:
+    def __init__(self, model: FactorModel | None = None, regularization: float = 0.02) -> None:
+        self.regularization = regularization  # the SVD's reg_all, for fold-in
         if model is not None:
             self._use(model)
 
@@ -282,15 +314,25 @@ class RatingModelRanker:
         return score_block(self.model, first, stop)
 
     def fold_in(self, item_rows: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        # Without a user factor the estimate of a new user is mu + b_i (Surprise does the same
-        # for an unknown user): the movies' biases.
-        return self.model.global_mean + self.model.item_bias
+        bias, factors = fold_in_user(self.model, item_rows, ratings, self.regularization)
+        model = self.model
+        return model.global_mean + bias + model.item_bias + model.item_factors @ factors
 
     def item_vectors(self) -> np.ndarray:
         return self.model.item_factors
 
     def params(self) -> dict[str, Any]:
         return {}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}  # everything it needs is the rating model, published beside every ranker
+
+    @classmethod
+    def restore(
+        cls, params: dict[str, Any], state: dict[str, np.ndarray], rating_model: FactorModel,
+        regularization: float,
+    ) -> RatingModelRanker:  # fmt: skip
+        return cls(rating_model, regularization)
 
 
 # -- popularity (the baseline, and the cold-start list) ----------------------------------------
@@ -329,6 +371,15 @@ class PopularityRanker:
     def params(self) -> dict[str, Any]:
         return {"min_votes": self.min_votes}
 
+    def state(self) -> dict[str, np.ndarray]:
+        return {"item_score": self.item_score}
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], state: dict[str, np.ndarray]) -> PopularityRanker:
+        ranker = cls(int(params.get("min_votes", 5)))
+        ranker.item_score = state["item_score"]
+        return ranker
+
 
 # -- blend: the ranker's order, nudged by the predicted stars ---------------------------------
 
@@ -341,8 +392,12 @@ class BlendedRanker:
     several MovieLens variants, a small weight improves NDCG on both splits
     (docs/engine.md, "Choosing the default")."""
 
-    def __init__(self, base: Ranker, rating_model: FactorModel, weight: float) -> None:
+    def __init__(
+        self, base: Ranker, rating_model: FactorModel, weight: float, regularization: float = 0.02
+    ) -> None:
         self.base, self.rating_model, self.weight = base, rating_model, weight
+        # The SVD's reg_all: folding a user into the rating model uses the same penalty.
+        self.regularization = regularization
         self.name = base.name  # type: ignore[misc]
 
     def fit(self, interactions: InteractionMatrix) -> BlendedRanker:
@@ -383,17 +438,38 @@ class BlendedRanker:
         return self._blend(self.base.score_users(first, stop), stars)
 
     def fold_in(self, item_rows: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        model = self.rating_model
-        items = self._item_rows
-        # Without the user's own rating-model factors, the estimate is mu + b_i.
-        stars = np.where(items >= 0, model.global_mean + model.item_bias[items.clip(min=0)], 0.0)
-        return self._blend(self.base.fold_in(item_rows, ratings), stars)
+        model, items = self.rating_model, self._item_rows
+        rows = np.asarray(item_rows, dtype=np.int64)
+        known = items[rows] >= 0
+        # The user's own stars: their bias and factors folded into the rating model too.
+        bias, factors = fold_in_user(
+            model, items[rows][known], np.asarray(ratings)[known], self.regularization
+        )
+        stars = np.full(len(items), model.global_mean + bias)
+        seen = items >= 0
+        stars[seen] += model.item_bias[items[seen]] + model.item_factors[items[seen]] @ factors
+        return self._blend(self.base.fold_in(rows, ratings), stars)
 
     def item_vectors(self) -> np.ndarray | None:
         return self.base.item_vectors()
 
     def params(self) -> dict[str, Any]:
         return {**self.base.params(), "rating_weight": self.weight}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.base.state()
+
+    @classmethod
+    def restore(
+        cls, base: Ranker, rating_model: FactorModel, weight: float, regularization: float
+    ) -> BlendedRanker:
+        ranker = cls(base, rating_model, weight, regularization)
+        ranker.user_ids = np.empty(0, dtype=np.int64)
+        ranker.item_ids = base.item_ids
+        ranker._user_rows = np.empty(0, dtype=np.int64)
+        ranker._item_rows = positions(rating_model.item_ids, base.item_ids)
+        ranker._aligned = False
+        return ranker
 
 
 RANKERS: dict[str, type] = {
@@ -436,11 +512,14 @@ def build_ranker(
     params: Mapping[str, Any] | None = None,
     *,
     rating_model: FactorModel | Callable[[], FactorModel] | None = None,
+    rating_regularization: float = 0.02,
     min_votes: int = 5,
     threads: int = 0,
 ) -> Ranker:
     """An unfitted ranker by name. ``rating_model`` (or a function that trains it) is only
-    used by ``svd``, which ranks with it; ``min_votes`` only by ``popular``."""
+    used by ``svd``, which ranks with it, and by a blend (``rating_weight`` > 0);
+    ``rating_regularization`` (the SVD's reg_all) folds new users into it; ``min_votes`` is
+    only used by ``popular``."""
     full = ranker_params(name, params)
     weight = full.pop("rating_weight", 0.0)
     if name == PopularityRanker.name:
@@ -450,7 +529,7 @@ def build_ranker(
             raise RankerError(f"the {name} ranker (rating_weight {weight}) needs the rating model")
         model = rating_model() if callable(rating_model) else rating_model
         if name == RatingModelRanker.name:
-            return RatingModelRanker(model)
+            return RatingModelRanker(model, rating_regularization)
     base: Ranker
     if name == PureSVDRanker.name:
         base = PureSVDRanker(PureSVDParams(**full))
@@ -458,4 +537,4 @@ def build_ranker(
         base = ALSRanker(ALSParams(**full), num_threads=threads)
     else:
         base = EASERanker(EASEParams(**full))
-    return BlendedRanker(base, model, weight) if weight else base
+    return BlendedRanker(base, model, weight, rating_regularization) if weight else base

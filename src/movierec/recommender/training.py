@@ -146,6 +146,24 @@ def score_block(model: FactorModel, first: int, stop: int) -> np.ndarray:
     return scores
 
 
+def fold_in_user(
+    model: FactorModel, item_rows: np.ndarray, ratings: np.ndarray, regularization: float
+) -> tuple[float, np.ndarray]:
+    """A user's bias and factors from their ratings alone, the movie side held fixed: the
+    ridge regression SVD's own loss gives for one user,
+    ``min sum_i (r_i - mu - b_i - b_u - p_u . q_i)^2 + reg (b_u^2 + |p_u|^2)``.
+    Lets a user who rated since the last refresh (or a new one) get predicted stars at once."""
+    rows = np.asarray(item_rows, dtype=np.int64)
+    if len(rows) == 0:
+        return 0.0, np.zeros(model.item_factors.shape[1])
+    design = np.hstack([np.ones((len(rows), 1)), model.item_factors[rows].astype(np.float64)])
+    target = np.asarray(ratings, dtype=np.float64) - model.global_mean - model.item_bias[rows]
+    gram = design.T @ design
+    gram[np.diag_indices_from(gram)] += regularization
+    solution = np.linalg.solve(gram, design.T @ target)
+    return float(solution[0]), solution[1:]
+
+
 def training_rmse(model: FactorModel, ratings: pd.DataFrame) -> float:
     """RMSE of the clipped estimates on the training ratings themselves (a sanity figure,
     not a generalisation estimate: model selection measures that by cross-validation)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,3 +24,34 @@ def rated_movie_ids_of_user(session: Session, user_id: int) -> set[int] | None:
     if not rows:
         return None
     return {movie_id for _, movie_id in rows if movie_id is not None}
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """What a user rated or watched as of now: parallel arrays, and the time of the latest."""
+
+    movie_ids: np.ndarray  # int64
+    ratings: np.ndarray  # float64 stars (implicit ones included)
+    latest: float | None  # epoch seconds of the newest rating; None when there is none
+
+    def liked(self, threshold: float) -> np.ndarray:
+        return self.movie_ids[self.ratings >= threshold]
+
+
+def user_history(session: Session, user_id: int) -> UserHistory | None:
+    """Every rating of the user (movie, stars, time), or None when there is no such user: one
+    query (users LEFT JOIN ratings), as ``rated_movie_ids_of_user``, with the stars and times
+    that fold-in and explanations need."""
+    rows = session.execute(
+        select(User.user_id, Rating.movie_id, Rating.rating, Rating.ts)
+        .outerjoin(Rating, Rating.user_id == User.user_id)
+        .where(User.user_id == user_id)
+    ).all()
+    if not rows:
+        return None
+    rated = [row for row in rows if row.movie_id is not None]
+    return UserHistory(
+        movie_ids=np.array([row.movie_id for row in rated], dtype=np.int64),
+        ratings=np.array([row.rating for row in rated], dtype=np.float64),
+        latest=max((row.ts.timestamp() for row in rated), default=None),
+    )

@@ -1,0 +1,255 @@
+"""What the web tier needs of a trained model, published with each recommendations version.
+
+The refresh trains; the web tier never does. With each version it publishes a ``ServingModel``:
+the ranker's movie side (``Ranker.state``), the rating model's movie side (global mean, movie
+biases and factors) and the movie ids, as one ``.npz`` blob (numpy arrays only: loading it runs
+no code). Each gunicorn worker loads it once per version and then, for a user whose ratings
+changed since the lists were computed (or a user the refresh did not know):
+
+- ``recommend`` folds the user in (the ranker's own fold-in) and ranks every movie they have
+  not rated, with the predicted stars of the rating model's fold-in beside each;
+- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine);
+- ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from movierec.recommender.data import positions
+from movierec.recommender.ranking import (
+    ALSRanker,
+    BlendedRanker,
+    FoldInUnavailable,
+    PopularityRanker,
+    PureSVDRanker,
+    Ranker,
+    RatingModelRanker,
+)
+from movierec.recommender.scoring import top_k_columns
+from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user
+
+FORMAT = 1
+_RESTORE = {
+    PureSVDRanker.name: PureSVDRanker,
+    ALSRanker.name: ALSRanker,
+    PopularityRanker.name: PopularityRanker,
+}
+
+
+class ServingModelError(ValueError):
+    """A published model blob cannot be read (another format, truncated...)."""
+
+
+@dataclass
+class ServingModel:
+    ranker_name: str
+    ranker_params: dict[str, Any]
+    rating: FactorModel  # the movie side only: no user rows
+    rating_regularization: float
+    ratings_read_at: float  # epoch seconds: ratings newer than this are not in the model
+    ranker: Ranker | None  # None: this ranker cannot fold in (EASE)
+    _unit_vectors: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.rating.item_ids
+
+    @property
+    def can_fold_in(self) -> bool:
+        return self.ranker is not None
+
+    # -- building and publishing --------------------------------------------------------------
+
+    @classmethod
+    def of(
+        cls,
+        ranker: Ranker,
+        rating_model: FactorModel,
+        rating_regularization: float,
+        ratings_read_at: float,
+    ) -> ServingModel:
+        """The servable part of a trained ranker and rating model (same movie ids)."""
+        movie_side = FactorModel(
+            global_mean=rating_model.global_mean,
+            user_ids=np.empty(0, dtype=np.int64),
+            item_ids=rating_model.item_ids,
+            user_bias=np.empty(0),
+            item_bias=rating_model.item_bias,
+            user_factors=np.empty((0, rating_model.item_factors.shape[1])),
+            item_factors=rating_model.item_factors,
+        )
+        try:
+            ranker.state()
+            served: Ranker | None = ranker
+        except FoldInUnavailable:
+            served = None
+        return cls(
+            ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at, served
+        )
+
+    def to_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {
+            "item_ids": self.rating.item_ids,
+            "rating.item_bias": self.rating.item_bias.astype(np.float32),
+            "rating.item_factors": self.rating.item_factors.astype(np.float32),
+        }
+        if self.ranker is not None:
+            for name, value in self.ranker.state().items():
+                arrays[f"ranker.{name}"] = np.asarray(value)
+        meta = {
+            "format": FORMAT,
+            "ranker": self.ranker_name,
+            "ranker_params": self.ranker_params,
+            "can_fold_in": self.ranker is not None,
+            "global_mean": self.rating.global_mean,
+            "rating_regularization": self.rating_regularization,
+            "ratings_read_at": self.ratings_read_at,
+        }
+        arrays["meta"] = np.array(json.dumps(meta, default=float))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> ServingModel:
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+            meta = json.loads(str(arrays.pop("meta")))
+        except (OSError, ValueError, KeyError) as error:
+            raise ServingModelError(f"unreadable model blob: {error}") from None
+        if meta.get("format") != FORMAT:
+            raise ServingModelError(f"model blob format {meta.get('format')}, not {FORMAT}")
+        item_ids = arrays["item_ids"]
+        factors = arrays["rating.item_factors"].astype(np.float64)
+        rating = FactorModel(
+            global_mean=float(meta["global_mean"]),
+            user_ids=np.empty(0, dtype=np.int64),
+            item_ids=item_ids,
+            user_bias=np.empty(0),
+            item_bias=arrays["rating.item_bias"].astype(np.float64),
+            user_factors=np.empty((0, factors.shape[1])),
+            item_factors=factors,
+        )
+        regularization = float(meta["rating_regularization"])
+        state = {k.removeprefix("ranker."): v for k, v in arrays.items() if k.startswith("ranker.")}
+        ranker = None
+        if meta["can_fold_in"]:
+            ranker = _restore(meta["ranker"], dict(meta["ranker_params"]), state, rating,
+                              regularization, item_ids)  # fmt: skip
+        return cls(
+            meta["ranker"], meta["ranker_params"], rating, regularization,
+            float(meta["ratings_read_at"]), ranker,
+        )  # fmt: skip
+
+    # -- answering --------------------------------------------------------------------------
+
+    def columns(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Column of each movie id, -1 for movies the model has not seen."""
+        return positions(self.item_ids, np.asarray(movie_ids, dtype=np.int64))
+
+    def recommend(
+        self, rated_ids: np.ndarray, ratings: np.ndarray, exclude_ids: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fold a user in from their ratings and rank the movies not in ``exclude_ids``: the
+        ``n`` best movie ids, the ranker's scores and the predicted stars (clipped)."""
+        if self.ranker is None:
+            raise FoldInUnavailable(f"the {self.ranker_name} ranker cannot fold in")
+        columns = self.columns(rated_ids)
+        known = columns >= 0
+        scores = np.asarray(
+            self.ranker.fold_in(columns[known], np.asarray(ratings)[known]), dtype=np.float64
+        )[None, :]
+        excluded = self.columns(exclude_ids)
+        scores[0, excluded[excluded >= 0]] = -np.inf
+        picked = top_k_columns(scores, n)[0]
+        picked = picked[np.isfinite(scores[0, picked])]
+        stars = self.predict(columns[known], np.asarray(ratings)[known], picked)
+        return self.item_ids[picked], scores[0, picked], stars
+
+    def predict(
+        self, rated_columns: np.ndarray, ratings: np.ndarray, columns: np.ndarray
+    ) -> np.ndarray:
+        """The rating model's stars for ``columns`` of a user folded in from their ratings."""
+        bias, factors = fold_in_user(
+            self.rating, rated_columns, ratings, self.rating_regularization
+        )
+        model = self.rating
+        stars = model.global_mean + bias + model.item_bias[columns]
+        return np.clip(stars + model.item_factors[columns] @ factors, *RATING_SCALE)
+
+    def _unit(self) -> np.ndarray | None:
+        if self._unit_vectors is None and self.ranker is not None:
+            vectors = self.ranker.item_vectors()
+            if vectors is None:
+                return None
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._unit_vectors = np.divide(
+                vectors, norms, out=np.zeros_like(vectors), where=norms > 0
+            ).astype(np.float32)
+        return self._unit_vectors
+
+    def similar(self, movie_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
+        (best first, the movie itself left out); empty when the model has not seen it."""
+        unit = self._unit()
+        column = int(self.columns(np.array([movie_id]))[0])
+        if unit is None or column < 0 or not unit[column].any():
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        cosine = (unit @ unit[column]).astype(np.float64)[None, :]
+        cosine[0, column] = -np.inf
+        picked = top_k_columns(cosine, n)[0]
+        return self.item_ids[picked], cosine[0, picked]
+
+    def explain(
+        self, liked_ids: np.ndarray, recommended_ids: np.ndarray, per_movie: int = 2
+    ) -> dict[int, list[int]]:
+        """For each recommended movie, up to ``per_movie`` of ``liked_ids`` most similar to it
+        (positive cosine only), most similar first."""
+        unit = self._unit()
+        if unit is None or len(liked_ids) == 0 or len(recommended_ids) == 0:
+            return {}
+        liked = np.asarray(liked_ids, dtype=np.int64)
+        liked_columns = self.columns(liked)
+        liked, liked_columns = liked[liked_columns >= 0], liked_columns[liked_columns >= 0]
+        recommended = np.asarray(recommended_ids, dtype=np.int64)
+        columns = self.columns(recommended)
+        found: dict[int, list[int]] = {}
+        if len(liked) == 0:
+            return found
+        similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T  # recommended x liked
+        for row, movie in enumerate(recommended.tolist()):
+            if columns[row] < 0:
+                continue
+            order = np.lexsort((liked, -similarity[row]))[:per_movie]
+            chosen = [int(liked[i]) for i in order if similarity[row, i] > 0]
+            if chosen:
+                found[movie] = chosen
+        return found
+
+
+def _restore(
+    name: str,
+    params: dict[str, Any],
+    state: dict[str, np.ndarray],
+    rating: FactorModel,
+    regularization: float,
+    item_ids: np.ndarray,
+) -> Ranker:
+    weight = float(params.pop("rating_weight", 0.0) or 0.0)
+    if name == RatingModelRanker.name:
+        return RatingModelRanker.restore(params, state, rating, regularization)
+    if name not in _RESTORE:
+        raise ServingModelError(f"ranker {name!r} cannot be restored for fold-in")
+    base = _RESTORE[name].restore(params, state)
+    base.item_ids = item_ids
+    base.user_ids = np.empty(0, dtype=np.int64)
+    if weight:
+        return BlendedRanker.restore(base, rating, weight, regularization)
+    return base
