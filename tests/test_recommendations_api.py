@@ -364,3 +364,45 @@ def test_ml_latest_small_user_51_gets_no_movie_they_rated(  # type: ignore[no-un
     assert len(got) == len(set(got)) == TOP_N
     assert not set(got) & rated
     assert got == (cache.recommendations_for(51) or [])[:TOP_N]
+
+
+@requires_movielens()
+def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # type: ignore[no-untyped-def]
+    client, db: Database, cache: CacheStore, settings: Settings
+) -> None:
+    load_movielens(db, str(ML_SMALL), show_progress=False)
+    refresh_statistics(db, cache, settings)
+    refresh_recommendations(db, cache, settings)
+    user_id = client.put("/api/v1/user", json={"gender": "F", "year_of_birth": 1990}).get_json()[
+        "user_id"
+    ]
+    # Star Wars IV and V, The Matrix, Terminator 2, Alien.
+    science_fiction = [260, 1196, 2571, 589, 1214]
+    for movie in science_fiction:
+        response = client.put(
+            f"/api/v1/user/{user_id}/rating", json={"movie_id": movie, "rating": 5}
+        )
+        assert response.status_code in (200, 201), response.get_json()
+    top = client.get("/api/v1/movies/top?limit=40").get_json()["top_movies"]
+
+    def sci_fi_share(body) -> float:  # type: ignore[no-untyped-def]
+        genres = [movie["genres"] or "" for movie in body["recommendations"]]
+        return sum("Sci-Fi" in g for g in genres) / len(genres)
+
+    first = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
+    assert first["source"] == "fold_in"
+    folded = [movie["movie_id"] for movie in first["recommendations"]]
+    assert not set(folded) & set(science_fiction)
+    unrated_popular = [entry for entry in top if entry["movie"]["movie_id"] not in science_fiction]
+    baseline = sci_fi_share({"recommendations": [entry["movie"] for entry in unrated_popular[:10]]})
+    # Half or more science fiction, at least twice as much as the popular list has.
+    assert sci_fi_share(first) >= max(0.5, 2 * baseline), (baseline, first["recommendations"])
+    assert folded != [entry["movie"]["movie_id"] for entry in unrated_popular[:10]]
+    assert all(movie["predicted_rating"] for movie in first["recommendations"])
+    assert any("because" in movie for movie in first["recommendations"])
+
+    refresh_recommendations(db, cache, settings)  # the user is in the model now
+    after = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
+    assert after["source"] == "model"
+    assert sci_fi_share(after) >= max(0.5, 2 * baseline)
+    assert len(set(folded) & {movie["movie_id"] for movie in after["recommendations"]}) >= 5
