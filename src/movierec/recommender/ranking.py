@@ -445,9 +445,14 @@ class BlendedRanker:
         bias, factors = fold_in_user(
             model, items[rows][known], np.asarray(ratings)[known], self.regularization
         )
-        stars = np.full(len(items), model.global_mean + bias)
-        seen = items >= 0
-        stars[seen] += model.item_bias[items[seen]] + model.item_factors[items[seen]] @ factors
+        if self._aligned:  # no per-movie gather of the factor matrix: one product
+            stars = model.item_factors @ factors
+            stars += model.item_bias
+            stars += model.global_mean + bias
+        else:
+            stars = np.full(len(items), model.global_mean + bias)
+            seen = items >= 0
+            stars[seen] += model.item_bias[items[seen]] + model.item_factors[items[seen]] @ factors
         return self._blend(self.base.fold_in(rows, ratings), stars)
 
     def item_vectors(self) -> np.ndarray | None:
@@ -468,7 +473,7 @@ class BlendedRanker:
         ranker.item_ids = base.item_ids
         ranker._user_rows = np.empty(0, dtype=np.int64)
         ranker._item_rows = positions(rating_model.item_ids, base.item_ids)
-        ranker._aligned = False
+        ranker._aligned = np.array_equal(rating_model.item_ids, base.item_ids)
         return ranker
 
 

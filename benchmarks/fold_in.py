@@ -1,0 +1,106 @@
+"""Fold-in at MovieLens-25M's catalogue size: the servable model's blob size, load time and the
+memory a worker spends on it, and the latency of a fold-in answer (recommend: ranker fold-in,
+masking, top-k and predicted stars), of similar movies and of explanations.
+
+Synthetic factors (random, seeded) of the default models' shapes: PureSVD with PURESVD_FACTORS
+and the SVD rating model with MODEL_N_FACTORS over 59,047 movies; users with log-normal numbers
+of ratings (at least 20, as in MovieLens). Goal (issue #11): fold-in p99 <= 10 ms.
+
+    python benchmarks/fold_in.py [--movies 59047] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import psutil
+
+from movierec.config import load_settings
+from movierec.recommender.ranking import BlendedRanker, PureSVDParams, PureSVDRanker
+from movierec.recommender.serving import ServingModel
+from movierec.recommender.training import FactorModel
+
+
+def synthetic_model(n_movies: int, ranker_factors: int, rating_factors: int, weight: float):
+    rng = np.random.default_rng(0)
+    ids = np.sort(rng.choice(200_000, n_movies, replace=False)).astype(np.int64)
+    rating = FactorModel(
+        global_mean=3.5,
+        user_ids=np.empty(0, dtype=np.int64),
+        item_ids=ids,
+        user_bias=np.empty(0),
+        item_bias=rng.normal(0, 0.3, n_movies),
+        user_factors=np.empty((0, rating_factors)),
+        item_factors=rng.normal(0, 0.1, (n_movies, rating_factors)),
+    )
+    base = PureSVDRanker(PureSVDParams(n_factors=ranker_factors))
+    q, _ = np.linalg.qr(rng.normal(size=(n_movies, ranker_factors)))
+    base.item_factors = q.astype(np.float32)
+    base._column_scale = np.ones(n_movies, dtype=np.float32)
+    base.item_ids, base.user_ids = ids, np.empty(0, dtype=np.int64)
+    ranker = BlendedRanker.restore(base, rating, weight, 0.2) if weight else base
+    return ServingModel.of(ranker, rating, 0.2, time.time()), ids
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = np.array(samples) * 1e3
+    p50, p99 = np.percentile(ms, [50, 99])
+    return f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  max {ms.max():6.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--movies", type=int, default=59_047)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    settings = load_settings()
+    built, ids = synthetic_model(args.movies, settings.puresvd_factors, settings.model_n_factors,
+                                 settings.ranker_rating_weight)  # fmt: skip
+    blob = built.to_bytes()
+    process = psutil.Process()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    model = ServingModel.from_bytes(blob)
+    model.similar(int(ids[0]), 10)  # also builds the unit vectors once
+    load_seconds = time.perf_counter() - started
+    worker_mb = (process.memory_info().rss - before) / 2**20
+    print(f"{args.movies:,} movies, ranker {model.ranker_name} ({settings.puresvd_factors} factors,"
+          f" rating weight {settings.ranker_rating_weight}), rating model "
+          f"{settings.model_n_factors} factors")  # fmt: skip
+    print(
+        f"blob {len(blob) / 2**20:.1f} MB; load {load_seconds * 1e3:.0f} ms; "
+        f"worker memory +{worker_mb:.0f} MB (RSS)"
+    )
+    rng = np.random.default_rng(1)
+    counts = np.clip(rng.lognormal(4.0, 1.0, args.requests).astype(int), 20, 3000)
+    popularity = 1 / np.arange(1, args.movies + 1) ** 0.9
+    popularity /= popularity.sum()
+    fold, similar, explain = [], [], []
+    for count in counts:
+        rated = rng.choice(ids, count, replace=False, p=popularity)
+        stars = rng.integers(1, 11, count) / 2
+        t0 = time.perf_counter()
+        recommended, _, _ = model.recommend(rated, stars, rated, 20)
+        t1 = time.perf_counter()
+        model.similar(int(rated[0]), 10)
+        t2 = time.perf_counter()
+        model.explain(rated[stars >= 4], recommended, 2)
+        t3 = time.perf_counter()
+        fold.append(t1 - t0)
+        similar.append(t2 - t1)
+        explain.append(t3 - t2)
+    print(
+        f"{args.requests} users with {int(np.median(counts))} ratings (median), "
+        f"{counts.max()} at most:"
+    )
+    print(f"  fold-in recommend (20)  {percentiles(fold)}")
+    print(f"  similar movies (10)     {percentiles(similar)}")
+    print(f"  explanations (20 x 2)   {percentiles(explain)}")
+    p99 = np.percentile(np.array(fold) * 1e3, 99)
+    print("goal fold-in p99 <= 10 ms: " + ("met" if p99 <= 10 else f"MISSED ({p99:.1f} ms)"))
+
+
+if __name__ == "__main__":
+    main()
