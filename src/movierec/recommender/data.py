@@ -75,8 +75,32 @@ class RatingArrays:
         )
 
 
+class UserItemIndex:
+    """Rows of users and columns of movies in ascending raw-id order (``user_ids``,
+    ``item_ids``), looked up by raw id: shared by the interaction matrix and the models."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Row of each raw user id, -1 for users not known here."""
+        return positions(self.user_ids, raw_ids)
+
+    def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Row (column) of each raw movie id, -1 for movies not known here."""
+        return positions(self.item_ids, raw_ids)
+
+
 @dataclass(frozen=True)
-class InteractionMatrix:
+class InteractionMatrix(UserItemIndex):
     """Who rated what, as a users x movies CSR matrix of the ratings, rows and columns in
     ascending raw-id order (so a score matrix's column order is the tie-break order).
 
@@ -108,22 +132,6 @@ class InteractionMatrix:
         )
         matrix.sum_duplicates()  # also sorts each row's column indices
         return cls(users.astype(np.int64), items.astype(np.int64), matrix)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
-        """Row of each raw user id, -1 for users not in the matrix."""
-        return positions(self.user_ids, raw_ids)
-
-    def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
-        """Column of each raw movie id, -1 for movies not in the matrix."""
-        return positions(self.item_ids, raw_ids)
 
     def item_counts(self) -> np.ndarray:
         """How many users rated each movie (column order)."""

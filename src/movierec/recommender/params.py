@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +76,22 @@ def _write_document(path: Path, document: Mapping[str, Any]) -> Path:
 def read_params_file(path: Path) -> dict[str, Any]:
     """The ``model`` table of a parameters file, checked: {n_factors: 50, ...}."""
     path = Path(path)
-    document = _read_document(path)
-    model = document.get("model") if isinstance(document, dict) else None
-    if not isinstance(model, dict):
-        raise ParamsFileError(f"{path}: no 'model' table with the parameters")
-    unknown = sorted(set(model) - set(SETTINGS_FIELDS))
-    if unknown:
-        allowed = ", ".join(SETTINGS_FIELDS)
-        raise ParamsFileError(f"{path}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    model = _read_table(path, "model", SETTINGS_FIELDS)
     return {name: _check_value(path, name, value) for name, value in model.items()}
+
+
+def _read_table(path: Path, name: str, allowed: Iterable[str]) -> dict[str, Any]:
+    """Table ``name`` of a parameters file; a name not in ``allowed`` is an error."""
+    document = _read_document(path)
+    table = document.get(name) if isinstance(document, dict) else None
+    if not isinstance(table, dict):
+        raise ParamsFileError(f"{path}: no {name!r} table with the parameters")
+    allowed = list(allowed)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        listed = ", ".join(allowed)
+        raise ParamsFileError(f"{path}: unknown parameter {unknown[0]!r} (allowed: {listed})")
+    return dict(table)
 
 
 def write_params_file(
@@ -181,15 +188,7 @@ def ranker_settings_of(ranker: str, params: Mapping[str, Any]) -> dict[str, Any]
 
 def read_ranker_file(path: Path) -> dict[str, Any]:
     """The ``ranker`` table of a ranker parameters file: {ranker: "puresvd", ...}."""
-    document = _read_document(Path(path))
-    table = document.get("ranker") if isinstance(document, dict) else None
-    if not isinstance(table, dict):
-        raise ParamsFileError(f"{path}: no 'ranker' table with the parameters")
-    unknown = sorted(set(table) - set(RANKER_SETTINGS))
-    if unknown:
-        allowed = ", ".join(RANKER_SETTINGS)
-        raise ParamsFileError(f"{path}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
-    return dict(table)
+    return _read_table(Path(path), "ranker", RANKER_SETTINGS)
 
 
 def write_ranker_file(

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from movierec.recommender.data import positions
+from movierec.recommender.data import UserItemIndex
 
 # MovieLens' scale. Only clipping depends on it (ranking uses unclipped scores), and the
 # training RMSE, which is computed on clipped estimates as Surprise's accuracy.rmse would be.
@@ -42,7 +42,7 @@ class SVDParams:
 
 
 @dataclass(frozen=True)
-class FactorModel:
+class FactorModel(UserItemIndex):
     """A trained biased SVD as arrays: ``est(u, i) = mu + b_u + b_i + p_u . q_i``.
 
     ``user_ids`` and ``item_ids`` are the raw ids in ascending order; row ``k`` of
@@ -57,21 +57,6 @@ class FactorModel:
     user_factors: np.ndarray
     item_factors: np.ndarray
 
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def user_positions(self, raw_ids: np.ndarray) -> np.ndarray:
-        """Row of each raw user id, -1 for users the model does not know."""
-        return positions(self.user_ids, raw_ids)
-
-    def item_positions(self, raw_ids: np.ndarray) -> np.ndarray:
-        """Row of each raw movie id, -1 for movies the model does not know."""
-        return positions(self.item_ids, raw_ids)
 
 
 @dataclass
