@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import shutil
 import statistics
@@ -347,11 +346,20 @@ def main() -> None:
                 ),
                 "bare": stack.enter_context(
                     server(
-                        [sys.executable, "-m", "gunicorn", "-c", str(config_path()), *workers,
-                         "--chdir", str(REPO / "benchmarks"), "bare_endpoint:create_app()"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "gunicorn",
+                            "-c",
+                            str(config_path()),
+                            *workers,
+                            "--chdir",
+                            str(REPO / "benchmarks"),
+                            "bare_endpoint:create_app()",
+                        ],
                         env,
                         "bare",
-                    )  # fmt: skip
+                    )
                 ),
             }
             wait_ready(f"{bases['movierec']}/health/ready")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from movierec.db import Database
-from movierec.db.models import Movie
-from movierec.db.repositories import movies as movies_repo
-from movierec.services.errors import NotFound
+from movierec.db.repositories.movies import MovieDetails
+from movierec.services.catalogue import MovieCatalogue
 
 
-def get_movie(db: Database, movie_id: int) -> Movie:
-    with db.session() as session:
-        movie = movies_repo.get_movie(session, movie_id)
-    if movie is None:
-        raise NotFound(f"movie {movie_id} not found")
-    return movie
+def get_movie(catalogue: MovieCatalogue, movie_id: int) -> MovieDetails:
+    """A movie's details (from the process's catalogue copy), or ``NotFound``."""
+    return catalogue.get_movie(movie_id)
