@@ -44,7 +44,10 @@ def _rating_writes(dialect: str) -> dict[str, Executable]:
             "ts": insert.excluded.ts,
         },
     )
-    absent = insert.on_conflict_do_nothing(index_elements=["user_id", "movie_id"])
+    # Core keeps an INSERT's row count only when asked (the ORM asked for it before).
+    absent = insert.on_conflict_do_nothing(
+        index_elements=["user_id", "movie_id"]
+    ).execution_options(preserve_rowcount=True)
     return {"upsert": upsert, "insert_if_absent": absent}
 
 
