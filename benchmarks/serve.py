@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -44,13 +43,8 @@ from pathlib import Path
 import redis
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from stack import REPO, Stack, add_backend_arguments, movielens_stack
 
-REPO = Path(__file__).resolve().parents[1]
-ML_SMALL = (
-    Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
-    / "ml-latest-small"
-)
 COLD_START_USERS = 32
 READ_GOAL_RATIO, READ_GOAL_P99_MS, WRITE_GOAL_P99_MS = 0.60, 5.0, 15.0
 
@@ -181,14 +175,6 @@ CASES = [
 ]
 
 
-def movierec(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "movierec", *args], env=env, capture_output=True, text=True
-    )
-    if result.returncode:
-        raise SystemExit(f"movierec {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-
-
 @contextmanager
 def server(command: list[str], env: dict[str, str], name: str):  # type: ignore[no-untyped-def]
     """A gunicorn server on a free port of 127.0.0.1; yields its base URL."""
@@ -273,6 +259,60 @@ def goal(case: Case, row: dict[str, float]) -> str:
     return "ok" if met else "MISS"
 
 
+def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: Path):  # type: ignore[no-untyped-def]
+    """Both servers on ``stack``; every case in alternating rounds: {case: [figures, ...]}."""
+    from movierec.cli_serve import config_path
+
+    env = {**stack.env, "BARE_ENDPOINT_KEY": f"{stack.db_name}:bare"}
+    workers = ["--workers", str(args.workers)]
+    bare_command = [sys.executable, "-m", "gunicorn", "-c", str(config_path()), *workers,
+                    "--chdir", str(REPO / "benchmarks"), "bare_endpoint:create_app()"]  # fmt: skip
+    with ExitStack() as servers:
+        bases = {
+            "movierec": servers.enter_context(
+                server([sys.executable, "-m", "movierec", "serve", *workers], env, "movierec")
+            ),
+            "bare": servers.enter_context(server(bare_command, env, "bare")),
+        }
+        wait_ready(f"{bases['movierec']}/health/ready")
+        answer = requests.get(f"{bases['movierec']}/api/v1/user/1/recommendations", timeout=10)
+        answer.raise_for_status()
+        redis.Redis.from_url(args.redis_url).set(env["BARE_ENDPOINT_KEY"], answer.content)
+        wait_ready(f"{bases['bare']}/bare")
+        context = prepare_context(bases["movierec"], env)
+        scripts = {}
+        for case in cases:
+            if case.name == "recs-fold-in" and not context.fold_in_users:
+                print("recs-fold-in: not available yet (see fold_in_users in this script)")
+                continue
+            scripts[case.name] = workdir / f"{case.name}.lua"
+            scripts[case.name].write_text(WRK_LUA % {"request": case.lua(context)})
+        cases[:] = [c for c in cases if c.name in scripts]
+        for case in cases:  # warm every worker's pools and caches; not counted
+            run_wrk(bases[case.server], scripts[case.name], args.connections, args.warmup)
+
+        print(
+            f"{len(os.sched_getaffinity(0))} cores, {args.workers} workers per server, "
+            f"{args.connections} connections, {args.seconds:g}s per measurement, "
+            f"{args.rounds} rounds",
+            flush=True,
+        )
+        measured: dict[str, list[dict[str, float]]] = {c.name: [] for c in cases}
+        for round_no in range(1, args.rounds + 1):
+            for case in cases:
+                base, script = bases[case.server], scripts[case.name]
+                row = run_wrk(base, script, args.connections, args.seconds)
+                row["p99_1"] = run_wrk(base, script, 1, args.seconds)["p99"]
+                measured[case.name].append(row)
+                print(
+                    f"  round {round_no} {case.name:13} {row['rps']:7.0f} req/s  "
+                    f"p50 {row['p50']:6.2f}  p99 {row['p99']:6.2f}  "
+                    f"p99@1 {row['p99_1']:6.2f} ms  errors {row['errors']:.0f}",
+                    flush=True,
+                )
+    return measured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="Per case and connection count.")
@@ -286,15 +326,7 @@ def main() -> None:
         help=f"Comma-separated subset of: {', '.join(c.name for c in CASES)}.",
     )
     parser.add_argument("--json", type=Path, help="Also write every measurement here.")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "MOVIEREC_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("MOVIEREC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_backend_arguments(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print(
@@ -308,104 +340,15 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     cases = [c for c in CASES if c.name in wanted or c.name == "bare"]
-    if not (ML_SMALL / "ratings.csv").is_file():
-        sys.exit(f"ml-latest-small not found in {ML_SMALL.parent} (set MOVIEREC_SHARED_DATA)")
 
-    db_name = f"movierec_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{db_name}"'))
-    env = {
-        **os.environ,
-        "DATABASE_URL": make_url(args.admin_url)
-        .set(database=db_name)
-        .render_as_string(hide_password=False),
-        "REDIS_URL": args.redis_url,
-        "REDIS_KEY_PREFIX": db_name,
-        "BARE_ENDPOINT_KEY": f"{db_name}:bare",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("WEB_CONCURRENCY", None)
-    env.pop("GUNICORN_CMD_ARGS", None)
+    started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="movierec-bench-wrk-"))
     try:
-        started = time.perf_counter()
-        movierec(env, "db", "upgrade")
-        movierec(env, "data", "load", "--source", str(ML_SMALL))
-        movierec(env, "stats")
-        movierec(env, "train", "--no-progress")
-        print(f"prepared {db_name} in {time.perf_counter() - started:.0f}s", flush=True)
-
-        from movierec.cli_serve import config_path
-
-        workers = ["--workers", str(args.workers)]
-        with ExitStack() as stack:
-            bases = {
-                "movierec": stack.enter_context(
-                    server([sys.executable, "-m", "movierec", "serve", *workers], env, "movierec")
-                ),
-                "bare": stack.enter_context(
-                    server(
-                        [
-                            sys.executable,
-                            "-m",
-                            "gunicorn",
-                            "-c",
-                            str(config_path()),
-                            *workers,
-                            "--chdir",
-                            str(REPO / "benchmarks"),
-                            "bare_endpoint:create_app()",
-                        ],
-                        env,
-                        "bare",
-                    )
-                ),
-            }
-            wait_ready(f"{bases['movierec']}/health/ready")
-            answer = requests.get(f"{bases['movierec']}/api/v1/user/1/recommendations", timeout=10)
-            answer.raise_for_status()
-            redis.Redis.from_url(args.redis_url).set(env["BARE_ENDPOINT_KEY"], answer.content)
-            wait_ready(f"{bases['bare']}/bare")
-            context = prepare_context(bases["movierec"], env)
-            scripts = {}
-            for case in cases:
-                if case.name == "recs-fold-in" and not context.fold_in_users:
-                    print("recs-fold-in: not available yet (see fold_in_users in this script)")
-                    continue
-                scripts[case.name] = workdir / f"{case.name}.lua"
-                scripts[case.name].write_text(WRK_LUA % {"request": case.lua(context)})
-            cases = [c for c in cases if c.name in scripts]
-            for case in cases:  # warm every worker's pools and caches; not counted
-                run_wrk(bases[case.server], scripts[case.name], args.connections, args.warmup)
-
-            print(
-                f"{len(os.sched_getaffinity(0))} cores, {args.workers} workers per server, "
-                f"{args.connections} connections, {args.seconds:g}s per measurement, "
-                f"{args.rounds} rounds",
-                flush=True,
-            )
-            measured: dict[str, list[dict[str, float]]] = {c.name: [] for c in cases}
-            for round_no in range(1, args.rounds + 1):
-                for case in cases:
-                    base, script = bases[case.server], scripts[case.name]
-                    row = run_wrk(base, script, args.connections, args.seconds)
-                    row["p99_1"] = run_wrk(base, script, 1, args.seconds)["p99"]
-                    measured[case.name].append(row)
-                    print(
-                        f"  round {round_no} {case.name:13} {row['rps']:7.0f} req/s  "
-                        f"p50 {row['p50']:6.2f}  p99 {row['p99']:6.2f}  "
-                        f"p99@1 {row['p99_1']:6.2f} ms  errors {row['errors']:.0f}",
-                        flush=True,
-                    )
+        with movielens_stack(args.admin_url, args.redis_url) as stack:
+            print(f"prepared {stack.db_name} in {time.perf_counter() - started:.0f}s", flush=True)
+            measured = measure(args, cases, stack, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        client = redis.Redis.from_url(args.redis_url)
-        for key in client.scan_iter(match=f"{db_name}:*", count=1000):
-            client.delete(key)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
 
     summary = {
         name: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
