@@ -26,25 +26,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psutil
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-REPO = Path(__file__).resolve().parents[1]
-ML_SMALL = (
-    Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
-    / "ml-latest-small"
-)
-
-
-def movierec(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "movierec", *args], env=env, check=True, capture_output=True
-    )
+from sqlalchemy import text
+from stack import add_backend_arguments, movielens_stack
 
 
 def wait_ready(base: str, timeout: float = 60) -> None:
@@ -181,37 +168,12 @@ def main() -> None:
         action="store_true",
         help="One connection per request (like a proxy without upstream keep-alive).",
     )
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "MOVIEREC_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("MOVIEREC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_backend_arguments(parser)
     args = parser.parse_args()
 
     cores = len(os.sched_getaffinity(0))
-    db_name = f"movierec_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{db_name}"'))
-    env = {
-        **os.environ,
-        "DATABASE_URL": make_url(args.admin_url)
-        .set(database=db_name)
-        .render_as_string(hide_password=False),
-        "REDIS_URL": args.redis_url,
-        "REDIS_KEY_PREFIX": db_name,
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("WEB_CONCURRENCY", None)
-    try:
-        movierec(env, "db", "upgrade")
-        movierec(env, "data", "load", "--source", str(ML_SMALL))
-        movierec(env, "stats")
-        movierec(env, "train", "--no-progress")
+    with movielens_stack(args.admin_url, args.redis_url) as stack:
+        env, admin, db_name = stack.env, stack.admin, stack.db_name
         configs = [
             ("reference: sync, 2*cores+1", 2 * cores + 1, "--worker-class sync --threads 1"),
             ("movierec: gthread, cores+1 x 4", cores + 1, ""),
@@ -233,15 +195,6 @@ def main() -> None:
                 print(f"{r['name']:34} {r['rps']:7.0f} {r['p50']:7.1f} {r['p95']:7.1f} "
                       f"{r['p99']:7.1f} {r['errors']:6d} {r['rss_mb']:7.0f} {r['pg']:8d}",
                       flush=True)  # fmt: skip
-    finally:
-        import redis
-
-        client = redis.Redis.from_url(args.redis_url)
-        for key in client.scan_iter(match=f"{db_name}:*", count=1000):
-            client.delete(key)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

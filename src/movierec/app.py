@@ -12,6 +12,7 @@ from movierec.api import create_openapi_app
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
+from movierec.services.catalogue import MovieCatalogue
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -24,8 +25,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    Database().init_app(app)
-    CacheStore().init_app(app)
+    db, cache = Database(), CacheStore()
+    db.init_app(app)
+    cache.init_app(app)
+    # Movie details kept per process until a load announces a new catalogue (issue 12).
+    app.extensions["movierec.catalogue"] = MovieCatalogue(db, cache)
 
     from movierec.api import register_api
 

@@ -100,6 +100,21 @@ def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
     read = ", ".join(f"{n:,} {table}" for table, n in report.read.items())
     totals = ", ".join(f"{n:,} {table}" for table, n in report.totals.items())
     click.echo(f"read {read} in {report.seconds:.1f}s; the database now holds {totals}")
+    announce_catalogue_change(settings)
+
+
+def announce_catalogue_change(settings: Settings) -> None:
+    """After a load: the web tier's movie-detail caches must drop what they kept."""
+    from movierec.cache import CacheStore
+    from movierec.services.catalogue import announce_new_catalogue
+
+    cache = CacheStore.from_settings(settings)
+    try:
+        warning = announce_new_catalogue(cache)
+    finally:
+        cache.close()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 # -- embedded demo ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from flask import current_app
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
+from movierec.services.catalogue import MovieCatalogue
 
 
 def get_db() -> Database:
@@ -19,3 +20,7 @@ def get_cache() -> CacheStore:
 
 def get_settings() -> Settings:
     return current_app.config["MOVIEREC_SETTINGS"]
+
+
+def get_catalogue() -> MovieCatalogue:
+    return current_app.extensions["movierec.catalogue"]

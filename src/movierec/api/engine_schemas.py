@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from movierec.api.schemas import MAX_LIMIT, MovieOut, UtcTimestamp
+from movierec.api.schemas import MAX_LIMIT, MovieOut, QueryModel, UtcTimestamp
 
 DEFAULT_TOP_MOVIES = 100
 
 
-class TopMoviesQuery(BaseModel):
+class TopMoviesQuery(QueryModel):
     limit: int = Field(
         DEFAULT_TOP_MOVIES,
         ge=1,
@@ -124,7 +124,7 @@ class EngineStatusOut(BaseModel):
 DEFAULT_SIMILAR = 10
 
 
-class SimilarQuery(BaseModel):
+class SimilarQuery(QueryModel):
     limit: int = Field(
         DEFAULT_SIMILAR,
         ge=1,

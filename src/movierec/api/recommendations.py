@@ -14,7 +14,7 @@ from movierec.api.engine_schemas import (
 )
 from movierec.api.errors import error_response, errors
 from movierec.api.responses import respond
-from movierec.api.schemas import LimitQuery, UserPath, serialize_movie
+from movierec.api.schemas import LimitQuery, UserPath, movie_fields, serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
 from movierec.services.recommendations import NotReady, Recommendation
@@ -67,7 +67,7 @@ def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-u
 
 
 def _recommended(item: Recommendation) -> RecommendedMovieOut:
-    fields = serialize_movie(item.movie).model_dump()
+    fields = movie_fields(item.movie)
     if item.because:  # left unset otherwise, so the answer omits it
         fields["because"] = [ReasonOut(movie_id=m.movie_id, title=m.title) for m in item.because]
     return RecommendedMovieOut(**fields, predicted_rating=item.predicted_rating, score=item.score)

@@ -13,6 +13,7 @@ description's own example sends ``"year_of_birth": "1982"``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -92,6 +93,28 @@ class RequestBody(BaseModel):
 # -- parameters -----------------------------------------------------------------------------
 
 
+class QueryModel(BaseModel):
+    """Base of every query-string model (``api_blueprint`` refuses any other).
+
+    flask-openapi3 reads the query model's JSON schema on every request (to tell list
+    parameters from single ones), and pydantic builds it anew each time: about 0.75 ms, a
+    quarter of a recommendations request. A class's schema never changes, so the schema of
+    that call (default arguments) is built once per class; callers must not change it (the
+    library only reads it). The OpenAPI document asks with its own arguments, as before.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        return _default_json_schema(cls)
+
+
+@cache
+def _default_json_schema(model: type[QueryModel]) -> dict[str, Any]:
+    return super(QueryModel, model).model_json_schema()
+
+
 class UserPath(BaseModel):
     user_id: Id = Field(description="The user's id.")
 
@@ -100,7 +123,7 @@ class MoviePath(BaseModel):
     movie_id: Id = Field(description="The movie's id.")
 
 
-class LimitQuery(BaseModel):
+class LimitQuery(QueryModel):
     """``?limit=``: how many items to return. Omitted: the ``TOP_N`` setting (20 by default)."""
 
     limit: int | None = Field(
@@ -224,6 +247,12 @@ class NotReadyOut(ErrorOut):
     checks: dict[str, str] = Field(
         json_schema_extra=_example({"database": "ok", "redis": "down: ConnectionError"})
     )
+
+
+def movie_fields(movie: Any) -> dict[str, Any]:
+    """A movie's ``MovieOut`` fields, for response models that extend ``MovieOut`` (validated
+    once, by that model)."""
+    return {name: getattr(movie, name) for name in MovieOut.model_fields}
 
 
 def serialize_movie(movie: Any) -> MovieOut:

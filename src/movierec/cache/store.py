@@ -12,6 +12,7 @@ Key layout (every key starts with the configured prefix, ``movierec`` by default
     {p}:stats:current           -> version id of the statistics readers use
     {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
     {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
+    {p}:catalogue:version       -> version id of the movie catalogue (new after every load)
 
 A publish writes a whole new version under keys that expire on their own (so a killed refresh
 leaves nothing behind), then in one MULTI/EXEC makes them permanent, points ``current`` at them
@@ -421,6 +422,25 @@ class CacheStore:
             self._discard("stats", version)
             raise
         self._switch("stats", version, [movies_key, top_key])
+        return version
+
+    # -- the movie catalogue's version ------------------------------------------------------
+
+    def catalogue_version(self) -> str:
+        """The movie catalogue's current version: what processes key their copies of movie
+        details by. A new one is made by ``new_catalogue_version`` (after every load) or here,
+        when there is none yet (or Redis lost it): every process then drops what it kept."""
+        key = self.key("catalogue", "version")
+        version = self.client.get(key)
+        if version is None:
+            self.client.set(key, new_version(), nx=True)  # the first of concurrent readers wins
+            version = self.client.get(key)
+        return version
+
+    def new_catalogue_version(self) -> str:
+        """Announce that the movie catalogue changed (a load committed)."""
+        version = new_version()
+        self.client.set(self.key("catalogue", "version"), version)
         return version
 
     # -- reading ----------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 import pandas as pd
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Executable, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,9 +24,41 @@ def ratings_frame(connection: Connection, *, with_timestamps: bool = False) -> p
     return read_frame(query, connection, dtype={"user_id": "int64", "movie_id": "int64"})
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(Rating.__table__)
+_RATINGS = Rating.__table__
+# Typed like their columns, so that timestamps go through UTCDateTime as in any other write.
+_ROW = {
+    name: bindparam(name, type_=_RATINGS.c[name].type)
+    for name in ("user_id", "movie_id", "rating", "is_implicit", "ts")
+}
+
+
+@cache
+def _rating_writes(dialect: str) -> dict[str, Executable]:
+    """The upsert and the insert-if-absent of one rating, built once per dialect: on the path
+    of every rating write, where composing them (``excluded`` builds a column proxy per column)
+    cost more Python than running them (issue 12)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(_RATINGS).values(_ROW)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["user_id", "movie_id"],
+        set_={
+            "rating": insert.excluded.rating,
+            "is_implicit": insert.excluded.is_implicit,
+            "ts": insert.excluded.ts,
+        },
+    )
+    # Core keeps an INSERT's row count only when asked (the ORM asked for it before).
+    absent = insert.on_conflict_do_nothing(
+        index_elements=["user_id", "movie_id"]
+    ).execution_options(preserve_rowcount=True)
+    return {"upsert": upsert, "insert_if_absent": absent}
+
+
+def _write(session: Session, kind: str, *row: object) -> int:
+    """Run write ``kind`` of one rating (user_id, movie_id, rating, is_implicit, ts); the
+    number of rows it wrote."""
+    connection = session.connection()
+    statement = _rating_writes(connection.dialect.name)[kind]
+    return connection.execute(statement, dict(zip(_ROW, row, strict=True))).rowcount
 
 
 def upsert_rating(
@@ -34,19 +67,7 @@ def upsert_rating(
     """Insert or replace a user's rating of a movie in one statement (INSERT ... ON CONFLICT DO
     UPDATE), so concurrent writers neither lose a write nor create a duplicate row.
     A missing user or movie raises IntegrityError (foreign keys)."""
-    insert = _insert(session).values(
-        user_id=user_id, movie_id=movie_id, rating=rating, is_implicit=is_implicit, ts=ts
-    )
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["user_id", "movie_id"],
-            set_={
-                "rating": insert.excluded.rating,
-                "is_implicit": insert.excluded.is_implicit,
-                "ts": insert.excluded.ts,
-            },
-        )
-    )
+    _write(session, "upsert", user_id, movie_id, rating, is_implicit, ts)
 
 
 def insert_rating_if_absent(
@@ -54,11 +75,7 @@ def insert_rating_if_absent(
 ) -> bool:
     """Insert a rating unless the user already rated the movie (INSERT ... ON CONFLICT DO
     NOTHING); True if it was inserted. A missing user or movie raises IntegrityError."""
-    insert = _insert(session).values(
-        user_id=user_id, movie_id=movie_id, rating=rating, is_implicit=is_implicit, ts=ts
-    )
-    result = session.execute(insert.on_conflict_do_nothing(index_elements=["user_id", "movie_id"]))
-    return bool(result.rowcount)
+    return bool(_write(session, "insert_if_absent", user_id, movie_id, rating, is_implicit, ts))
 
 
 def get_rating(session: Session, user_id: int, movie_id: int) -> Rating | None:

@@ -5,10 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import Rating, User
+
+_USERS, _RATINGS = User.__table__, Rating.__table__
+# Built once, run as SQLAlchemy Core on the session's connection: on the path of every
+# recommendations request, where the ORM's statement building and result machinery cost
+# several times the query itself (issue 12).
+_RATED_MOVIE_IDS = (
+    select(_USERS.c.user_id, _RATINGS.c.movie_id)
+    .select_from(_USERS.outerjoin(_RATINGS, _RATINGS.c.user_id == _USERS.c.user_id))
+    .where(_USERS.c.user_id == bindparam("user_id"))
+)
+_USER_HISTORY = (
+    select(_USERS.c.user_id, _RATINGS.c.movie_id, _RATINGS.c.rating, _RATINGS.c.ts)
+    .select_from(_USERS.outerjoin(_RATINGS, _RATINGS.c.user_id == _USERS.c.user_id))
+    .where(_USERS.c.user_id == bindparam("user_id"))
+)
 
 
 def rated_movie_ids_of_user(session: Session, user_id: int) -> set[int] | None:
@@ -16,11 +31,7 @@ def rated_movie_ids_of_user(session: Session, user_id: int) -> set[int] | None:
 
     One query (users LEFT JOIN ratings): the existence check costs no extra round trip on the
     recommendation path."""
-    rows = session.execute(
-        select(User.user_id, Rating.movie_id)
-        .outerjoin(Rating, Rating.user_id == User.user_id)
-        .where(User.user_id == user_id)
-    ).all()
+    rows = session.connection().execute(_RATED_MOVIE_IDS, {"user_id": user_id}).all()
     if not rows:
         return None
     return {movie_id for _, movie_id in rows if movie_id is not None}
@@ -42,11 +53,7 @@ def user_history(session: Session, user_id: int) -> UserHistory | None:
     """Every rating of the user (movie, stars, time), or None when there is no such user: one
     query (users LEFT JOIN ratings), as ``rated_movie_ids_of_user``, with the stars and times
     that fold-in and explanations need."""
-    rows = session.execute(
-        select(User.user_id, Rating.movie_id, Rating.rating, Rating.ts)
-        .outerjoin(Rating, Rating.user_id == User.user_id)
-        .where(User.user_id == user_id)
-    ).all()
+    rows = session.connection().execute(_USER_HISTORY, {"user_id": user_id}).all()
     if not rows:
         return None
     rated = [row for row in rows if row.movie_id is not None]

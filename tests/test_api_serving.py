@@ -1,0 +1,120 @@
+"""The serving path's framework parts (issue 12): query schemas built once, the orjson JSON
+provider writing exactly what Flask's standard provider writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
+
+from movierec.api import api_blueprint
+from movierec.api.json_provider import OrjsonProvider
+from movierec.api.schemas import LimitQuery
+
+
+def _providers() -> tuple[OrjsonProvider, DefaultJSONProvider]:
+    app = Flask(__name__)
+    fast, standard = OrjsonProvider(app), DefaultJSONProvider(app)
+    fast.sort_keys = standard.sort_keys = False  # as create_app sets it
+    return fast, standard
+
+
+def _same_bytes(value: object) -> None:
+    fast, standard = _providers()
+    for options in ({"separators": (",", ":")}, {}, {"indent": 2}):
+        assert fast.dumps(value, **options) == standard.dumps(value, **options)
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    label: str
+
+
+SPECIAL_VALUES = [
+    1e-7, 1.5e-05, 0.0001, 1e16, 1e-300, 5e-324, -0.0, 3.5, float("nan"), float("inf"),
+    2**63, 2**64, -(2**63), 10**30, "Ünïcode", "\x7f", "\x00\n\t\u2028", "<&>/",
+    {1: "int key", None: "none key"}, (1, 2), date(2024, 1, 2),
+    datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+    decimal.Decimal("1.10"), uuid.UUID(int=5), Point(1e-9, "p"), [None, True, False],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", SPECIAL_VALUES, ids=repr)
+def test_provider_writes_what_the_standard_one_writes(value: object) -> None:
+    _same_bytes(value)
+    _same_bytes({"nested": [value, {"again": value}]})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_provider_matches_the_standard_one_on_any_json_value(value: object) -> None:
+    _same_bytes(value)
+
+
+def test_api_payloads_are_the_same_bytes(client) -> None:  # type: ignore[no-untyped-def]
+    """Every JSON the app writes through Flask (the OpenAPI document, errors, health)."""
+    app = client.application
+    assert isinstance(app.json, OrjsonProvider)
+    standard = DefaultJSONProvider(app)
+    standard.sort_keys = False
+    document = client.get("/api/v1/openapi.json")
+    assert (
+        document.get_data(as_text=True)
+        == standard.dumps(document.get_json(), separators=(",", ":")) + "\n"
+    )
+    for response in (
+        client.get("/api/v1/movie/35"),
+        client.get("/api/v1/user/1/recommendations?limit=0"),
+        client.put("/api/v1/user/1/rating", json={"movie_id": 1, "rating": "é"}),
+        client.get("/api/v1/nothing/\u00e9"),
+        client.get("/health/live"),
+    ):
+        body = response.get_data(as_text=True)
+        assert body == standard.dumps(response.get_json(), separators=(",", ":")) + "\n"
+
+
+def test_query_schemas_are_not_rebuilt_per_request(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client.get("/api/v1/movies/top?limit=5")  # first use of each model may build it
+    client.get("/api/v1/user/1/ratings/top?limit=5")
+    calls = []
+    original = GenerateJsonSchema.generate
+    monkeypatch.setattr(
+        GenerateJsonSchema,
+        "generate",
+        lambda self, *a, **k: calls.append(1) or original(self, *a, **k),
+    )
+    for _ in range(3):
+        client.get("/api/v1/movies/top?limit=5")
+        assert client.get("/api/v1/user/1/ratings/top?limit=0").status_code == 400
+    assert calls == []
+    assert LimitQuery.model_json_schema() == BaseModel.model_json_schema.__func__(LimitQuery)
+
+
+class PlainQuery(BaseModel):
+    limit: int | None = None
+
+
+def test_a_query_model_must_be_a_query_model() -> None:
+    blueprint = api_blueprint("probe", __name__, "probe")
+    with pytest.raises(TypeError, match="PlainQuery must derive from .*QueryModel"):
+
+        @blueprint.get("/probe")
+        def probe(query: PlainQuery):  # type: ignore[no-untyped-def]
+            return {}

@@ -1,0 +1,114 @@
+"""The per-process movie catalogue (issue 12): movie details kept until a load announces a new
+catalogue version, on both back ends."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from movierec.cache import CacheStore
+from movierec.cli import main
+from movierec.config import Settings
+from movierec.data.load import load_movielens
+from movierec.db import Database
+from movierec.db.repositories.movies import movies_by_ids
+from movierec.services.catalogue import MovieCatalogue
+from movierec.services.errors import NotFound
+
+
+def _retitled_copy(source: Path, folder: Path, movie_id: int, title: str) -> Path:
+    shutil.copytree(source, folder)
+    movies = pd.read_csv(folder / "movies.csv")
+    movies.loc[movies["movieId"] == movie_id, "title"] = title
+    movies.to_csv(folder / "movies.csv", index=False)
+    return folder
+
+
+def _load_command(settings: Settings, source: Path, redis_url: str | None = None):  # type: ignore[no-untyped-def]
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url or settings.redis_url,
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    return CliRunner().invoke(main, ["data", "load", "--source", str(source)], env=env)
+
+
+def test_the_api_serves_movie_details_kept_until_a_load_announces_new_ones(
+    client, settings: Settings, loaded_db: Database, small_movielens: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/api/v1/movie/30").get_json()["title"] == "Movie 30"
+    retitled = _retitled_copy(small_movielens, tmp_path / "v2", 30, "Renamed Movie (1952)")
+
+    # Rows changed behind the catalogue's back (not through `movierec data load`): the
+    # process keeps serving what it holds, so the copy is really used.
+    load_movielens(loaded_db, str(retitled), show_progress=False)
+    assert client.get("/api/v1/movie/30").get_json()["title"] == "Movie 30"
+
+    # The product's loader announces the change: every process drops what it kept.
+    result = _load_command(settings, retitled)
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/v1/movie/30").get_json() == {
+        "movie_id": 30,
+        "title": "Renamed Movie",
+        "year": 1952,
+        "genres": "Action|Adventure",
+        "description": None,
+    }
+
+
+def test_a_load_without_redis_still_loads_and_warns(
+    settings: Settings, db: Database, small_movielens: Path
+) -> None:
+    result = _load_command(settings, small_movielens, redis_url="redis://127.0.0.1:9/0")
+    assert result.exit_code == 0, result.output
+    assert "the database now holds" in result.output
+    warning = result.output.strip().splitlines()[-1]
+    assert warning.startswith("warning: could not announce the new catalogue in Redis (")
+    assert "until the next load" in warning
+
+
+def test_catalogue_answers_like_the_repository_and_keeps_only_real_movies(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    catalogue = MovieCatalogue(loaded_db, cache)
+    ids = [30, 10, 35, 30, 999_999, 1200]
+    with loaded_db.session() as session:
+        expected = movies_by_ids(session, ids)
+    assert set(expected) == {10, 30, 1200}
+    assert catalogue.movies_by_ids(ids) == expected
+    assert catalogue.movies_by_ids(ids) == expected  # now from memory
+    assert set(catalogue._movies) == {10, 30, 1200}  # unknown ids are not kept
+    assert catalogue.movies_by_ids([]) == {}
+    assert catalogue.get_movie(10) == expected[10]
+    with pytest.raises(NotFound, match="movie 35 not found"):
+        catalogue.get_movie(35)
+
+
+def test_catalogue_without_redis_reads_the_database_and_keeps_nothing(
+    settings: Settings, loaded_db: Database, cache: CacheStore
+) -> None:
+    catalogue = MovieCatalogue(loaded_db, cache)
+    assert catalogue.get_movie(30).title == "Movie 30"
+    assert catalogue._movies
+    catalogue.cache = CacheStore("redis://127.0.0.1:9/0", settings.redis_key_prefix)
+    assert catalogue.get_movie(30).title == "Movie 30"  # no 503: details need no Redis
+    assert catalogue._movies == {}  # a load may have happened meanwhile: nothing trusted
+    catalogue.cache = cache
+    assert catalogue.get_movie(20).title.startswith("Movie 20")
+
+
+def test_a_lost_catalogue_version_drops_what_was_kept(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    catalogue = MovieCatalogue(loaded_db, cache)
+    catalogue.get_movie(30)
+    first = cache.catalogue_version()
+    cache.client.delete(cache.key("catalogue", "version"))  # e.g. Redis restarted empty
+    catalogue.get_movie(10)
+    assert cache.catalogue_version() != first
+    assert set(catalogue._movies) == {10}

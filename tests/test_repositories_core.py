@@ -1,0 +1,76 @@
+"""The serving path's SQLAlchemy Core queries (issue 12) answer exactly what the ORM queries
+they replaced answered, on both back ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from movierec.db import Database
+from movierec.db.models import Movie, Rating, User
+from movierec.db.repositories import movies as movies_repo
+from movierec.db.repositories import ratings as ratings_repo
+from movierec.db.repositories.user_history import rated_movie_ids_of_user
+
+MOVIE_FIELDS = ["movie_id", "title", "year", "genres", "description", "imdb_id", "tmdb_id"]
+
+
+def _orm_rated_movie_ids(session: Session, user_id: int) -> set[int] | None:
+    rows = session.execute(
+        select(User.user_id, Rating.movie_id)
+        .outerjoin(Rating, Rating.user_id == User.user_id)
+        .where(User.user_id == user_id)
+    ).all()
+    return {m for _, m in rows if m is not None} if rows else None
+
+
+def _fields(movie: object) -> dict[str, object]:
+    return {name: getattr(movie, name) for name in MOVIE_FIELDS}
+
+
+def test_rated_movie_ids_equal_the_orm_query(loaded_db: Database) -> None:
+    with loaded_db.session() as session:
+        session.add(User(gender="F"))  # a user without ratings: an empty set, not None
+        session.flush()
+        user_ids = list(session.scalars(select(User.user_id))) + [999_999]
+        checked = []
+        for user_id in user_ids:
+            expected = _orm_rated_movie_ids(session, user_id)
+            assert rated_movie_ids_of_user(session, user_id) == expected
+            checked.append(expected)
+    assert None in checked and set() in checked and any(len(s or ()) > 5 for s in checked)
+
+
+def test_movie_lookups_equal_the_orm_ones(loaded_db: Database) -> None:
+    with loaded_db.session() as session:
+        session.add(Movie(movie_id=5, title="Ünïcode", year=None, description="d", tmdb_id=7))
+        session.flush()
+        every = {m.movie_id: _fields(m) for m in session.scalars(select(Movie))}
+        ids = [*every, 35, 999_999, 10, 10]
+        found = movies_repo.movies_by_ids(session, ids)
+        assert {m: _fields(movie) for m, movie in found.items()} == every
+        assert all(m == movie.movie_id for m, movie in found.items())
+        assert movies_repo.movies_by_ids(session, []) == {}
+        assert movies_repo.movies_by_ids(session, (m for m in (10, 20))).keys() == {10, 20}
+        for movie_id in (5, 10, 1200):
+            assert _fields(movies_repo.get_movie(session, movie_id)) == every[movie_id]
+        assert movies_repo.get_movie(session, 35) is None
+
+
+def test_prepared_rating_writes_store_what_they_did(loaded_db: Database) -> None:
+    ts = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with loaded_db.session() as session:
+        user = User(gender="M")  # rated nothing yet
+        session.add(user)
+        session.flush()
+        ratings_repo.upsert_rating(session, user.user_id, 10, 1.0, True, ts)
+        ratings_repo.upsert_rating(session, user.user_id, 10, 4.5, False, ts)
+        assert not ratings_repo.insert_rating_if_absent(session, user.user_id, 10, 1.0, True, ts)
+        assert ratings_repo.insert_rating_if_absent(session, user.user_id, 1200, 2.0, True, ts)
+    with loaded_db.session() as session:
+        first = ratings_repo.get_rating(session, user.user_id, 10)
+        second = ratings_repo.get_rating(session, user.user_id, 1200)
+    assert (first.rating, first.is_implicit, first.ts) == (4.5, False, ts)
+    assert (second.rating, second.is_implicit, second.ts) == (2.0, True, ts)
