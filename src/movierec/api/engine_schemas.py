@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from movierec.api.schemas import MAX_LIMIT, MovieOut, UtcTimestamp
@@ -36,7 +38,9 @@ class RecommendationsOut(BaseModel):
     )
     source: str = Field(
         description="Where the list came from: `model` (the user's own list from the last "
-        "refresh) or `popular` (the top movies: a user the last refresh did not know).",
+        "refresh), `popular` (the top movies: a user the last refresh did not know) or "
+        "`database` (the top movies computed from the database: Redis holds no statistics or "
+        "is down).",
         examples=["model"],
     )
     backfilled: int = Field(
@@ -56,6 +60,10 @@ class TopMovieOut(BaseModel):
 
 
 class TopMoviesOut(BaseModel):
+    source: Literal["cache", "database"] = Field(
+        description='"cache": the statistics the last refresh published to Redis; "database": '
+        "computed from the database now, because Redis holds no statistics or is down."
+    )
     top_movies: list[TopMovieOut] = Field(description="Most votes first, then highest average.")
 
 

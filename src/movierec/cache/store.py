@@ -418,3 +418,30 @@ class CacheStore:
             votes, _, average = value.partition(",")
             result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
         return result
+
+    # -- recovery (issue 10): is anything published, and locks of dead holders ---------------
+
+    def published_version(self, kind: str) -> str | None:
+        """The current version of ``kind`` ("recs" or "stats") if all its keys still exist;
+        None when nothing is published, or when the version's keys are gone (a Redis restarted
+        from an old or partial dump, an eviction) while ``current`` still names it."""
+        version = self.current_version(kind)
+        if version is None:
+            return None
+        keys = self._version_keys(kind, version)
+        return version if self.client.exists(*keys) == len(keys) else None
+
+    def break_lock(self, job: str, holder: str) -> bool:
+        """Delete ``job``'s lock if ``holder`` still holds it (a holder known to be dead); True
+        if it was deleted. Atomic, so a lock a live process took meanwhile is never touched."""
+        return bool(self._script(_DELETE_IF_HELD_BY)(keys=[self.key("lock", job)], args=[holder]))
+
+
+# Redis cannot answer at all (refused, lost, timed out), as opposed to a bug: readers that have
+# a fallback read around it.
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+
+_DELETE_IF_HELD_BY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

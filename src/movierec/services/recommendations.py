@@ -16,32 +16,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from movierec.cache import CacheStore
-from movierec.cache.store import CachedList, MovieStat
+from movierec.cache.store import CachedList
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.user_history import rated_movie_ids_of_user
 from movierec.recommender.lists import merge_recommendations
-from movierec.services.errors import NotFound, ServiceError
+from movierec.services.errors import NotFound
+from movierec.services.top_movies import DATABASE, cached_list_or_none, top_movie_ids_or_database
 
 log = logging.getLogger(__name__)
-
-
-class NotReady(ServiceError):
-    """What the answer needs has not been computed yet (no statistics published so far)."""
-
-
-@dataclass(frozen=True)
-class TopMovie:
-    movie: Movie
-    votes: int
-    avg_rating: float | None
 
 
 # Where a list came from: the user's own ranked list, or the top movies (a user the last
 # refresh did not know). A list of the first kind may end with top movies (``backfilled``).
 SOURCE_MODEL = "model"
 SOURCE_POPULAR = "popular"
+# The top movies computed from the database: Redis holds no statistics, or is down.
+SOURCE_DATABASE = "database"
 
 
 @dataclass(frozen=True)
@@ -54,29 +46,34 @@ class Recommendation:
 @dataclass(frozen=True)
 class Recommendations:
     items: list[Recommendation]
-    source: str  # SOURCE_MODEL | SOURCE_POPULAR
+    source: str  # SOURCE_MODEL | SOURCE_POPULAR | SOURCE_DATABASE
     backfilled: int  # how many items came from the top movies
 
 
-def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Recommendations:
+def recommend(
+    db: Database, cache: CacheStore, user_id: int, limit: int, min_votes: int
+) -> Recommendations:
     """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
 
     A user with a cached list gets it minus what they rated since, filled up from the top
     movies; a user without one (new since the last refresh, or nothing cached) gets the top
-    movies they have not rated. Raises ``NotFound`` for an unknown user, ``NotReady`` when
-    nothing can be recommended because no statistics have been published yet.
+    movies they have not rated. Without statistics in Redis (or without Redis) the top movies
+    come from the database (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Raises ``NotFound``
+    for an unknown user.
     """
     with db.session() as session:
         exclude = rated_movie_ids_of_user(session, user_id)
         if exclude is None:
             raise NotFound(f"user {user_id} not found")
-        cached = cache.cached_list(user_id) or CachedList([], {}, {})
-        chosen = _pick(cache, cached.movie_ids, exclude, limit)
+        cached = cached_list_or_none(cache, user_id) or CachedList([], {}, {})
+        chosen, top_source = _pick(db, cache, cached.movie_ids, exclude, limit, min_votes)
         movies = movies_by_ids(session, chosen)
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen = _pick(cache, cached.movie_ids, exclude | gone, limit)
+            chosen, top_source = _pick(
+                db, cache, cached.movie_ids, exclude | gone, limit, min_votes
+            )
             movies = movies_by_ids(session, chosen)
     ranked = set(cached.movie_ids)
     items = [
@@ -90,34 +87,25 @@ def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Reco
     ]
     return Recommendations(
         items=items,
-        source=SOURCE_MODEL if cached.movie_ids else SOURCE_POPULAR,
+        source=SOURCE_MODEL
+        if cached.movie_ids
+        else (SOURCE_DATABASE if top_source == DATABASE else SOURCE_POPULAR),
         backfilled=sum(1 for item in items if item.movie.movie_id not in ranked),
     )
 
 
-def _pick(cache: CacheStore, cached: Sequence[int], exclude: set[int], limit: int) -> list[int]:
+def _pick(
+    db: Database,
+    cache: CacheStore,
+    cached: Sequence[int],
+    exclude: set[int],
+    limit: int,
+    min_votes: int,
+) -> tuple[list[int], str | None]:
+    """The chosen ids, and where the top movies came from (None: not needed)."""
     chosen = merge_recommendations(cached, (), exclude, limit)
     if len(chosen) == limit:
-        return chosen
+        return chosen, None
     # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie.
-    top = cache.top_movie_ids(0, limit + len(exclude))
-    if top is None:
-        if not chosen:
-            raise NotReady("movie statistics are not computed yet; retry in a minute")
-        log.warning("no movie statistics published yet: %d of %d movies", len(chosen), limit)
-        return chosen
-    return merge_recommendations(chosen, top, exclude, limit)
-
-
-def top_movies(db: Database, cache: CacheStore, limit: int) -> list[TopMovie]:
-    """The ``limit`` most rated movies (then best average), with their statistics."""
-    stats: list[MovieStat] = cache.top_movies(0, limit)
-    if not stats and cache.current_version("stats") is None:
-        raise NotReady("movie statistics are not computed yet; retry in a minute")
-    with db.session() as session:
-        found = movies_by_ids(session, (stat.movie_id for stat in stats))
-    return [
-        TopMovie(found[stat.movie_id], stat.votes, stat.avg_rating)
-        for stat in stats
-        if stat.movie_id in found
-    ]
+    top, source = top_movie_ids_or_database(db, cache, limit + len(exclude), min_votes)
+    return merge_recommendations(chosen, top, exclude, limit), source
