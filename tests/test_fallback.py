@@ -79,13 +79,16 @@ def test_a_statistics_version_whose_keys_vanished_falls_back_too(  # type: ignor
 def test_cold_start_without_statistics_comes_from_the_database(  # type: ignore[no-untyped-def]
     client, loaded_db: Database, cache: CacheStore, settings: Settings
 ) -> None:
-    fallback = _ids(client.get("/api/v1/user/5/recommendations?limit=15"))
+    response = client.get("/api/v1/user/5/recommendations?limit=15")
+    assert response.get_json()["source"] == "database"
+    fallback = _ids(response)
     top = [
         movie_id for movie_id, _, _ in _entries(_published_top(client, loaded_db, cache, settings))
     ]
     expected = [m for m in top if m not in rated_movies(loaded_db, 5)][:15]
     assert fallback == expected
-    assert _ids(client.get("/api/v1/user/5/recommendations?limit=15")) == expected  # from Redis
+    response = client.get("/api/v1/user/5/recommendations?limit=15")
+    assert _ids(response) == expected and response.get_json()["source"] == "popular"  # Redis
 
 
 def test_the_database_ranking_is_one_query_cached_briefly(  # type: ignore[no-untyped-def]
