@@ -59,7 +59,9 @@ class RatedItems:
     indices: np.ndarray
 
     @classmethod
-    def from_ratings(cls, model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray) -> RatedItems:
+    def from_ratings(
+        cls, model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray
+    ) -> RatedItems:
         """Build from parallel arrays of raw ids (e.g. the training ratings' two columns), for
         the rows and columns of ``model`` (anything with ascending ``user_ids``/``item_ids``).
         Pairs whose user or movie the model does not know are ignored."""
@@ -227,4 +229,6 @@ def predict_ratings(model: FactorModel, user_id: int, movie_ids: np.ndarray) -> 
 def with_predicted_ratings(lists: Iterator[UserList], model: FactorModel) -> Iterator[ScoredList]:
     """Attach the rating model's predicted stars to each list, as they stream past."""
     for user_list in lists:
-        yield ScoredList(*user_list, predict_ratings(model, user_list.user_id, user_list.movie_ids))
+        yield ScoredList(
+            *user_list, predict_ratings(model, user_list.user_id, user_list.movie_ids)
+        )
