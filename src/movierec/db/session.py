@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
@@ -24,31 +24,25 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # API read while the loader or a refresh writes, busy_timeout makes writers queue.
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-
-
-# Without a statement timeout a connection waits for locks as long as SQLite's default.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def create_db_engine(
     url: str, *, statement_timeout_ms: int | None = None, pool_timeout: float | None = None
 ) -> Engine:
-    """An engine for ``url``. ``statement_timeout_ms`` (the web tier's) cancels any statement,
-    lock waits included, that runs longer (PostgreSQL's ``statement_timeout``; SQLite's busy
-    timeout); ``pool_timeout`` bounds the wait for a pooled connection. None: no limit (the
-    refresh jobs), and SQLAlchemy's 30 s pool wait."""
+    """An engine for ``url``. ``statement_timeout_ms`` (the web tier's) makes PostgreSQL cancel
+    any statement, lock waits included, that runs longer (``statement_timeout``); SQLite keeps
+    its 30 s busy timeout, because its writers queue by design (one at a time) and a shorter
+    wait would turn a burst of concurrent writes into 503s. ``pool_timeout`` bounds the wait
+    for a pooled connection. None: no limit (the refresh jobs), and SQLAlchemy's 30 s."""
     parsed = make_url(url)
     pool_options = {} if pool_timeout is None else {"pool_timeout": pool_timeout}
     if parsed.get_backend_name() == "sqlite":
-        busy_ms = statement_timeout_ms or SQLITE_BUSY_TIMEOUT_MS
         engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
-            **pool_options,
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool_options
         )
-        _configure_sqlite(engine, busy_ms)
+        _configure_sqlite(engine)
         return engine
     # A bounded connect time, so readiness probes and requests fail fast when the host is gone.
     connect_args: dict[str, object] = {"connect_timeout": 5}
