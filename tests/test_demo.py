@@ -70,7 +70,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 def test_first_start_loads_movielens_and_is_ready(demo: Demo) -> None:
+    # Ready once the first statistics are published: seconds after the start.
+    deadline = time.monotonic() + 60
     ready = requests.get(f"{demo.base}/health/ready", timeout=10)
+    while ready.status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        ready = requests.get(f"{demo.base}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text
     with sqlite3.connect(demo.data_dir / "movierec.sqlite3") as connection:
         counts = [

@@ -44,9 +44,9 @@ def _planned(settings: Settings) -> dict[str, datetime]:
 def test_first_start_runs_both_refreshes_at_once(cache: CacheStore, settings: Settings) -> None:
     planned = _planned(settings)
     now = datetime.now(UTC)
-    assert set(planned) == {"recommendations", "statistics"}
-    for when in planned.values():
-        assert abs((when - now).total_seconds()) < 5
+    assert set(planned) == {"recommendations", "statistics", "watchdog"}
+    for job in ("recommendations", "statistics"):
+        assert abs((planned[job] - now).total_seconds()) < 5
 
 
 def test_published_results_wait_for_their_interval(cache: CacheStore, settings: Settings) -> None:
@@ -71,7 +71,11 @@ def test_only_missing_results_are_refreshed_at_start(cache: CacheStore, settings
 
 def test_run_logged_reports_success_skips_and_failures(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="movierec.jobs.scheduler")
-    report = RecommendationsReport("v1", 3, 4, 5, 6, 0.1, 0.2, 0.3, 0.4, 0.9, 1.0)
+    report = RecommendationsReport(
+        version="v1", n_users=3, n_movies=4, n_ratings=5, list_length=6, ranker="puresvd",
+        load_seconds=0.1, fit_seconds=0.2, rank_fit_seconds=0.05, score_seconds=0.3,
+        publish_seconds=0.4, train_rmse=0.9, total_seconds=1.0,
+    )  # fmt: skip
     assert run_logged("recommendations", lambda: report) is report
     assert "recommendations refresh: done in" in caplog.text and "v1" in caplog.text
 

@@ -39,6 +39,10 @@ def service_env(settings: Settings) -> dict[str, str]:
 def web(
     settings: Settings, loaded_db: Database, cache: CacheStore, tmp_path: Path
 ) -> Iterator[tuple[ManagedProcess, str]]:
+    from movierec.cache.store import MovieStat
+
+    # Readiness needs published statistics (the scheduler's job; no scheduler runs here).
+    cache.publish_statistics([MovieStat(10, 7, 4.0)])
     server, base_url = serve(service_env(settings), tmp_path)
     try:
         wait_until_ready(base_url, server, timeout=60)
@@ -100,8 +104,10 @@ def test_two_workers_serve_concurrently_and_survive_a_worker_crash(
     assert replaced
     assert burst(base_url) == [200] * 32
 
-    # No scheduler runs in the web tier: with data in the database, one would have published.
-    assert cache.current_version("stats") is None and cache.current_version("recs") is None
+    # No scheduler runs in the web tier: with data in the database, one would have published
+    # recommendations (and statistics over all 120 movies, not the one the fixture published).
+    assert cache.current_version("recs") is None
+    assert cache.top_movie_ids(0, 1000) == [10]
     assert check_web(f"{base_url}/health/ready", timeout=5)[0]
 
     # SIGTERM (docker stop) stops gracefully: exit code 0 and no process left behind.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from movierec.cache import CacheStore
 from movierec.cache.store import MovieStat
@@ -82,29 +81,74 @@ def test_rate_names_what_is_missing(loaded_db: Database) -> None:
 
 def test_watch_uses_the_movie_average_rounded(loaded_db: Database, cache: CacheStore) -> None:
     cache.publish_statistics([MovieStat(MOVIE, 12, 3.76), MovieStat(1180, 2, None)])
-    assert service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5) is True
+    assert service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5) is True
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit) == (4.0, True)
     # A movie with too few votes has no average: the default applies.
-    assert service.watch(loaded_db, cache, USER, 1180, default_rating=2.0) is True
+    assert service.watch(loaded_db, cache, USER, 1180, default_rating=2.0, min_votes=5) is True
     assert _row(loaded_db, USER, 1180).rating == 2.0
 
 
-def test_watch_without_statistics_uses_the_default(loaded_db: Database, cache: CacheStore) -> None:
-    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5)
-    stored = _row(loaded_db, USER, MOVIE)
-    assert (stored.rating, stored.is_implicit) == (3.5, True)
+def _database_average(db: Database, movie_id: int) -> tuple[int, float]:
+    with db.engine.connect() as connection:
+        votes, average = connection.execute(
+            text("SELECT COUNT(*), AVG(rating) FROM ratings WHERE movie_id = :m"), {"m": movie_id}
+        ).one()
+    return votes, average
+
+
+def _unrated_movie_with_average(db: Database, user_id: int) -> tuple[int, float]:
+    """A movie the user has not rated, with enough votes and an average that does not round
+    to the default 3.5 (so a made-up value cannot pass for it); its rounded average."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT movie_id, AVG(rating) FROM ratings GROUP BY movie_id HAVING COUNT(*) >= 5 "
+                "AND movie_id NOT IN (SELECT movie_id FROM ratings WHERE user_id = :u) "
+                "ORDER BY movie_id"
+            ),
+            {"u": user_id},
+        ).all()
+    for movie_id, average in rows:
+        if service.round_half_star(average) != 3.5:
+            return movie_id, service.round_half_star(average)
+    raise AssertionError("no suitable movie in the data set")
+
+
+def test_watch_without_statistics_takes_the_database_average(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    movie_id, expected = _unrated_movie_with_average(loaded_db, USER)
+    assert cache.current_version("stats") is None
+    service.watch(loaded_db, cache, USER, movie_id, default_rating=3.5, min_votes=5)
+    stored = _row(loaded_db, USER, movie_id)
+    assert (stored.rating, stored.is_implicit) == (expected, True)
+
+
+def test_watch_default_only_for_a_movie_that_truly_has_no_average(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    movie_id, _ = _unrated_movie_with_average(loaded_db, USER)
+    votes, _average = _database_average(loaded_db, movie_id)
+    # Same rule as the statistics: an average only from min_votes votes up.
+    service.watch(loaded_db, cache, USER, movie_id, default_rating=2.0, min_votes=votes + 2)
+    assert _row(loaded_db, USER, movie_id).rating == 2.0
+    # A movie nobody rated has no average either.
+    with loaded_db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM ratings WHERE movie_id = :m"), {"m": MOVIE})
+    service.watch(loaded_db, cache, USER, MOVIE, default_rating=2.0, min_votes=1)
+    assert _row(loaded_db, USER, MOVIE).rating == 2.0
 
 
 def test_watch_keeps_an_explicit_rating(loaded_db: Database, cache: CacheStore) -> None:
     service.rate(loaded_db, USER, MOVIE, 1.5)
-    assert service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5) is True
+    assert service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5) is True
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit) == (1.5, False)
 
 
 def test_rating_a_watched_movie_makes_it_explicit(loaded_db: Database, cache: CacheStore) -> None:
-    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5)
+    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
     service.rate(loaded_db, USER, MOVIE, 5)
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit) == (5.0, False)
@@ -112,7 +156,7 @@ def test_rating_a_watched_movie_makes_it_explicit(loaded_db: Database, cache: Ca
 
 
 def test_unwatch_removes_only_an_implicit_rating(loaded_db: Database, cache: CacheStore) -> None:
-    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5)
+    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
     assert service.unwatch(loaded_db, USER, MOVIE) is False
     assert _row(loaded_db, USER, MOVIE) is None
     assert service.unwatch(loaded_db, USER, MOVIE) is False  # not watched: the state holds
@@ -134,18 +178,19 @@ def test_delete_rating(loaded_db: Database, cache: CacheStore) -> None:
     assert _row(loaded_db, USER, MOVIE) is None
     with pytest.raises(NotFound, match=f"user {USER} has not rated movie {MOVIE}"):
         service.delete_rating(loaded_db, USER, MOVIE)
-    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5)
+    service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
     service.delete_rating(loaded_db, USER, MOVIE)  # an implicit rating is a rating too
     assert _row(loaded_db, USER, MOVIE) is None
     with pytest.raises(NotFound, match="movie 15 not found"):
         service.delete_rating(loaded_db, USER, 15)
 
 
-def test_watch_with_redis_down_writes_nothing(loaded_db: Database) -> None:
+def test_watch_with_redis_down_stores_the_database_average(loaded_db: Database) -> None:
+    movie_id, expected = _unrated_movie_with_average(loaded_db, USER)
     unreachable = CacheStore("redis://127.0.0.1:9/0", "movierec-test")
-    with pytest.raises(redis.ConnectionError):
-        service.watch(loaded_db, unreachable, USER, MOVIE, default_rating=3.5)
-    assert _row(loaded_db, USER, MOVIE) is None
+    assert service.watch(loaded_db, unreachable, USER, movie_id, 3.5, min_votes=5) is True
+    stored = _row(loaded_db, USER, movie_id)
+    assert (stored.rating, stored.is_implicit) == (expected, True)
 
 
 def test_rating_lists_are_ordered(loaded_db: Database) -> None:

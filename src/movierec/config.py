@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     db_user: str = "postgres"
     db_pass: str = "movierec"
     database_url_override: str | None = Field(None, alias="DATABASE_URL")
+    # Web tier only (the refresh jobs run long queries and get neither): a statement, or a
+    # wait for a lock, that takes longer is cancelled (503); 0 turns it off.
+    db_statement_timeout_ms: int = Field(5000, ge=0)
+    # Web tier: how long a request waits for a free pooled connection before a 503.
+    db_pool_timeout_seconds: float = Field(5, gt=0)
 
     # Redis (REDIS_URL wins when set).
     redis_host: str = "localhost"
@@ -84,6 +89,9 @@ class Settings(BaseSettings):
     # Scheduler.
     recommendations_refresh_minutes: float = Field(15, gt=0)
     statistics_refresh_minutes: float = Field(30, gt=0)
+    # How often the scheduler checks that Redis still holds the published results (a Redis
+    # restarted empty) and that no dead refresh is left "running".
+    scheduler_watchdog_seconds: float = Field(30, gt=0)
 
     # Model selection: a Dask scheduler for `movierec model grid-search`.
     dask_scheduler_address: str | None = None

@@ -4,7 +4,8 @@ Exit status 0 means healthy, 1 unhealthy; one line on stdout says why (``docker 
 it). Only the standard library and MovieRec's own handles are used, because the slim image has
 no curl.
 
-* ``web``: the server answers its readiness probe (database and Redis reachable from it).
+* ``web``: the server answers its readiness probe (database and Redis reachable from it, and
+  movie statistics published in Redis).
 * ``scheduler``: PostgreSQL answers, and Redis holds a published set of recommendations and of
   movie statistics, i.e. the refreshes that the scheduler exists for have produced something.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from movierec.api.schemas import MAX_LIMIT, MovieOut, QueryModel, UtcTimestamp
@@ -47,8 +49,9 @@ class RecommendationsOut(BaseModel):
     source: str = Field(
         description="Where the list came from: `model` (the user's own list from the last "
         "refresh), `fold_in` (computed now from the user's current ratings: they rated or "
-        "watched something since the last refresh, or are new) or `popular` (the top movies: "
-        "a user without ratings).",
+        "watched something since the last refresh, or are new), `popular` (the top movies: a "
+        "user without ratings) or `database` (the same, computed from the database: Redis "
+        "holds no statistics or is down).",
         examples=["model"],
     )
     backfilled: int = Field(
@@ -68,6 +71,10 @@ class TopMovieOut(BaseModel):
 
 
 class TopMoviesOut(BaseModel):
+    source: Literal["cache", "database"] = Field(
+        description='"cache": the statistics the last refresh published to Redis; "database": '
+        "computed from the database now, because Redis holds no statistics or is down."
+    )
     top_movies: list[TopMovieOut] = Field(description="Most votes first, then highest average.")
 
 

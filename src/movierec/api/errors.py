@@ -6,7 +6,9 @@ Where each status comes from:
   malformed JSON or a body that is not a JSON object (``check_json_body``), ``InvalidInput``.
 - 404 / 409: the services' ``NotFound`` / ``Conflict``; 404 / 405 / 413 for routing and size.
 - 415: a request body whose Content-Type is not JSON.
-- 503: the database or Redis cannot be reached (connection refused, timeout, locked).
+- 503: the database or Redis cannot be reached (connection refused, timeout, locked), or a
+  statement or the wait for a pooled connection exceeded the web tier's timeout; with
+  ``Retry-After``.
 - 500: anything else; logged with its traceback, answered without internals.
 """
 
@@ -120,6 +122,23 @@ def check_json_body() -> tuple[Response, int] | None:
     return None
 
 
+# A client told "unavailable" should wait about this long before retrying.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+# PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout (query_canceled).
+QUERY_CANCELED = "57014"
+
+
+def _timed_out(error: Exception) -> bool:
+    """A statement ran into the web tier's statement timeout (a lock held too long, say), no
+    pooled connection came free in time, or SQLite stayed locked past its busy timeout."""
+    if isinstance(error, PoolTimeoutError):
+        return True
+    cause = getattr(error, "orig", None)
+    if getattr(cause, "sqlstate", None) == QUERY_CANCELED:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(cause)
+
+
 def _is_unavailable(error: Exception) -> bool:
     """The database or Redis cannot answer (as opposed to a bug in a query)."""
     if isinstance(error, (redis.ConnectionError, redis.TimeoutError, PoolTimeoutError)):
@@ -159,8 +178,14 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
         if _is_unavailable(error):
             log.warning("backing service unavailable: %s: %s", type(error).__name__, error)
-            part = "Redis" if isinstance(error, redis.RedisError) else "the database"
-            return error_response(503, f"service unavailable: {part} cannot be reached")
+            if _timed_out(error):
+                message = "service unavailable: the database did not answer in time"
+            else:
+                part = "Redis" if isinstance(error, redis.RedisError) else "the database"
+                message = f"service unavailable: {part} cannot be reached"
+            response = error_response(503, message)
+            response[0].headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+            return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal server error")
 

@@ -28,7 +28,9 @@ def live():  # type: ignore[no-untyped-def]
     responses={
         200: ReadyOut,
         503: {
-            "description": "The database or Redis does not answer; ``checks`` says which.",
+            "description": "The database or Redis does not answer, or Redis holds no movie "
+            "statistics (a fresh deployment before the first refresh, a Redis restarted "
+            "empty); ``checks`` says which.",
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/NotReadyOut"}}
             },
@@ -37,7 +39,11 @@ def live():  # type: ignore[no-untyped-def]
     },
 )
 def ready():  # type: ignore[no-untyped-def]
-    """Ready to serve: both the database and Redis answer."""
+    """Ready to serve: the database and Redis answer, and Redis holds published movie statistics.
+
+    Without statistics the API still answers (top movies and cold start come from the
+    database), but a fresh deployment is not ready until the first statistics refresh, and a
+    Redis restarted empty is not ready until the scheduler's watchdog republished (seconds)."""
     checks: dict[str, str] = {}
     try:
         with get_db().engine.connect() as connection:
@@ -47,12 +53,16 @@ def ready():  # type: ignore[no-untyped-def]
         log.warning("readiness: database down: %s", error)
         checks["database"] = f"down: {type(error).__name__}"
     try:
-        get_cache().ping()
+        published = get_cache().published_version("stats")
         checks["redis"] = "ok"
+        checks["statistics"] = "ok" if published else "missing: none published in Redis"
     except Exception as error:
         log.warning("readiness: redis down: %s", error)
         checks["redis"] = f"down: {type(error).__name__}"
-    down = [part for part, state in checks.items() if state != "ok"]
-    if down:
-        return error_response(503, f"not ready: {', '.join(down)} down", checks=checks)
+        checks["statistics"] = "unknown: redis down"
+    problems = [f"{part} down" for part in ("database", "redis") if checks[part] != "ok"]
+    if checks["statistics"].startswith("missing"):
+        problems.append("no statistics published")
+    if problems:
+        return error_response(503, f"not ready: {', '.join(problems)}", checks=checks)
     return jsonify({"status": "ready", "checks": checks})

@@ -104,14 +104,17 @@ def delete_rating(path: UserPath, body: MovieRefBody):  # type: ignore[no-untype
 def watch(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
     """Mark a movie watched.
 
-    Stores an implicit rating: the movie's current average rounded to the half star, else the
-    DEFAULT_IMPLICIT_RATING setting. A movie the user already rated keeps its rating."""
+    Stores an implicit rating: the movie's current average rounded to the half star (the
+    published statistics, else the database's), else the DEFAULT_IMPLICIT_RATING setting for a
+    movie without an average. A movie the user already rated keeps its rating."""
+    settings = get_settings()
     watched = ratings_service.watch(
         get_db(),
         get_cache(),
         path.user_id,
         body.movie_id,
-        get_settings().default_implicit_rating,
+        settings.default_implicit_rating,
+        settings.stat_movie_users_lower_limit,
     )
     return respond(WatchedOut(movie_id=body.movie_id, user_id=path.user_id, watched=watched))
 

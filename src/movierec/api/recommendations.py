@@ -12,29 +12,20 @@ from movierec.api.engine_schemas import (
     TopMoviesOut,
     TopMoviesQuery,
 )
-from movierec.api.errors import error_response, errors
+from movierec.api.errors import errors
 from movierec.api.responses import respond
 from movierec.api.schemas import LimitQuery, UserPath, movie_fields, serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
-from movierec.services.recommendations import NotReady, Recommendation
+from movierec.services import top_movies as top_movies_service
+from movierec.services.recommendations import Recommendation
 
-# Until the first statistics refresh (seconds after the scheduler starts), cold start and
-# top movies have nothing to serve: a 503 with Retry-After says "soon", not "broken".
-RETRY_AFTER_SECONDS = 30
 UNAVAILABLE = (
-    "The database or Redis is unavailable, or the movie statistics are not computed yet (the "
-    "first refresh is running): retry later, after the Retry-After header's seconds if given."
+    "The database is unavailable (without Redis, or without statistics in it, the top movies "
+    "come from the database): retry later, after the Retry-After header's seconds."
 )
 
 recommendations = api_blueprint("recommendations", __name__, "Recommendations and top movies")
-
-
-@recommendations.errorhandler(NotReady)
-def _not_ready(error: NotReady):  # type: ignore[no-untyped-def]
-    response, status = error_response(503, error.message)
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response, status
 
 
 @recommendations.get(
@@ -52,9 +43,13 @@ def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-u
     a user who rated or watched something since the refresh (or a new one) gets a list
     computed now from their current ratings (``source: fold_in``); a user without ratings gets
     the top movies. Filled up from the top movies: always ``limit`` movies while the catalogue
-    has that many the user has not rated."""
-    limit = query.limit or get_settings().top_n
-    found = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
+    has that many the user has not rated. Without statistics in Redis, or with Redis down, the
+    top movies are computed from the database."""
+    settings = get_settings()
+    limit = query.limit or settings.top_n
+    found = recommendations_service.recommend(
+        get_db(), get_cache(), path.user_id, limit, settings.stat_movie_users_lower_limit
+    )
     return respond(
         RecommendationsOut(
             user_id=path.user_id,
@@ -82,17 +77,22 @@ def _recommended(item: Recommendation) -> RecommendedMovieOut:
 )
 def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     """The most popular movies: most users who rated or watched them first, then the highest
-    average rating (as of the last statistics refresh)."""
-    top = recommendations_service.top_movies(get_db(), get_cache(), query.limit)
+    average rating (as of the last statistics refresh; ``source`` "cache"). Without statistics
+    in Redis, or with Redis down, the same order computed from the database now (``source``
+    "database")."""
+    top = top_movies_service.top_movies(
+        get_db(), get_cache(), query.limit, get_settings().stat_movie_users_lower_limit
+    )
     return respond(
         TopMoviesOut(
+            source=top.source,
             top_movies=[
                 TopMovieOut(
                     avg_rating=entry.avg_rating,
                     movie=serialize_movie(entry.movie),
                     votes=entry.votes,
                 )
-                for entry in top
-            ]
+                for entry in top.entries
+            ],
         )
     )

@@ -240,12 +240,16 @@ class LiveOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: str = Field(json_schema_extra=_example("ready"))
-    checks: dict[str, str] = Field(json_schema_extra=_example({"database": "ok", "redis": "ok"}))
+    checks: dict[str, str] = Field(
+        json_schema_extra=_example({"database": "ok", "redis": "ok", "statistics": "ok"})
+    )
 
 
 class NotReadyOut(ErrorOut):
     checks: dict[str, str] = Field(
-        json_schema_extra=_example({"database": "ok", "redis": "down: ConnectionError"})
+        json_schema_extra=_example(
+            {"database": "ok", "redis": "ok", "statistics": "missing: none published in Redis"}
+        )
     )
 
 

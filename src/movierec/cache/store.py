@@ -296,9 +296,12 @@ class CacheStore:
                 except WatchError:
                     continue
 
-    def _version_keys(self, kind: str, version: str) -> list[str]:
+    def _version_keys(self, kind: str, version: str, *, optional: bool = True) -> list[str]:
+        """The keys of a version; ``optional``: also the model blob, which a version may lack
+        (published without one)."""
         if kind == "recs":
-            return [self.key("recs", version), self.key("recs", version, "model")]
+            model = [self.key("recs", version, "model")] if optional else []
+            return [self.key("recs", version), *model]
         return [self.key("stats", version, "movies"), self.key("stats", version, "top")]
 
     def current_version(self, kind: str) -> str | None:
@@ -370,7 +373,12 @@ class CacheStore:
         with self._model_lock:
             if now - self._model_checked < MODEL_CHECK_SECONDS:
                 return self._model
-            version = self.current_version("recs")
+            try:
+                version = self.current_version("recs")
+            except redis.RedisError as error:  # keep the model this process has, if any
+                log.warning("cannot check the published model version: %s", error)
+                self._model_checked = now
+                return self._model
             if version != self._model_version:
                 self._model = self._load_model(version)
                 self._model_version = version
@@ -507,3 +515,30 @@ class CacheStore:
             votes, _, average = value.partition(",")
             result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
         return result
+
+    # -- recovery (issue 10): is anything published, and locks of dead holders ---------------
+
+    def published_version(self, kind: str) -> str | None:
+        """The current version of ``kind`` ("recs" or "stats") if all its keys still exist;
+        None when nothing is published, or when the version's keys are gone (a Redis restarted
+        from an old or partial dump, an eviction) while ``current`` still names it."""
+        version = self.current_version(kind)
+        if version is None:
+            return None
+        keys = self._version_keys(kind, version, optional=False)
+        return version if self.client.exists(*keys) == len(keys) else None
+
+    def break_lock(self, job: str, holder: str) -> bool:
+        """Delete ``job``'s lock if ``holder`` still holds it (a holder known to be dead); True
+        if it was deleted. Atomic, so a lock a live process took meanwhile is never touched."""
+        return bool(self._script(_DELETE_IF_HELD_BY)(keys=[self.key("lock", job)], args=[holder]))
+
+
+# Redis cannot answer at all (refused, lost, timed out), as opposed to a bug: readers that have
+# a fallback read around it.
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+
+_DELETE_IF_HELD_BY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

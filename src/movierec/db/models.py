@@ -123,7 +123,8 @@ class ModelRun(Base):
     __tablename__ = "model_runs"
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|succeeded|failed
+    # running | succeeded | failed | abandoned (its process died without recording an outcome)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
     params: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)  # the SVD's
     # The ranking model that decided the lists (RANKER) and its parameters.
     ranker: Mapped[str] = mapped_column(String(32), nullable=False, server_default="svd")

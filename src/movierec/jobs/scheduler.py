@@ -4,6 +4,10 @@ It runs in its own process (``movierec scheduler``) and inside ``movierec demo``
 web workers (``create_app`` does not start it), so N gunicorn workers do not mean N trainings.
 Several schedulers may still run (one per host, say): the Redis job locks make each refresh
 run once at a time, and a scheduler that finds the lock taken skips that run.
+
+A watchdog job (every SCHEDULER_WATCHDOG_SECONDS) runs a refresh at once when Redis lost what
+was published (restarted empty, say), so readers fall back to the database for seconds, not
+until the next tick; it also releases dead holders' locks and marks their runs abandoned.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from movierec.cache import CacheStore
-from movierec.cache.store import LockBusy
+from movierec.cache.store import REDIS_UNAVAILABLE, LockBusy
 from movierec.config import Settings
 from movierec.db import Database
+from movierec.jobs.recovery import recover
 from movierec.jobs.refresh import (
     RECOMMENDATIONS_JOB,
     STATISTICS_JOB,
@@ -40,6 +45,10 @@ from movierec.recommender.training import NothingToTrain
 log = logging.getLogger(__name__)
 
 Report = RecommendationsReport | StatisticsReport
+
+WATCHDOG_JOB = "watchdog"
+# (job id, Redis kind) of the two refreshes, statistics first: readers need them most.
+REFRESHES = ((STATISTICS_JOB, "stats"), (RECOMMENDATIONS_JOB, "recs"))
 
 
 def run_logged(job: str, refresh: Callable[[], Report]) -> Report | None:
@@ -69,25 +78,63 @@ class EngineJobs:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.cache = CacheStore.from_settings(settings)
+        # The refreshes running in this process now (the watchdog leaves them alone).
+        self.running: set[str] = set()
+
+    def _run(self, job: str, refresh: Callable[[], Report]) -> Report | None:
+        self.running.add(job)
+        try:
+            return run_logged(job, refresh)
+        finally:
+            self.running.discard(job)
 
     def recommendations(self) -> Report | None:
-        return run_logged(
+        return self._run(
             RECOMMENDATIONS_JOB,
             lambda: refresh_recommendations(self.db, self.cache, self.settings),
         )
 
     def statistics(self) -> Report | None:
-        return run_logged(
+        return self._run(
             STATISTICS_JOB, lambda: refresh_statistics(self.db, self.cache, self.settings)
         )
 
     def published(self, kind: str) -> bool:
-        """Whether Redis holds a version of ``kind`` ("recs" or "stats")."""
+        """Whether Redis holds a complete version of ``kind`` ("recs" or "stats")."""
         try:
-            return self.cache.current_version(kind) is not None
+            return self.cache.published_version(kind) is not None
         except redis.RedisError as error:
             log.warning("cannot tell whether %s are published (%s): refreshing now", kind, error)
             return False
+
+    def recover(self, *, at_start: bool = False) -> None:
+        """Release dead holders' locks and mark their runs abandoned (never raises)."""
+        try:
+            recover(self.db, self.cache, at_start=at_start, running=self.running)
+        except Exception as error:  # Redis or the database down: the next tick tries again
+            log.warning("recovery check failed: %s: %s", type(error).__name__, error)
+
+    def missing(self) -> list[str]:
+        """The refreshes whose results Redis lacks and that nobody is running: the jobs to run
+        now. [] when Redis does not answer (a refresh could not publish anyway)."""
+        due = []
+        try:
+            for job, kind in REFRESHES:
+                if job in self.running or self.cache.published_version(kind) is not None:
+                    continue
+                if self.cache.lock_holder(job) is None:  # else another process refreshes it
+                    due.append(job)
+        except REDIS_UNAVAILABLE as error:
+            log.warning("watchdog: Redis unavailable (%s): nothing to republish to", error)
+            return []
+        return due
+
+    def watchdog(self, scheduler: BaseScheduler) -> None:
+        """One watchdog tick: recovery, then run at once each refresh whose results are gone."""
+        self.recover()
+        for job in self.missing():
+            log.warning("watchdog: no %s published in Redis: refreshing now", job)
+            scheduler.modify_job(job, next_run_time=datetime.now(UTC))
 
     def close(self) -> None:
         self.db.dispose()
@@ -95,7 +142,10 @@ class EngineJobs:
 
 
 def schedule(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
-    """Add both refreshes at their intervals; one whose results Redis lacks also runs now."""
+    """Add both refreshes at their intervals (one whose results Redis lacks also runs now) and
+    the watchdog. Called before the scheduler starts: a lock held under this process' own PID
+    is a dead predecessor's."""
+    jobs.recover(at_start=True)
     now = datetime.now(UTC)
     plan = (
         (STATISTICS_JOB, jobs.statistics, jobs.settings.statistics_refresh_minutes, "stats"),
@@ -119,11 +169,24 @@ def schedule(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
             **first_run,
         )
         log.info("%s refresh every %g minutes%s", job_id, minutes, ", and now" if first_run else "")
+    seconds = jobs.settings.scheduler_watchdog_seconds
+    scheduler.add_job(
+        jobs.watchdog,
+        IntervalTrigger(seconds=seconds),
+        args=(scheduler,),
+        id=WATCHDOG_JOB,
+        name="watchdog",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    log.info("watchdog every %g seconds", seconds)
 
 
 def _executors() -> dict[str, ThreadPoolExecutor]:
-    # Two threads: the quick statistics refresh never waits behind a long training.
-    return {"default": ThreadPoolExecutor(max_workers=2)}
+    # A thread per job: the quick statistics refresh never waits behind a long training, and
+    # the watchdog never waits behind either.
+    return {"default": ThreadPoolExecutor(max_workers=3)}
 
 
 def start_background_scheduler(settings: Settings) -> tuple[BackgroundScheduler, EngineJobs]:

@@ -20,11 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from movierec.cache import CacheStore
+from movierec.cache.store import REDIS_UNAVAILABLE
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories import ratings as ratings_repo
 from movierec.db.repositories import users as users_repo
+from movierec.db.repositories.statistics import movie_votes_and_average
 from movierec.services.errors import Conflict, InvalidInput, NotFound
 
 MIN_RATING = 0.0
@@ -108,20 +110,42 @@ def delete_rating(db: Database, user_id: int, movie_id: int) -> None:
     raise NotFound(f"user {user_id} has not rated movie {movie_id}")
 
 
-def implicit_rating(cache: CacheStore, movie_id: int, default_rating: float) -> float:
-    """What watching a movie counts as: its current average (statistics store), else the
-    default, rounded to the half star. Redis being down propagates (the API answers 503): a
-    made-up value would be stored for good and train the model, so nothing is written."""
-    average = cache.movie_average(movie_id)
+def movie_average(db: Database, cache: CacheStore, movie_id: int, min_votes: int) -> float | None:
+    """The movie's average rating: the published one (statistics store); when Redis holds none
+    for the movie (no statistics published, a movie new since the last refresh, Redis down),
+    the database's of now, under the same rule: only from ``min_votes`` votes up."""
+    try:
+        stat = cache.movie_stat(movie_id)
+    except REDIS_UNAVAILABLE:
+        stat = None
+    if stat is not None:
+        return stat.avg_rating
+    with db.session() as session:
+        votes, average = movie_votes_and_average(session, movie_id)
+    return average if votes >= min_votes else None
+
+
+def implicit_rating(
+    db: Database, cache: CacheStore, movie_id: int, default_rating: float, min_votes: int
+) -> float:
+    """What watching a movie counts as: its average (``movie_average``), else the default for
+    a movie that truly has none, rounded to the half star. It is stored for good and trains the
+    model, so it is never made up because Redis is empty or down."""
+    average = movie_average(db, cache, movie_id, min_votes)
     return round_half_star(default_rating if average is None else average)
 
 
 def watch(
-    db: Database, cache: CacheStore, user_id: int, movie_id: int, default_rating: float
+    db: Database,
+    cache: CacheStore,
+    user_id: int,
+    movie_id: int,
+    default_rating: float,
+    min_votes: int,
 ) -> bool:
     """Mark the movie watched: an implicit rating, unless the user already rated it (an
     explicit rating, or an earlier watch, is kept as it is). Returns True (watched)."""
-    value = implicit_rating(cache, movie_id, default_rating)
+    value = implicit_rating(db, cache, movie_id, default_rating, min_votes)
     _write_or_not_found(
         db,
         user_id,

@@ -9,7 +9,9 @@ Where a list comes from (``source``):
   refresh did not know them): their list is computed now from the published model's movie side
   and their current ratings (``recommender.serving``), so a new rating changes the very next
   answer;
-- ``popular``: a user with no ratings (or no model published yet) gets the top movies.
+- ``popular``: a user with no ratings (or no model published yet) gets the top movies;
+- ``database``: the same, with the top movies computed from the database because Redis holds no
+  statistics or is down (``services.top_movies``).
 
 Any list is filled up from the top movies (``backfilled`` counts those; they carry no score or
 predicted stars). Each ranked movie may carry ``because``: up to two movies the user rated
@@ -29,33 +31,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.cache import CacheStore
-from movierec.cache.store import CachedList, MovieStat
+from movierec.cache.store import CachedList
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.user_history import UserHistory, user_history
 from movierec.recommender.lists import merge_recommendations
 from movierec.recommender.serving import ServingModel
-from movierec.services.errors import NotFound, ServiceError
+from movierec.services.errors import NotFound
+from movierec.services.top_movies import DATABASE, cached_list_or_none, top_movie_ids_or_database
 
 log = logging.getLogger(__name__)
-
-
-class NotReady(ServiceError):
-    """What the answer needs has not been computed yet (no statistics published so far)."""
-
-
-@dataclass(frozen=True)
-class TopMovie:
-    movie: Movie
-    votes: int
-    avg_rating: float | None
 
 
 # Where a list came from; see the module docstring.
 SOURCE_MODEL = "model"
 SOURCE_FOLD_IN = "fold_in"
 SOURCE_POPULAR = "popular"
+# The top movies computed from the database: Redis holds no statistics, or is down.
+SOURCE_DATABASE = "database"
 
 # A rating at least this high makes a movie a reason ("because you liked ...").
 LIKED_THRESHOLD = 4.0
@@ -73,15 +67,17 @@ class Recommendation:
 @dataclass(frozen=True)
 class Recommendations:
     items: list[Recommendation]
-    source: str  # SOURCE_MODEL | SOURCE_FOLD_IN | SOURCE_POPULAR
+    source: str  # SOURCE_MODEL | SOURCE_FOLD_IN | SOURCE_POPULAR | SOURCE_DATABASE
     backfilled: int  # how many items came from the top movies
 
 
-def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Recommendations:
+def recommend(
+    db: Database, cache: CacheStore, user_id: int, limit: int, min_votes: int
+) -> Recommendations:
     """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
 
-    Raises ``NotFound`` for an unknown user, ``NotReady`` when nothing can be recommended
-    because no statistics have been published yet.
+    Without statistics in Redis (or without Redis) the top movies come from the database
+    (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Raises ``NotFound`` for an unknown user.
     """
     with db.session() as session:
         history = user_history(session, user_id)
@@ -90,14 +86,16 @@ def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Reco
         exclude = set(history.movie_ids.tolist())
         model = cache.serving_model()
         ranked, source = _ranked_list(cache, model, user_id, history, limit)
-        chosen = _pick(cache, ranked.movie_ids, exclude, limit)
+        chosen, top_source = _pick(db, cache, ranked.movie_ids, exclude, limit, min_votes)
         reasons = _explain(model, history, ranked, chosen)
         wanted = set(chosen).union(*reasons.values()) if reasons else set(chosen)
         movies = movies_by_ids(session, wanted)
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen = _pick(cache, ranked.movie_ids, exclude | gone, limit)
+            chosen, top_source = _pick(
+                db, cache, ranked.movie_ids, exclude | gone, limit, min_votes
+            )
             movies.update(movies_by_ids(session, set(chosen) - movies.keys()))
     in_ranked = set(ranked.movie_ids)
     items = [
@@ -112,7 +110,7 @@ def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Reco
     ]
     return Recommendations(
         items=items,
-        source=source,
+        source=SOURCE_DATABASE if source == SOURCE_POPULAR and top_source == DATABASE else source,
         backfilled=sum(1 for item in items if item.movie.movie_id not in in_ranked),
     )
 
@@ -125,7 +123,7 @@ def _ranked_list(
     limit: int,
 ) -> tuple[CachedList, str]:
     """The user's ranked movies (before exclusions and backfill) and where they came from."""
-    cached = cache.cached_list(user_id)
+    cached = cached_list_or_none(cache, user_id)  # None too when Redis is down
     changed_since = (
         history.latest is not None
         and model is not None
@@ -162,29 +160,18 @@ def _explain(
     return model.explain(liked, explained, EXPLANATIONS_PER_MOVIE)
 
 
-def _pick(cache: CacheStore, cached: Sequence[int], exclude: set[int], limit: int) -> list[int]:
+def _pick(
+    db: Database,
+    cache: CacheStore,
+    cached: Sequence[int],
+    exclude: set[int],
+    limit: int,
+    min_votes: int,
+) -> tuple[list[int], str | None]:
+    """The chosen ids, and where the top movies came from (None: not needed)."""
     chosen = merge_recommendations(cached, (), exclude, limit)
     if len(chosen) == limit:
-        return chosen
+        return chosen, None
     # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie.
-    top = cache.top_movie_ids(0, limit + len(exclude))
-    if top is None:
-        if not chosen:
-            raise NotReady("movie statistics are not computed yet; retry in a minute")
-        log.warning("no movie statistics published yet: %d of %d movies", len(chosen), limit)
-        return chosen
-    return merge_recommendations(chosen, top, exclude, limit)
-
-
-def top_movies(db: Database, cache: CacheStore, limit: int) -> list[TopMovie]:
-    """The ``limit`` most rated movies (then best average), with their statistics."""
-    stats: list[MovieStat] = cache.top_movies(0, limit)
-    if not stats and cache.current_version("stats") is None:
-        raise NotReady("movie statistics are not computed yet; retry in a minute")
-    with db.session() as session:
-        found = movies_by_ids(session, (stat.movie_id for stat in stats))
-    return [
-        TopMovie(found[stat.movie_id], stat.votes, stat.avg_rating)
-        for stat in stats
-        if stat.movie_id in found
-    ]
+    top, source = top_movie_ids_or_database(db, cache, limit + len(exclude), min_votes)
+    return merge_recommendations(chosen, top, exclude, limit), source

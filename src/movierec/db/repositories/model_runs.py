@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from movierec.db.models import ModelRun
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+# A run whose process died (killed, machine lost) without recording an outcome.
+ABANDONED = "abandoned"
 
 
 def start_run(
@@ -50,6 +52,27 @@ def fail_run(
         .where(ModelRun.version == version)
         .values(status=FAILED, finished_at=finished_at, error=error[:2000], **figures)
     )
+
+
+def abandon_runs(
+    session: Session, started_before: datetime, finished_at: datetime, reason: str
+) -> list[str]:
+    """Mark every run still ``running`` that started before ``started_before`` abandoned (the
+    caller knows no live process runs them); the versions marked."""
+    versions = list(
+        session.scalars(
+            select(ModelRun.version).where(
+                ModelRun.status == RUNNING, ModelRun.started_at < started_before
+            )
+        )
+    )
+    if versions:
+        session.execute(
+            update(ModelRun)
+            .where(ModelRun.version.in_(versions), ModelRun.status == RUNNING)
+            .values(status=ABANDONED, finished_at=finished_at, error=reason[:2000])
+        )
+    return versions
 
 
 def get_run(session: Session, version: str) -> ModelRun | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
 
 from movierec.db.models import Movie, Rating
 from movierec.db.repositories import read_frame
@@ -36,3 +37,12 @@ def movie_aggregates(connection: Connection) -> pd.DataFrame:
     )
     frame = read_frame(query, connection)
     return frame.astype({"movie_id": "int64", "votes": "int64", "avg_rating": "float64"})
+
+
+def movie_votes_and_average(session: Session, movie_id: int) -> tuple[int, float | None]:
+    """One movie's number of ratings (explicit or implicit) and mean rating, as of now (the
+    (movie_id, rating) index answers it): (0, None) for a movie nobody rated."""
+    votes, average = session.execute(
+        select(func.count(), func.avg(Rating.rating)).where(Rating.movie_id == movie_id)
+    ).one()
+    return int(votes), None if average is None else float(average)
