@@ -57,7 +57,6 @@ SECURITY_SCHEMES = {
 KEY_REQUIRED = [{name: []} for name in SECURITY_SCHEMES]
 
 
-
 class Access(enum.Enum):
     OPEN = "open"
     WRITE = "write"
