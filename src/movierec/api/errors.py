@@ -8,7 +8,7 @@ Where each status comes from:
 - 401 / 403: no API key, or one not accepted there (``movierec.api.access``).
 - 404 / 409: the services' ``NotFound`` / ``Conflict``; 404 / 405 / 413 for routing and size.
 - 414 / 431 (and 400 for a request line gunicorn cannot parse): gunicorn rejects the request
-  before the app sees it; ``movierec.web_worker`` answers those in the same JSON shape.
+  before the app sees it; ``movierec.gunicorn_answers`` answers those in the same JSON shape.
 - 415: a request body whose Content-Type is not JSON.
 - 503: the database or Redis cannot be reached (connection refused, timeout, locked).
 - 500: anything else; logged with its traceback, answered without internals.

@@ -11,7 +11,7 @@
   headers are allowed, cookies are not (keys travel in headers).
 
 gunicorn's own answers (requests it rejects before the app) get the same security headers from
-``movierec.web_worker``.
+``movierec.gunicorn_answers``.
 """
 
 from __future__ import annotations
