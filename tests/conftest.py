@@ -158,12 +158,42 @@ def make_test_app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def app(settings: Settings, db: Database, cache: CacheStore) -> Iterator[Flask]:
+    """The app without API keys (the open demo mode): most API tests are about other things."""
     yield from make_test_app(settings)
 
 
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
+
+
+# API keys for the tests of access control (two write keys: rotation).
+WRITE_KEYS = ("write-key-0123456789abcdef", "write-key-rotated-fedcba9876543210")
+ADMIN_KEY = "admin-key-0123456789abcdef"
+
+
+def with_keys(
+    settings: Settings, api_keys: tuple[str, ...] = WRITE_KEYS, admin_api_keys: tuple[str, ...] = ()
+) -> Settings:
+    """The same back ends, with API keys configured (validated as from the environment)."""
+    return load_settings(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        REDIS_KEY_PREFIX=settings.redis_key_prefix,
+        API_KEYS=",".join(api_keys),
+        ADMIN_API_KEYS=",".join(admin_api_keys),
+    )
+
+
+@pytest.fixture
+def keyed_app(settings: Settings, db: Database, cache: CacheStore) -> Iterator[Flask]:
+    """The app with write keys and an admin key configured."""
+    yield from make_test_app(with_keys(settings, admin_api_keys=(ADMIN_KEY,)))
+
+
+@pytest.fixture
+def keyed_client(keyed_app):  # type: ignore[no-untyped-def]
+    return keyed_app.test_client()
 
 
 # -- data sets ------------------------------------------------------------------------------

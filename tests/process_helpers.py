@@ -119,7 +119,9 @@ def wait_until_ready(base_url: str, server: ManagedProcess, timeout: float) -> N
             raise AssertionError(f"{server.name} exited:\n{server.log_tail()}")
         try:
             return requests.get(f"{base_url}/health/ready", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # Timeout: workers still booting
+        except (requests.ConnectionError, requests.Timeout):
+            # Timeout: the arbiter listens at once, but a loaded machine may take longer than
+            # the read timeout to boot the workers that answer.
             return False
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -117,3 +118,46 @@ def test_database_down_is_a_503(database_down) -> None:  # type: ignore[no-untyp
         database_down.put("/api/v1/user/3/rating", json={"movie_id": 10, "rating": 4}),
     ):
         assert _error(response, 503) == "service unavailable: the database cannot be reached"
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+def test_deeply_nested_json_is_a_400(client, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    for depth in (1_000, 32_000):  # past the json module's recursion limit, under 64 KiB
+        body = '{"movie_id": 1, "x": ' + "[" * depth + "]" * depth + "}"
+        response = client.open(path, method=method, data=body, content_type="application/json")
+        assert _error(response, 400) == "request body: JSON nested too deeply"
+
+
+def _chunked(client, method: str, path: str, body: bytes):  # type: ignore[no-untyped-def]
+    # What a WSGI server hands over for Transfer-Encoding: chunked: no Content-Length, and a
+    # stream the server terminates (gunicorn sets wsgi.input_terminated).
+    return client.open(
+        path,
+        method=method,
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+def test_a_chunked_body_over_the_limit_is_a_413(client, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    too_large = b'{"movie_id": 1, "x": "' + b"a" * 70_000 + b'"}'
+    assert _error(_chunked(client, method, path, too_large), 413) == (
+        "request body: larger than 65,536 bytes"
+    )
+    # Exactly at the limit and below it, a chunked body is read whole, as with Content-Length.
+    at_limit = b'{"x": "' + b"a" * (65_536 - 10) + b'"}'
+    assert len(at_limit) == 65_536 - 1
+    message = _error(_chunked(client, method, path, at_limit + b" "), 400)
+    assert message.startswith(("x: ", "movie_id: ")), message  # parsed: a validation error
+
+
+def test_options_answers_json(client) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/api/v1/user/1/rating", "/api/v1/user", "/api/v1/movie/1", "/health/live"):
+        response = client.options(path)
+        assert response.status_code == 200, (path, response.get_data(as_text=True))
+        assert response.mimetype == "application/json"
+        allowed = set(response.headers["Allow"].split(", "))
+        assert set(response.get_json()["allow"]) == allowed and "OPTIONS" in allowed
+    assert _error(client.options("/api/v1/nothing"), 404)

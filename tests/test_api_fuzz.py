@@ -5,6 +5,11 @@ out-of-range values, missing fields, odd strings, boundary values); every answer
 documented status and content type, a body matching the documented schema, and never be a 500.
 ml-latest-small is loaded so that examples and boundary values (user 1, movie 1, ...) reach the
 200 paths too.
+
+It runs with API keys configured, twice: authenticated (an admin key, which may do everything:
+every operation reaches its 200 path, and schemathesis' ``ignored_auth`` check re-sends the
+requests that succeeded without the key and fails unless they are refused) and unauthenticated
+(writes and the admin status must answer the documented 401, reads 200).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import requires_movielens
+from conftest import ADMIN_KEY, make_test_app, requires_movielens, with_keys
 from movierec.app import create_app
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
@@ -27,19 +32,25 @@ _document_app = create_app(load_settings(DATABASE_URL="sqlite://", REDIS_URL="re
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", _document_app)
 
 
-@pytest.fixture
-def api_app(ml_small_app, session_db: Database, settings: Settings):  # type: ignore[no-untyped-def]
-    """The app over ml-latest-small with statistics and recommendations published by the real
-    jobs, so that every operation (watched, top movies, recommendations) can answer 200."""
+@pytest.fixture(params=["authenticated", "unauthenticated"])
+def api_client(request, ml_small_app, session_db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    """An app with keys over ml-latest-small, with statistics and recommendations published by
+    the real jobs so that every operation (watched, top movies, recommendations) can answer
+    200; and the headers to send."""
     cache: CacheStore = ml_small_app.extensions["movierec.cache"]
     if cache.current_version("stats") is None:  # once per back end
         refresh_statistics(session_db, cache, settings)
     if cache.current_version("recs") is None:
         refresh_recommendations(session_db, cache, settings)
-    return ml_small_app
+    headers = {"X-API-Key": ADMIN_KEY} if request.param == "authenticated" else {}
+    for app in make_test_app(with_keys(settings, admin_api_keys=(ADMIN_KEY,))):
+        yield app, headers
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_breaks_the_api(case, api_app) -> None:  # type: ignore[no-untyped-def]
-    case.call_and_validate(app=api_app)
+def test_no_input_breaks_the_api(case, api_client) -> None:  # type: ignore[no-untyped-def]
+    app, headers = api_client
+    response = case.call_and_validate(app=app, headers=headers)
+    if headers:  # the key went through: never refused
+        assert response.status_code not in {401, 403}, response.text

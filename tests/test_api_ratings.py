@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from conftest import rated_movies
 from movierec.cache import CacheStore
@@ -64,6 +66,22 @@ def test_rating_is_rounded_to_the_half_star(api, loaded_db, given, stored) -> No
     movie = _unrated_movie(loaded_db, USER)
     body = {"movie_id": movie, "rating": given}
     assert api.put(f"/api/v1/user/{USER}/rating", json=body).get_json()["rating"] == stored
+
+
+def test_negative_zero_is_stored_and_answered_as_zero(api, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]
+    movie = _unrated_movie(loaded_db, USER)
+    raw = f'{{"movie_id": {movie}, "rating": -0.0}}'
+    response = api.put(f"/api/v1/user/{USER}/rating", data=raw, content_type="application/json")
+    assert response.status_code == 200
+    assert '"rating":0.0' in response.get_data(as_text=True).replace(" ", "")
+    with loaded_db.engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT rating FROM ratings WHERE user_id = :u AND movie_id = :m"),
+            {"u": USER, "m": movie},
+        ).scalar_one()
+    assert math.copysign(1, stored) == 1, stored
+    latest = api.get(f"/api/v1/user/{USER}/ratings/latest?limit=1").get_data(as_text=True)
+    assert "-0.0" not in latest
 
 
 @pytest.mark.parametrize(

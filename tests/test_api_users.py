@@ -77,3 +77,19 @@ def test_non_numeric_user_id_is_an_unknown_route(client) -> None:  # type: ignor
     response = client.get("/api/v1/user/abc")
     assert response.status_code == 404
     assert response.get_json()["error"]["message"] == "no such route: GET /api/v1/user/abc"
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    ["01", "001", "00", "\u0661", "\u0967", "\uff11", "1\u0660", "+1", " 1", "1 ", "9" * 101],
+)
+def test_ids_are_ascii_digits_without_leading_zeros(loaded_client, user_id: str) -> None:  # type: ignore[no-untyped-def]
+    # "01" and the Arabic-Indic "١" used to be user 1: one user, one URL.
+    assert loaded_client.get("/api/v1/user/1").status_code == 200
+    for path in (f"/api/v1/user/{user_id}", f"/api/v1/user/{user_id}/ratings/top"):
+        response = loaded_client.get(path)
+        assert response.status_code == 404, (path, response.get_json())
+        assert response.get_json()["error"]["message"].startswith("no such route: GET ")
+    response = loaded_client.delete(f"/api/v1/user/{user_id}")
+    assert response.status_code == 404
+    assert loaded_client.get("/api/v1/user/1").status_code == 200  # still there

@@ -77,6 +77,7 @@ def test_first_start_loads_movielens_and_is_ready(demo: Demo) -> None:
         time.sleep(0.5)
         ready = requests.get(f"{demo.base}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text
+    assert "Server" not in ready.headers and ready.headers["X-Content-Type-Options"] == "nosniff"
     with sqlite3.connect(demo.data_dir / "movierec.sqlite3") as connection:
         counts = [
             connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

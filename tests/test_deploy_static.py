@@ -40,7 +40,11 @@ POSTGRES_IMAGE_VARIABLES = {
     "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_INITDB_ARGS",
     "POSTGRES_HOST_AUTH_METHOD", "PGDATA",
 }  # fmt: skip
-INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}$")
+INTERPOLATION = re.compile(
+    r"^\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*)|:\?(?P<required>[^}]*))?\}$"
+)
+# A value for each variable compose requires (``${NAME:?message}``), to check the rest with.
+REQUIRED_SAMPLES = {"API_KEYS": "compose-sample-key-0123456789,compose-sample-key-rotated-9876"}
 
 
 def setting_variables() -> dict[str, str]:
@@ -235,7 +239,10 @@ def test_compose_values_are_valid_settings_with_the_code_defaults(
         if value is None:  # passed through from the host only when set there
             continue
         match = INTERPOLATION.match(str(value))
-        if match:
+        if match and match["required"] is not None:
+            assert match["required"].strip(), f"{variable}: say what to set"
+            value = REQUIRED_SAMPLES[variable]
+        elif match:
             # The fallback must be what the code would use anyway, or compose and a bare
             # `movierec` would disagree about e.g. the database name.
             assert match["default"] == str(Settings.model_fields[known[variable]].default), variable
@@ -245,6 +252,18 @@ def test_compose_values_are_valid_settings_with_the_code_defaults(
 
     settings = load_settings()
     assert settings.db_host == "postgres" and settings.redis_host == "redis"
+    assert settings.api_keys == tuple(REQUIRED_SAMPLES["API_KEYS"].split(","))
+
+
+def test_compose_never_serves_the_open_demo_mode(services: dict) -> None:
+    """`docker compose up` without API_KEYS stops with the message, instead of serving writes
+    to anyone; only the web tier gets the keys."""
+    match = INTERPOLATION.match(str(services["web"]["environment"]["API_KEYS"]))
+    assert match and match["name"] == "API_KEYS" and "API_KEYS" in match["required"]
+    for variable in ("ADMIN_API_KEYS", "CORS_ORIGINS"):
+        assert services["web"]["environment"][variable] is None, variable  # optional
+    for name in MOVIEREC_IMAGE_SERVICES - {"web"}:
+        assert "API_KEYS" not in services[name]["environment"], name
 
 
 def test_postgres_credentials_match_what_the_app_uses(services: dict) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from movierec.cli_support import pass_settings
-from movierec.config import Settings
+from movierec.config import OPEN_ACCESS_WARNING, Settings
 
 CONFIG_RESOURCE = "gunicorn.conf.py"
 
@@ -51,6 +51,12 @@ def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[n
     return MovieRecServer(prog="movierec serve")
 
 
+def warn_if_open(settings: Settings) -> None:
+    """Say on the terminal, before anything starts, that writes are open to anyone."""
+    if settings.open_access:
+        click.secho(f"WARNING: {OPEN_ACCESS_WARNING}", err=True, fg="yellow", bold=True)
+
+
 @click.command()
 @click.option(
     "--workers",
@@ -72,6 +78,7 @@ def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> No
     exactly one `movierec scheduler` next to them. Any other gunicorn option can be given in
     GUNICORN_CMD_ARGS, e.g. GUNICORN_CMD_ARGS="--threads 8".
     """
+    warn_if_open(settings)
     options: dict[str, Any] = {}
     workers = workers or settings.web_concurrency
     if workers:

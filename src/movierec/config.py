@@ -2,15 +2,59 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, computed_field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 GROUPLENS_SMALL_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
+
+MIN_API_KEY_LENGTH = 16
+# Logged by every web process and printed by `movierec serve`/`demo` when no key is configured.
+OPEN_ACCESS_WARNING = (
+    "API_KEYS and ADMIN_API_KEYS are not set: anyone who can reach the service can create, "
+    "change and delete users and ratings and read /api/v1/admin/status. Set them for anything "
+    "but a local demo (README, 'Access control')."
+)
+
+
+def _api_key(value: str) -> str:
+    # Keys travel in HTTP headers and the lists are comma-separated: printable ASCII, no spaces
+    # (commas never get here); long enough not to be guessed.
+    if len(value) < MIN_API_KEY_LENGTH or len(value) > 256:
+        raise PydanticCustomError(
+            "api_key",
+            f"each key must be {MIN_API_KEY_LENGTH} to 256 characters (make one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')",
+        )
+    if not re.fullmatch(r"[!-~]+", value):
+        raise PydanticCustomError("api_key", "a key must be printable ASCII without spaces")
+    return value
+
+
+def _cors_origin(value: str) -> str:
+    if value != "*" and not re.fullmatch(r"https?://[^/\s]+", value):
+        raise PydanticCustomError(
+            "cors_origin",
+            f"{value!r} is not an origin: scheme://host[:port] without a path, or *",
+        )
+    return value
+
+
+ApiKey = Annotated[str, AfterValidator(_api_key)]
+CorsOrigin = Annotated[str, AfterValidator(_cors_origin)]
 
 
 class SettingsError(Exception):
@@ -98,6 +142,13 @@ class Settings(BaseSettings):
 
     # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
     web_concurrency: int | None = Field(None, ge=1, le=256)
+    # Access control (README, "Access control"): comma-separated lists, several keys so that a
+    # key can be rotated without downtime. Writes need a key of either list, admin endpoints one
+    # of ADMIN_API_KEYS. Neither set: the open demo mode (every endpoint open, a loud warning).
+    api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+    admin_api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+    # Origins whose browser pages may call the API (CORS); none: no CORS headers at all.
+    cors_origins: Annotated[tuple[CorsOrigin, ...], NoDecode] = ()
 
     # Data.
     movielens_url: str = GROUPLENS_SMALL_URL
@@ -128,6 +179,21 @@ class Settings(BaseSettings):
             return settings_from_ranker_file(data, default_dir)
         except ParamsFileError as error:
             raise SettingsError(f"invalid setting RANKER_PARAMS_FILE: {error}") from None
+
+    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # "a, b,,c" -> ("a", "b", "c"): surrounding spaces and empty items are not values.
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(item.strip() for item in value if str(item).strip())
+        return value
+
+    @property
+    def open_access(self) -> bool:
+        """No API key configured: every endpoint is open (the demo)."""
+        return not self.api_keys and not self.admin_api_keys
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property

@@ -82,6 +82,7 @@ def run_demo(
     from waitress import create_server
 
     from movierec.app import create_app
+    from movierec.cli_serve import warn_if_open
     from movierec.jobs.scheduler import start_background_scheduler
 
     # Ctrl-C and `kill` both end the demo through the same clean-up path.
@@ -89,7 +90,9 @@ def run_demo(
     with embedded_stack(settings, data_dir) as stack_settings:
         prepare_database(stack_settings, source)
         app = create_app(stack_settings)
-        server = create_server(app, host=host, port=port, threads=8)
+        # ident="": no "Server: waitress" banner (as gunicorn sends none in production).
+        server = create_server(app, host=host, port=port, threads=8, ident="")
+        warn_if_open(stack_settings)
         # The refresh schedule runs in this process; on a first start it computes the
         # statistics and recommendations at once (seconds for ml-latest-small).
         scheduler, jobs = start_background_scheduler(stack_settings)

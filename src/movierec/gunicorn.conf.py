@@ -114,6 +114,14 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     _release_connections(getattr(worker, "wsgi", None), close=True)
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    # gunicorn's own error answers (414, 431, a bad request line) as the API's JSON, and no
+    # "Server: gunicorn" banner: see movierec.gunicorn_answers.
+    from movierec.gunicorn_answers import install
+
+    install()
+
+
 def when_ready(server):  # type: ignore[no-untyped-def]
     server.log.info(
         "MovieRec web tier listening on %s: %d workers x %d threads (arbiter pid %d)",

@@ -10,16 +10,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
 from flask_openapi3.models import Schema
 from flask_openapi3.utils import get_model_schema
+from werkzeug.routing import IntegerConverter
 
-from movierec.api.errors import validation_error_response
+from movierec.api.access import KEY_REQUIRED, SECURITY_SCHEMES, Access, required_access
+from movierec.api.errors import errors, validation_error_response
 from movierec.api.json_provider import OrjsonProvider
 from movierec.api.schemas import ErrorOut, NotReadyOut, QueryModel
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024
+
+
+class AsciiIdConverter(IntegerConverter):
+    """``<int:...>`` in routes: ASCII digits without leading zeros, so that one id has one URL.
+
+    werkzeug's own matches ``\\d`` (any Unicode digit: ``/user/١`` was user 1) and leading zeros
+    (``/user/01``); those are no route (404) now. At most 100 digits, well inside what ``int``
+    parses; a longer number is no route either, and any number past 2^31-1 is a 400 (range).
+    """
+
+    regex = r"(?:0|[1-9][0-9]{0,99})"
 
 
 class MovieRecAPI(OpenAPI):
@@ -52,8 +66,39 @@ class MovieRecAPI(OpenAPI):
                     del responses[self.validation_error_status]
         components = self.spec_json["components"]
         components["schemas"].pop(default_name, None)
-        if components.get("securitySchemes") is None:  # "null" is not a valid OpenAPI value
-            components.pop("securitySchemes", None)
+        self._declare_access()
+
+    def _declare_access(self) -> None:
+        """Each operation's key requirement and its 401/403, from the rule that enforces it."""
+        for path, path_item in self.spec_json["paths"].items():
+            for method, operation in path_item.items():
+                access = required_access(method, path)
+                if access is Access.OPEN:
+                    continue
+                operation["security"] = KEY_REQUIRED
+                statuses = errors(401, 403, **ACCESS_DESCRIPTIONS[access])
+                for status, entry in statuses.items():
+                    operation["responses"].setdefault(str(status), entry)
+
+    def make_default_options_response(self) -> Response:
+        # Flask's automatic OPTIONS answer is an empty text/html page: answer JSON, with Allow.
+        default = super().make_default_options_response()
+        response = jsonify({"allow": sorted(default.allow)})
+        response.allow.update(default.allow)
+        return response
+
+
+ACCESS_DESCRIPTIONS = {
+    Access.WRITE: {
+        "s401": "No API key sent (X-API-Key or Authorization: Bearer), and keys are configured.",
+        "s403": "The API key is not one of API_KEYS or ADMIN_API_KEYS.",
+    },
+    Access.ADMIN: {
+        "s401": "No admin API key sent (X-API-Key or Authorization: Bearer), and keys are "
+        "configured.",
+        "s403": "The API key is not one of ADMIN_API_KEYS.",
+    },
+}
 
 
 def _operation_id(name: str, path: str, method: str) -> str:
@@ -103,8 +148,10 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
         doc_url="/openapi.json",
         validation_error_status=400,
         validation_error_callback=validation_error_response,
+        security_schemes=SECURITY_SCHEMES,
         **flask_options,
     )
+    app.url_map.converters["int"] = AsciiIdConverter  # before any route uses it
     # Interactive docs at /api/v1/docs: the Swagger UI page of flask-openapi3-swagger (it loads
     # the document from the relative URL "openapi.json", which resolves under /api/v1/ too).
     app.add_url_rule(f"{API_PREFIX}/docs", "docs", app.view_functions["swagger.swagger"])
@@ -113,14 +160,19 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
 
 
 def register_api(app: OpenAPI) -> None:
+    from movierec.api.access import init_access
     from movierec.api.admin import admin
     from movierec.api.errors import register_error_handlers
+    from movierec.api.headers import init_headers
     from movierec.api.health import health
     from movierec.api.movies import movies
     from movierec.api.ratings import ratings
     from movierec.api.recommendations import recommendations
     from movierec.api.users import users
 
+    settings = app.config["MOVIEREC_SETTINGS"]
+    init_access(app, settings)  # first: nothing is read or parsed for a request refused anyway
     register_error_handlers(app)
+    init_headers(app, settings)
     for blueprint in (health, users, movies, ratings, recommendations, admin):
         app.register_api(blueprint)

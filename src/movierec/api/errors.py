@@ -3,8 +3,12 @@
 Where each status comes from:
 
 - 400: request validation (pydantic, via flask-openapi3's ``validation_error_callback``),
-  malformed JSON or a body that is not a JSON object (``check_json_body``), ``InvalidInput``.
+  malformed or too deeply nested JSON or a body that is not a JSON object (``check_json_body``),
+  ``InvalidInput``.
+- 401 / 403: no API key, or one not accepted there (``movierec.api.access``).
 - 404 / 409: the services' ``NotFound`` / ``Conflict``; 404 / 405 / 413 for routing and size.
+- 414 / 431 (and 400 for a request line gunicorn cannot parse): gunicorn rejects the request
+  before the app sees it; ``movierec.gunicorn_answers`` answers those in the same JSON shape.
 - 415: a request body whose Content-Type is not JSON.
 - 503: the database or Redis cannot be reached (connection refused, timeout, locked), or a
   statement or the wait for a pooled connection exceeded the web tier's timeout; with
@@ -23,7 +27,13 @@ from flask import Flask, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
 
 from movierec.api.schemas import ErrorOut
 from movierec.services.errors import Conflict, InvalidInput, ServiceError
@@ -41,10 +51,16 @@ SERVICE_STATUS: dict[type[ServiceError], int] = {
 ERROR_DESCRIPTIONS = {
     400: "Invalid request: a parameter or body field is missing, of the wrong type or out of "
     "range, or the body is not a well-formed JSON object. The message names the field.",
+    401: "No API key sent, and keys are configured.",
+    403: "The API key is not accepted for this operation.",
     404: "Not found: unknown user, movie or rating (the message says which).",
     409: "Conflict with the current state (the message says what to do instead).",
-    413: "The request body is too large.",
+    413: "The request body is too large (64 KiB at most, with or without Content-Length).",
+    414: "The request line (method, path and query) is longer than the server accepts "
+    "(gunicorn's limit_request_line, 4094 bytes by default).",
     415: "The request body is not JSON (send Content-Type: application/json).",
+    431: "A request header, or all of them, is larger than the server accepts "
+    "(gunicorn's limit_request_field_size and limit_request_fields).",
     500: "Unexpected internal error (logged on the server).",
     503: "The database or Redis is unavailable; retry later.",
 }
@@ -59,11 +75,12 @@ def error_response(status: int, message: str, **extra: object) -> tuple[Response
 def errors(*statuses: int, **descriptions: str) -> dict[int, Any]:
     """OpenAPI response entries for error statuses, all with the ``ErrorOut`` schema.
 
-    500 is always added. ``descriptions`` overrides a status' text: ``errors(404, s404="...")``.
+    414, 431 (the server's limits on the request line and headers) and 500 are always added.
+    ``descriptions`` overrides a status' text: ``errors(404, s404="...")``.
     Use it in a route's ``responses``: ``responses={200: UserOut, **errors(400, 404, 503)}``.
     """
     entries: dict[int, Any] = {}
-    for status in sorted({*statuses, 500}):
+    for status in sorted({*statuses, 414, 431, 500}):
         text = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
         entries[status] = {
             "description": text,
@@ -103,9 +120,9 @@ def check_json_body() -> tuple[Response, int] | None:
     or broken JSON into "no body"; this says what is actually wrong, with the right status.
     """
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or not _expects_body(view):
+    if view is None or not _expects_body(view) or request.method == "OPTIONS":
         return None
-    if not request.get_data(cache=True):
+    if not _read_body():
         return error_response(400, "request body: a JSON object is required")
     if not request.is_json:
         return error_response(
@@ -117,6 +134,8 @@ def check_json_body() -> tuple[Response, int] | None:
         payload = request.get_json()
     except BadRequest:
         return error_response(400, "request body: malformed JSON")
+    except RecursionError:  # the json module's own limit, far deeper than any real body
+        return error_response(400, "request body: JSON nested too deeply")
     if not isinstance(payload, dict):
         return error_response(400, "request body: must be a JSON object")
     return None
@@ -139,6 +158,21 @@ def _timed_out(error: Exception) -> bool:
     return isinstance(error, OperationalError) and "database is locked" in str(cause)
 
 
+def _read_body() -> bytes:
+    """The body, cached for the view; a body over the limit is a 413 however it was sent.
+
+    With Content-Length, werkzeug refuses a body over ``MAX_CONTENT_LENGTH`` itself. Without it
+    (``Transfer-Encoding: chunked``) it stops reading at the limit and returns what it read, as
+    if that were the whole body: one byte more on the wire means the body was too large.
+    """
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    unknown_length = request.content_length is None and limit is not None
+    if unknown_length and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def _is_unavailable(error: Exception) -> bool:
     """The database or Redis cannot answer (as opposed to a bug in a query)."""
     if isinstance(error, (redis.ConnectionError, redis.TimeoutError, PoolTimeoutError)):
@@ -158,6 +192,9 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if isinstance(error, NotFound) and request.url_rule is None:
             message = f"no such route: {request.method} {request.path}"
+        if isinstance(error, RequestEntityTooLarge):
+            limit = request.max_content_length
+            message = f"request body: larger than {limit:,} bytes" if limit else message
         response = error_response(error.code, message)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             allowed = ", ".join(error.valid_methods)

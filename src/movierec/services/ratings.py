@@ -61,7 +61,7 @@ def round_half_star(value: float) -> float:
     if not math.isfinite(value) or not MIN_RATING <= value <= MAX_RATING:
         raise InvalidInput(f"rating: must be between {MIN_RATING} and {MAX_RATING}, got {value}")
     halves = (Decimal(repr(float(value))) * 2).to_integral_value(rounding=ROUND_HALF_UP)
-    return float(halves / 2)
+    return float(halves / 2) + 0.0  # + 0.0 turns -0.0 into 0.0: no star has a sign
 
 
 def _now() -> datetime:
