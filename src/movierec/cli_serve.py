@@ -8,6 +8,9 @@ No scheduler runs in the web tier: ``movierec scheduler`` is its own process.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import click
 
 from movierec.cli_support import pass_settings
-from movierec.config import Settings
+from movierec.config import PROMETHEUS_MULTIPROC_ENV, Settings
 
 CONFIG_RESOURCE = "gunicorn.conf.py"
 
@@ -24,6 +27,22 @@ def config_path() -> Path:
     """The gunicorn config file shipped in the package (a real file: setuptools installs it)."""
     with as_file(files("movierec").joinpath(CONFIG_RESOURCE)) as path:
         return Path(path)
+
+
+def prepare_metrics_dir(configured: Path | None) -> Path:
+    """Give the workers one folder for their metric files (prometheus-client's multi-process
+    mode), so that /metrics sums every worker: ``configured`` emptied of an earlier run's
+    files, else a new temporary folder. It goes into the environment here, in the arbiter,
+    before any worker exists or anything imports prometheus-client."""
+    if configured is None:
+        folder = Path(tempfile.mkdtemp(prefix="movierec-metrics-"))
+    else:
+        folder = configured
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # counters of a previous server would add up
+            stale.unlink()
+    os.environ[PROMETHEUS_MULTIPROC_ENV] = str(folder)
+    return folder
 
 
 def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -73,9 +92,14 @@ def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> No
     GUNICORN_CMD_ARGS, e.g. GUNICORN_CMD_ARGS="--threads 8".
     """
     options: dict[str, Any] = {}
+    metrics_dir = prepare_metrics_dir(settings.prometheus_multiproc_dir)
     workers = workers or settings.web_concurrency
     if workers:
         options["workers"] = workers
     if binds:
         options["bind"] = list(binds)
-    build_server(settings, options).run()
+    try:
+        build_server(settings, options).run()
+    finally:
+        if settings.prometheus_multiproc_dir is None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

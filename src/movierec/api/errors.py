@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
 
+from movierec import metrics
 from movierec.api.schemas import ErrorOut
 from movierec.services.errors import Conflict, InvalidInput, ServiceError
 from movierec.services.errors import NotFound as ResourceNotFound
@@ -159,7 +160,9 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
         if _is_unavailable(error):
             log.warning("backing service unavailable: %s: %s", type(error).__name__, error)
-            part = "Redis" if isinstance(error, redis.RedisError) else "the database"
+            is_redis = isinstance(error, redis.RedisError)
+            metrics.count_backend_error("redis" if is_redis else "database")
+            part = "Redis" if is_redis else "the database"
             return error_response(503, f"service unavailable: {part} cannot be reached")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal server error")
