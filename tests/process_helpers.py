@@ -119,7 +119,7 @@ def wait_until_ready(base_url: str, server: ManagedProcess, timeout: float) -> N
             raise AssertionError(f"{server.name} exited:\n{server.log_tail()}")
         try:
             return requests.get(f"{base_url}/health/ready", timeout=5).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or still booting
             return False
 
     try:
