@@ -26,7 +26,7 @@ from movierec.config import Settings, load_settings
 from movierec.db import Database
 from movierec.jobs.refresh import refresh_recommendations
 from movierec.jobs.scheduler import EngineJobs, run_logged, start_metrics_server
-from movierec.logs import RequestIdFilter, json_formatter
+from movierec.logs import RequestIdFilter, formatter
 from process_helpers import ManagedProcess, serve, wait_until, wait_until_ready
 from test_serve import service_env
 
@@ -100,12 +100,14 @@ def test_records_logged_during_a_request_carry_its_id_as_json(
     caplog.set_level(logging.INFO, logger="movierec")
     # Redis is down, so the request logs a warning (and answers 503) while it is served.
     broken = with_dead_redis(settings)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(json_formatter())
+    stream, text_stream = io.StringIO(), io.StringIO()
+    handler, text_handler = logging.StreamHandler(stream), logging.StreamHandler(text_stream)
+    handler.setFormatter(formatter("json"))
+    text_handler.setFormatter(formatter("text"))
     logger = logging.getLogger("movierec")
-    logger.addHandler(handler)
+    for each in (handler, text_handler):
+        each.addFilter(RequestIdFilter())
+        logger.addHandler(each)
     try:
         for application in make_test_app(broken):
             answer = application.test_client().get(
@@ -115,12 +117,17 @@ def test_records_logged_during_a_request_carry_its_id_as_json(
             logger.info("outside any request")
     finally:
         logger.removeHandler(handler)
+        logger.removeHandler(text_handler)
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert all(set(record) >= LOG_FIELDS for record in records), records
     warning = next(r for r in records if r["message"].startswith("backing service unavailable"))
     assert warning["level"] == "WARNING" and warning["logger"] == "movierec.api.errors"
     assert warning["request_id"] == "req-503"
     assert records[-1]["message"] == "outside any request" and records[-1]["request_id"] is None
+    # The text lines name the request too, and only within one.
+    lines = text_stream.getvalue().splitlines()
+    assert any("backing service unavailable" in ln and "[request_id=req-503]" in ln for ln in lines)
+    assert lines[-1].endswith("movierec: outside any request")
 
 
 # -- /metrics in one process ----------------------------------------------------------------
