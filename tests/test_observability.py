@@ -172,8 +172,8 @@ def test_backend_errors_are_counted_and_metrics_still_answer(settings: Settings)
         after = scrape(client)  # Redis is down: no engine state, but the request series
         assert value(after, "movierec_backend_errors_total", backend="redis") == before + 2
         assert "movierec_model_age_seconds" not in after
-        assert value(after, "movierec_http_requests_total", endpoint="metrics", method="GET",
-                     status="200")  # fmt: skip
+        assert value(after, "movierec_http_requests_total", endpoint="monitoring.get_metrics",
+                     method="GET", status="200")  # fmt: skip
 
 
 def test_engine_state_series_follow_the_published_model(

@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import redis
-from flask import Flask, Response, g, request
+from flask import Response, g, request
+from flask_openapi3 import OpenAPI
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from movierec import metrics
+from movierec.api import api_blueprint
+from movierec.api.errors import errors
 from movierec.cache import CacheStore
 from movierec.db import Database
 from movierec.extensions import get_cache, get_db
@@ -120,18 +123,33 @@ class EngineStateCollector(Collector):
         yield from families.values()
 
 
-def metrics_endpoint() -> Response:
-    """Prometheus text format: this container's request series summed over all its workers,
-    and the engine's state."""
+monitoring = api_blueprint("monitoring", __name__, "Prometheus metrics", url_prefix="")
+
+
+@monitoring.get(
+    "/metrics",
+    responses={
+        200: {
+            "description": "Prometheus text format (OpenMetrics when the Accept header asks).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **errors(),
+    },
+)
+def get_metrics() -> Response:
+    """Prometheus metrics of the web tier and the engine.
+
+    This process's series (under ``movierec serve``: summed over all its workers) and the
+    engine's state read now; docs/deploy.md, "Monitoring", lists them."""
     body, content_type = metrics.exposition(
         request.headers.get("Accept"), [EngineStateCollector(get_db(), get_cache())]
     )
     return Response(body, content_type=content_type)
 
 
-def register_observability(app: Flask) -> None:
+def register_observability(app: OpenAPI) -> None:
     # First of all before_request functions, so even an answer another one short-circuits
     # (a 415 from the body check, say) has an id and is timed.
     app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
     app.after_request(_finish_request)
-    app.add_url_rule("/metrics", "metrics", metrics_endpoint, methods=["GET"])
+    app.register_api(monitoring)
