@@ -1,7 +1,8 @@
 """The Prometheus series of MovieRec, and the small functions the rest of the code records with.
 
-Every series is defined here, once per process, so that names, labels and help texts are in one
-place (docs/deploy.md lists them).
+Every recorded series is defined here, once per process, so that names, labels and help texts
+are in one place (docs/deploy.md lists them); the few read from the engine's state at scrape time
+are in ``movierec.api.observability``.
 
 Multi-process mode: under ``movierec serve`` every gunicorn worker is a process of its own, so
 ``movierec serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts; prometheus-client
