@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -308,6 +310,9 @@ def test_serve_sums_metrics_over_workers_and_logs_json_lines(
     def get_many(path: str, n: int = 16) -> list[requests.Response]:
         return list(pool.map(lambda _: requests.get(f"{base_url}{path}", timeout=10), range(n)))
 
+    def readiness_answered() -> int:
+        return len([r for r in access_records(server, "/health/ready") if '" 200 ' in r["message"]])
+
     # Traffic until both workers have answered some of it.
     def both_served(path: str) -> bool:
         answers = get_many(path)
@@ -329,7 +334,7 @@ def test_serve_sums_metrics_over_workers_and_logs_json_lines(
 
     wait_until(both_scraped, 30, "both workers answering /metrics", interval=0)
     # Every readiness request answered 200 (the fixture's and the bursts'), per the access log.
-    sent = len([r for r in access_records(server, "/health/ready") if '" 200 ' in r["message"]])
+    sent = readiness_answered()
     ready = {"endpoint": "health.ready", "method": "GET", "status": "200"}
     for text in scrapes:
         assert value(text, "movierec_http_requests_total", **ready) == sent
@@ -337,6 +342,22 @@ def test_serve_sums_metrics_over_workers_and_logs_json_lines(
         assert (value(text, "movierec_http_request_duration_seconds_sum", **ready) or 0) > 0
         assert value(text, "movierec_published_users") == 60
         assert (value(text, "movierec_model_age_seconds") or -1) >= 0
+
+    # A worker that exits (as max_requests recycles them) takes none of the counts with it.
+    os.kill(workers[0].pid, signal.SIGTERM)
+    wait_until(
+        lambda: (
+            len(server.children()) == 2
+            and workers[0].pid not in {child.pid for child in server.children()}
+        ),
+        60,
+        "a replacement worker",
+    )
+    wait_until_ready(base_url, server, timeout=60)
+    for answer in get_many("/metrics", 8):
+        assert answer.status_code == 200
+        assert value(answer.text, "movierec_http_requests_total", **ready) == readiness_answered()
+    assert readiness_answered() > sent
 
     # The request id is echoed, and is in the access log line of that request.
     answer = requests.get(f"{base_url}/api/v1/user/99999", headers={REQUEST_ID_HEADER: "rid-7"})

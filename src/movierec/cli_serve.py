@@ -98,8 +98,11 @@ def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> No
         options["workers"] = workers
     if binds:
         options["bind"] = list(binds)
+    arbiter = os.getpid()
     try:
         build_server(settings, options).run()
     finally:
-        if settings.prometheus_multiproc_dir is None:
+        # Every worker is a fork of this process and leaves through here too (sys.exit): only
+        # the arbiter may remove the folder, or a recycled worker would wipe every count.
+        if os.getpid() == arbiter and settings.prometheus_multiproc_dir is None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
