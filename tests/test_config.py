@@ -37,7 +37,14 @@ def test_urls_override_separate_variables(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("TOP_N", "twenty"), ("TOP_N", "0"), ("REDIS_PORT", "70000"), ("MODEL_LR_ALL", "-1")],
+    [
+        ("TOP_N", "twenty"),
+        ("TOP_N", "0"),
+        ("REDIS_PORT", "70000"),
+        ("MODEL_LR_ALL", "-1"),
+        ("LOG_FORMAT", "yaml"),
+        ("SCHEDULER_METRICS_PORT", "-1"),
+    ],
 )
 def test_invalid_value_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str
@@ -54,3 +61,10 @@ def test_cli_reports_invalid_setting_in_one_line(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 2
     assert "invalid setting TOP_N" in result.output
     assert "Traceback" not in result.output
+
+
+def test_log_format_is_text_or_json_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    assert load_settings().log_format == "text"
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    assert load_settings().log_format == "json"

@@ -105,6 +105,28 @@ def test_serves_personalised_recommendations_soon_after_first_start(demo: Demo) 
     assert ids != [m["movie_id"] for m in theirs["recommendations"]]  # personalised
 
 
+def test_one_metrics_endpoint_shows_the_web_app_and_the_scheduler(demo: Demo) -> None:
+    # The demo is one process (waitress threads and the background scheduler): one registry.
+    refreshed = 'movierec_refresh_runs_total{job="recommendations",outcome="success"} 1.0'
+    deadline = time.monotonic() + 120
+    text = ""
+    while time.monotonic() < deadline and refreshed not in text:
+        text = requests.get(f"{demo.base}/metrics", timeout=10).text
+        time.sleep(0.5)
+    assert refreshed in text, text
+    assert requests.get(f"{demo.base}/api/v1/user/51/recommendations", timeout=10).ok
+    text = requests.get(f"{demo.base}/metrics", timeout=10).text
+    served = re.search(
+        r'^movierec_http_requests_total\{endpoint="recommendations.get_recommendations",'
+        r'method="GET",status="200"\} (\d+)',
+        text,
+        re.M,
+    )
+    assert served and int(served[1]) >= 1, text
+    assert re.search(r"^movierec_model_age_seconds \d", text, re.M), text
+    assert "movierec_published_users 610.0" in text
+
+
 def test_ctrl_c_stops_the_server_the_scheduler_and_the_embedded_redis(demo: Demo) -> None:
     children = psutil.Process(demo.process.pid).children(recursive=True)
     assert any("valkey" in child.name() for child in children)

@@ -27,6 +27,9 @@ APP_DOCKERFILE = REPO / "docker" / "Dockerfile"
 POSTGRES_DOCKERFILE = REPO / "docker" / "postgres" / "Dockerfile"
 SEED_SCRIPT = REPO / "docker" / "postgres" / "build-seed.sh"
 NGINX_CONF = REPO / "docker" / "proxy" / "nginx.conf"
+PROMETHEUS_CONF = REPO / "docker" / "prometheus" / "prometheus.yml"
+GRAFANA = REPO / "docker" / "grafana"
+MONITORING_SERVICES = {"prometheus", "grafana"}
 MOVIEREC_IMAGE_SERVICES = {"migrate", "web", "scheduler"}
 # The variables the original MovieRec documented; a deployment must be configurable by them.
 ORIGINAL_VARIABLES = {
@@ -295,9 +298,10 @@ def test_web_scales_behind_one_entry_point_on_port_8000(services: dict) -> None:
     assert "ports" not in web and "container_name" not in web
     bind = web["command"][web["command"].index("--bind") + 1]
     web_port = bind.rsplit(":", 1)[1]
-    published = [service["ports"] for service in services.values() if service.get("ports")]
+    default = [service for service in services.values() if not service.get("profiles")]
+    published = [service["ports"] for service in default if service.get("ports")]
     assert published == [["8000:8000"]], "exactly one service publishes the API on 8000"
-    proxy = next(service for service in services.values() if service.get("ports"))
+    proxy = next(service for service in default if service.get("ports"))
     assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
     conf = NGINX_CONF.read_text()
     assert re.search(r"^\s*listen 8000;", conf, re.M)
@@ -315,6 +319,129 @@ def seconds(duration: str) -> float:
 def test_web_stop_grace_outlasts_gunicorn_graceful_timeout(services: dict) -> None:
     graceful_timeout = gunicorn_config_namespace()["graceful_timeout"]
     assert seconds(services["web"]["stop_grace_period"]) > graceful_timeout
+
+
+# -- monitoring profile ---------------------------------------------------------------------
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts."""
+    pairs = (volume.split(":")[:2] for volume in service.get("volumes", []))
+    return {target: source for source, target in pairs if source.startswith(".")}
+
+
+def container_port(published: str) -> str:
+    return published.rsplit(":", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def scrape_jobs() -> dict[str, dict]:
+    config = yaml.safe_load(PROMETHEUS_CONF.read_text())
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_monitoring_is_an_optional_profile_on_loopback_ports(services: dict) -> None:
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == MONITORING_SERVICES
+    for name in MONITORING_SERVICES:
+        assert services[name]["profiles"] == ["monitoring"]
+        for published in services[name]["ports"]:
+            assert published.startswith("127.0.0.1:"), (name, published)  # no auth set up
+
+
+def test_prometheus_reads_the_repository_config(services: dict) -> None:
+    prometheus = services["prometheus"]
+    flags = dict(flag.lstrip("-").split("=", 1) for flag in prometheus["command"])
+    assert mounts(prometheus)[flags["config.file"]] == "./docker/prometheus/prometheus.yml"
+
+
+def test_prometheus_scrapes_every_web_replica_directly(
+    services: dict, scrape_jobs: dict[str, dict]
+) -> None:
+    from movierec.app import create_app
+    from movierec.config import load_settings
+
+    web = scrape_jobs["web"]
+    # Docker's DNS answers the service name with every replica; never the proxy, which would
+    # send each scrape to one replica at random.
+    assert "static_configs" not in web
+    (discovery,) = web["dns_sd_configs"]
+    assert discovery["names"] == ["web"] and discovery["type"] == "A"
+    command = services["web"]["command"]
+    web_port = command[command.index("--bind") + 1].rsplit(":", 1)[1]
+    assert str(discovery["port"]) == web_port and web_port in services["web"]["expose"]
+    app = create_app(load_settings(DATABASE_URL="sqlite://"))
+    assert web["metrics_path"] in {rule.rule for rule in app.url_map.iter_rules()}
+
+
+def test_prometheus_scrapes_the_scheduler_on_its_metrics_port(
+    services: dict, scrape_jobs: dict[str, dict]
+) -> None:
+    scheduler = services["scheduler"]
+    port = scheduler["environment"]["SCHEDULER_METRICS_PORT"]
+    assert Settings(SCHEDULER_METRICS_PORT=port).scheduler_metrics_port == int(port) > 0
+    assert port in scheduler["expose"]
+    assert scrape_jobs["scheduler"]["static_configs"] == [{"targets": [f"scheduler:{port}"]}]
+    assert scrape_jobs["scheduler"]["metrics_path"] == "/metrics"
+
+
+def grafana_datasource() -> dict:
+    (datasource,) = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"]
+    return datasource
+
+
+def test_grafana_is_provisioned_with_the_compose_prometheus(services: dict) -> None:
+    grafana = services["grafana"]
+    mounted = mounts(grafana)
+    assert mounted["/etc/grafana/provisioning"] == "./docker/grafana/provisioning"
+    url = grafana_datasource()["url"]
+    flags = dict(flag.lstrip("-").split("=", 1) for flag in services["prometheus"]["command"])
+    listen_port = flags["web.listen-address"].rsplit(":", 1)[1]
+    assert url == f"http://prometheus:{listen_port}"
+    assert listen_port in {container_port(p) for p in services["prometheus"]["ports"]}
+    (provider,) = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "movierec.yml").read_text()
+    )["providers"]
+    assert mounted[provider["options"]["path"]] == "./docker/grafana/dashboards"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"] + "/")
+    assert (GRAFANA / "dashboards" / Path(home).name).is_file()
+
+
+def exposed_series() -> set[str]:
+    """Every series name MovieRec's web tier and scheduler can expose."""
+    from prometheus_client import REGISTRY
+
+    from movierec import metrics  # noqa: F401 (defines the series in the default registry)
+    from movierec.api.observability import EngineStateCollector
+
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
+    families = [f for f in REGISTRY.collect() if f.name.startswith("movierec_")]
+    families += list(EngineStateCollector(None, None).describe())  # type: ignore[arg-type]
+    return {family.name + suffix for family in families for suffix in suffixes[family.type]}
+
+
+def test_the_dashboard_charts_real_series_from_the_provisioned_datasource() -> None:
+    dashboard = json.loads((GRAFANA / "dashboards" / "movierec.json").read_text())
+    uid = grafana_datasource()["uid"]
+    series = exposed_series()
+    charted: set[str] = set()
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    for panel in panels:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == panel["datasource"]["uid"] == uid
+            names = set(re.findall(r"\bmovierec_[a-z_]+", target["expr"]))
+            assert names <= series, (panel["title"], names - series)
+            charted |= names
+    # Every family is on the dashboard (histogram buckets stand for their family).
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in series}
+    shown = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in charted}
+    assert families <= shown, families - shown
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
 
 
 # -- Dockerfiles ----------------------------------------------------------------------------

@@ -137,6 +137,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             REDIS_KEY_PREFIX=namespace,
             TOP_N=os.environ.get("TOP_N", "20"),
             LOG_LEVEL="INFO",
+            SCHEDULER_METRICS_PORT="0",  # its restarts would race for one port; tested elsewhere
         )
         cache = CacheStore(REDIS_URL, namespace)
         cleanup.callback(cache.close)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from movierec.cache import CacheStore
@@ -152,6 +154,7 @@ def _environment(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "MODEL_N_FACTORS": "8",
         "MODEL_N_EPOCHS": "10",
         "LOG_LEVEL": "INFO",
+        "SCHEDULER_METRICS_PORT": "0",  # off: parallel runs would compete for the default port
     }
 
 
@@ -160,10 +163,12 @@ def test_scheduler_command_refreshes_at_start_and_stops_on_sigterm(
 ) -> None:
     command = [str(Path(sys.executable).with_name("movierec")), "scheduler"]
     log_file = tmp_path / "scheduler.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    env = {**_environment(settings, tmp_path), "SCHEDULER_METRICS_PORT": str(metrics_port)}
     with log_file.open("w") as log:
-        process = subprocess.Popen(
-            command, env=_environment(settings, tmp_path), stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 90
             while (
@@ -173,6 +178,8 @@ def test_scheduler_command_refreshes_at_start_and_stops_on_sigterm(
             ):
                 time.sleep(0.2)
             time.sleep(0.5)
+            # Its own metrics endpoint shows the refreshes it just ran.
+            exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         finally:
             process.send_signal(signal.SIGTERM)
             code = process.wait(timeout=60)
@@ -182,3 +189,8 @@ def test_scheduler_command_refreshes_at_start_and_stops_on_sigterm(
     assert "recommendations refresh: done in" in output
     assert "statistics refresh: done in" in output
     assert "scheduler stopped" in output
+    for job in ("recommendations", "statistics"):
+        assert f'movierec_refresh_runs_total{{job="{job}",outcome="success"}} 1.0' in exposition
+    assert 'movierec_refresh_duration_seconds_count{job="recommendations",step="fit"} 1.0' in (
+        exposition
+    )

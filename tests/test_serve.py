@@ -149,6 +149,9 @@ def test_scheduler_health_check_needs_published_results(
 def keyed_web(
     settings: Settings, loaded_db: Database, cache: CacheStore, tmp_path: Path
 ) -> Iterator[tuple[ManagedProcess, str]]:
+    from movierec.cache.store import MovieStat
+
+    cache.publish_statistics([MovieStat(10, 7, 4.0)])  # readiness needs published statistics
     env = {**service_env(settings), "API_KEYS": ",".join(WRITE_KEYS)}
     server, base_url = serve(env, tmp_path, workers=1)
     try:

@@ -4,14 +4,13 @@ gunicorn worker gets its own pools after the fork)."""
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from movierec.api import create_openapi_app
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
+from movierec.logs import configure_logging
 from movierec.services.catalogue import MovieCatalogue
 
 
@@ -20,10 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = create_openapi_app(__name__)
     app.config["MOVIEREC_SETTINGS"] = settings
     app.json.sort_keys = False  # keep the field order of the serialisers
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
 
     db, cache = Database(), CacheStore()
     db.init_app(app)
@@ -32,6 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["movierec.catalogue"] = MovieCatalogue(db, cache)
 
     from movierec.api import register_api
+    from movierec.api.observability import register_observability
 
+    register_observability(app)
     register_api(app)
     return app

@@ -8,6 +8,10 @@ No scheduler runs in the web tier: ``movierec scheduler`` is its own process.
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ from typing import Any
 import click
 
 from movierec.cli_support import pass_settings
-from movierec.config import OPEN_ACCESS_WARNING, Settings
+from movierec.config import OPEN_ACCESS_WARNING, PROMETHEUS_MULTIPROC_ENV, Settings
 
 CONFIG_RESOURCE = "gunicorn.conf.py"
 
@@ -24,6 +28,22 @@ def config_path() -> Path:
     """The gunicorn config file shipped in the package (a real file: setuptools installs it)."""
     with as_file(files("movierec").joinpath(CONFIG_RESOURCE)) as path:
         return Path(path)
+
+
+def prepare_metrics_dir(configured: Path | None) -> Path:
+    """Give the workers one folder for their metric files (prometheus-client's multi-process
+    mode), so that /metrics sums every worker: ``configured`` emptied of an earlier run's
+    files, else a new temporary folder. It goes into the environment here, in the arbiter,
+    before any worker exists or anything imports prometheus-client."""
+    if configured is None:
+        folder = Path(tempfile.mkdtemp(prefix="movierec-metrics-"))
+    else:
+        folder = configured
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # counters of a previous server would add up
+            stale.unlink()
+    os.environ[PROMETHEUS_MULTIPROC_ENV] = str(folder)
+    return folder
 
 
 def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -52,8 +72,13 @@ def build_server(settings: Settings, options: dict[str, Any]):  # type: ignore[n
 
 
 def warn_if_open(settings: Settings) -> None:
-    """Say on the terminal, before anything starts, that writes are open to anyone."""
-    if settings.open_access:
+    """Say on the terminal, before anything starts, that writes are open to anyone (as a log
+    record when logs are JSON, so every line of the output stays parseable)."""
+    if not settings.open_access:
+        return
+    if settings.log_format == "json":
+        logging.getLogger("movierec.serve").warning(OPEN_ACCESS_WARNING)
+    else:
         click.secho(f"WARNING: {OPEN_ACCESS_WARNING}", err=True, fg="yellow", bold=True)
 
 
@@ -80,9 +105,17 @@ def serve(settings: Settings, workers: int | None, binds: tuple[str, ...]) -> No
     """
     warn_if_open(settings)
     options: dict[str, Any] = {}
+    metrics_dir = prepare_metrics_dir(settings.prometheus_multiproc_dir)
     workers = workers or settings.web_concurrency
     if workers:
         options["workers"] = workers
     if binds:
         options["bind"] = list(binds)
-    build_server(settings, options).run()
+    arbiter = os.getpid()
+    try:
+        build_server(settings, options).run()
+    finally:
+        # Every worker is a fork of this process and leaves through here too (sys.exit): only
+        # the arbiter may remove the folder, or a recycled worker would wipe every count.
+        if os.getpid() == arbiter and settings.prometheus_multiproc_dir is None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ import click
 
 from movierec.config import SettingsError, load_settings
 from movierec.data import DataError
+from movierec.logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,10 +30,7 @@ def pass_settings(command: F) -> F:
             settings = load_settings()
         except SettingsError as error:
             raise click.UsageError(str(error)) from None
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings)
         # Alembic announces every plugin it sets up at INFO: noise before each command's output.
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         return command(settings, *args, **kwargs)

@@ -20,6 +20,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 GROUPLENS_SMALL_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
+# prometheus-client reads this variable when it is imported: where the processes of a
+# multi-process server keep their metric values (the setting of the same name).
+PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 MIN_API_KEY_LENGTH = 16
 # Logged by every web process and printed by `movierec serve`/`demo` when no key is configured.
@@ -155,7 +158,19 @@ class Settings(BaseSettings):
     movielens_sha256: str | None = None
     data_dir: Path = Path("movierec-data")
 
+    # Observability (docs/deploy.md, "Monitoring").
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # `movierec scheduler` serves its Prometheus metrics on this port (all interfaces); 0: off.
+    scheduler_metrics_port: int = Field(9101, ge=0, le=65535)
+    # Where `movierec serve`'s workers keep their metric files (prometheus-client's multi-process
+    # mode); it is emptied at start. Unset: a temporary folder of its own, removed at exit.
+    prometheus_multiproc_dir: Path | None = None
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_log_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod

@@ -74,7 +74,10 @@ max_requests_jitter = 500
 # Logs go to stdout/stderr, where docker and systemd collect them.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms worker=%(p)s'
+# The request id is the X-Request-ID response header the app sets on every answer.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms worker=%(p)s request_id=%({x-request-id}o)s'
+# Formats gunicorn's own logs as JSON too when LOG_FORMAT=json.
+logger_class = "movierec.logs.GunicornLogger"
 proc_name = "movierec-web"
 
 # The heartbeat file is rewritten constantly: keep it in memory, not on a container's overlay fs.
@@ -120,6 +123,15 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     from movierec.gunicorn_answers import install
 
     install()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # Multi-process metrics (``movierec serve`` sets the folder): a gone worker's live gauges
+    # must not linger; its counters and histograms stay, so totals never go down.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def when_ready(server):  # type: ignore[no-untyped-def]

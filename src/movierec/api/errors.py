@@ -35,6 +35,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 
+from movierec import metrics
 from movierec.api.schemas import ErrorOut
 from movierec.services.errors import Conflict, InvalidInput, ServiceError
 from movierec.services.errors import NotFound as ResourceNotFound
@@ -215,10 +216,12 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
         if _is_unavailable(error):
             log.warning("backing service unavailable: %s: %s", type(error).__name__, error)
+            is_redis = isinstance(error, redis.RedisError)
+            metrics.count_backend_error("redis" if is_redis else "database")
             if _timed_out(error):
                 message = "service unavailable: the database did not answer in time"
             else:
-                part = "Redis" if isinstance(error, redis.RedisError) else "the database"
+                part = "Redis" if is_redis else "the database"
                 message = f"service unavailable: {part} cannot be reached"
             response = error_response(503, message)
             response[0].headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)

@@ -19,7 +19,9 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from wsgiref.simple_server import WSGIServer
 
+import prometheus_client
 import redis
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,6 +29,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from movierec import metrics
 from movierec.cache import CacheStore
 from movierec.cache.store import REDIS_UNAVAILABLE, LockBusy
 from movierec.config import Settings
@@ -60,15 +63,47 @@ def run_logged(job: str, refresh: Callable[[], Report]) -> Report | None:
         report = refresh()
     except LockBusy as busy:
         log.info("%s refresh: skipped, %s", job, busy)
+        metrics.record_refresh(job, "busy", time.perf_counter() - started)
         return None
     except NothingToTrain as empty:
         log.info("%s refresh: skipped, %s", job, empty)
+        metrics.record_refresh(job, "nothing_to_train", time.perf_counter() - started)
         return None
     except Exception:
         log.exception("%s refresh: failed after %.1fs", job, time.perf_counter() - started)
+        metrics.record_refresh(job, "failed", time.perf_counter() - started)
         return None
-    log.info("%s refresh: done in %.1fs: %s", job, time.perf_counter() - started, report.summary())
+    seconds = time.perf_counter() - started
+    log.info("%s refresh: done in %.1fs: %s", job, seconds, report.summary())
+    metrics.record_refresh(job, "success", seconds, step_seconds(report))
     return report
+
+
+def step_seconds(report: Report) -> dict[str, float]:
+    """The duration of each step of a refresh, as its report gives them."""
+    if isinstance(report, RecommendationsReport):
+        return {
+            "load": report.load_seconds,
+            "fit": report.fit_seconds,
+            "score": report.score_seconds,
+            "publish": report.publish_seconds,
+            "total": report.total_seconds,
+        }
+    return {"total": report.seconds}
+
+
+def start_metrics_server(port: int) -> WSGIServer | None:
+    """Serve this process's Prometheus metrics on ``port`` (all interfaces) in a thread; None
+    when the port is 0 (off) or cannot be bound: metrics must never stop the refreshes."""
+    if port == 0:
+        return None
+    try:
+        server, _thread = prometheus_client.start_http_server(port)
+    except OSError as error:
+        log.error("scheduler metrics: cannot listen on port %d (%s); serving none", port, error)
+        return None
+    log.info("scheduler metrics on http://0.0.0.0:%d/metrics", server.server_port)
+    return server
 
 
 class EngineJobs:
@@ -212,6 +247,7 @@ def run_scheduler(settings: Settings) -> None:
     jobs = EngineJobs(settings)
     scheduler = BlockingScheduler(executors=_executors(), timezone=UTC)
     schedule(scheduler, jobs)
+    metrics_server = start_metrics_server(settings.scheduler_metrics_port)
     signal.signal(signal.SIGTERM, _interrupt)
     log.info("scheduler started (pid %d); Ctrl-C stops", os.getpid())
     with contextlib.suppress(KeyboardInterrupt):
@@ -223,4 +259,7 @@ def run_scheduler(settings: Settings) -> None:
         log.warning("scheduler abandoned a running refresh")
         os._exit(130)
     jobs.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     log.info("scheduler stopped")

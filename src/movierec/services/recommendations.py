@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from movierec import metrics
 from movierec.cache import CacheStore
 from movierec.cache.store import CachedList
 from movierec.db import Database
@@ -108,9 +109,11 @@ def recommend(
         for m in chosen
         if m in movies
     ]
+    source = SOURCE_DATABASE if source == SOURCE_POPULAR and top_source == DATABASE else source
+    metrics.count_recommendation(source)
     return Recommendations(
         items=items,
-        source=SOURCE_DATABASE if source == SOURCE_POPULAR and top_source == DATABASE else source,
+        source=source,
         backfilled=sum(1 for item in items if item.movie.movie_id not in in_ranked),
     )
 
