@@ -36,6 +36,8 @@ def _user_activity(rng: np.random.Generator, n_users: int, n_ratings: int, cap: 
             break
         extra[free] += surplus * weight[free] / weight[free].sum()
     counts = floor + np.floor(extra).astype(np.int64)
+    if n_users * cap < n_ratings:
+        raise ValueError(f"{n_ratings:,} ratings do not fit {n_users:,} users x {cap:,} movies")
     while (missing := n_ratings - int(counts.sum())) > 0:  # the rounding
         below = np.flatnonzero(counts < cap)
         counts[rng.choice(below, min(missing, len(below)), replace=False)] += 1
@@ -83,8 +85,9 @@ def synthetic_ratings(n_ratings: int, seed: int = 0) -> pd.DataFrame:
     """The ratings (userId, movieId, rating, timestamp), ordered by user then movie, and the
     catalogue size as ``frame.attrs["n_movies"]``."""
     rng = np.random.default_rng(seed)
-    n_users = max(100, round(n_ratings * ML25M_USERS / ML25M_RATINGS))
-    n_movies = max(100, round(n_ratings * ML25M_MOVIES / ML25M_RATINGS))
+    n_movies = max(300, round(n_ratings * ML25M_MOVIES / ML25M_RATINGS))
+    # Small sizes: enough users that nobody needs more than a third of the catalogue on average.
+    n_users = max(100, round(n_ratings * ML25M_USERS / ML25M_RATINGS), 6 * n_ratings // n_movies)
     counts = _user_activity(rng, n_users, n_ratings, cap=n_movies // 3)
     users, movies = _rated_movies(rng, counts, 1.0 / (np.arange(n_movies) + 10.0) ** 1.1)
     order = np.lexsort((movies, users))
