@@ -9,7 +9,7 @@ with the product's loader (the ``movierec data load`` code path), then in a fres
 ``movierec.jobs.refresh.refresh_recommendations`` and ``refresh_statistics`` against a Redis
 namespace of its own, and prints every ``*_seconds`` figure of the reports (whatever the refresh
 reports: the table follows the refresh's internals), the child's peak RSS after each refresh
-(``ru_maxrss``: the scheduler process's high-water mark), and the load's time and peak (in a
+(VmHWM: the scheduler process's high-water mark), and the load's time and peak (in a
 child process of its own too).
 
 With --reads it also times reading the ratings in their own child processes: the pandas frame
@@ -60,7 +60,15 @@ def size(value: str) -> int:
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak resident memory. Linux: VmHWM, the high-water mark of this program
+    image (ru_maxrss would also count the parent's memory at the fork before the spawn's exec)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return (
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        )  # KiB (Linux), bytes (macOS)
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024  # KiB
 
 
 # -- in the child process -------------------------------------------------------------------

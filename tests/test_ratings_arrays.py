@@ -3,6 +3,7 @@ frame read through pandas and the ORM's own timestamps."""
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 
 import numpy as np
@@ -76,10 +77,34 @@ def test_builder_grows_and_trims_when_the_count_is_stale() -> None:
     assert trimmed.result().user_ids.tolist() == list(range(1, 8))
 
 
-@pytest.mark.parametrize("with_timestamps", [False, True])
-def test_copy_stream_of_the_wrong_shape_is_refused(with_timestamps: bool) -> None:
-    tuple_type = ratings_repo._copy_tuple_dtype(with_timestamps)
-    row = np.zeros(1, dtype=tuple_type)
-    row["n_fields"] = len(tuple_type.names) // 2 - 1  # a column missing
-    with pytest.raises(ValueError, match="tuple layout"):
-        ratings_repo._parse_copy_tuples(row.tobytes(), tuple_type)
+def _copy_tuple(user: int, movies: list[int], ratings: list[float]) -> bytes:
+    """One tuple as PostgreSQL's binary COPY writes (user_id::int8, array_agg(int8),
+    array_agg(float8))."""
+
+    def array(oid: int, code: str, values: list) -> bytes:  # type: ignore[type-arg]
+        body = struct.pack(">iiiii", 1, 0, oid, len(values), 1)
+        body += b"".join(struct.pack(f">i{code}", 8, value) for value in values)
+        return struct.pack(">i", len(body)) + body
+
+    return struct.pack(">hiq", 3, 8, user) + array(20, "q", movies) + array(701, "d", ratings)
+
+
+def test_copy_tuples_split_anywhere_parse_whole_tuples_only() -> None:
+    users = {7: ([1, 5, 9], [4.0, 0.5, 3.5]), 8: ([2], [5.0]), 12: ([3, 4], [1.0, 2.5])}
+    stream = b"".join(_copy_tuple(u, m, r) for u, (m, r) in users.items())
+    for cut in (len(stream) - 1, len(_copy_tuple(7, *users[7])) + 5, len(stream)):
+        builder = ratings_repo._ArraysBuilder(2, with_timestamps=False)
+        parser = ratings_repo._UserTuplesParser(builder)
+        used = parser.parse(stream[:cut])
+        used += parser.parse(stream[used:])  # the rest, as the next block
+        assert used == len(stream)
+        result = builder.result()
+        assert result.user_ids.tolist() == [7, 7, 7, 8, 12, 12]
+        assert result.movie_ids.tolist() == [1, 5, 9, 2, 3, 4]
+        assert result.ratings.tolist() == [4.0, 0.5, 3.5, 5.0, 1.0, 2.5]
+
+
+def test_copy_tuple_of_the_wrong_shape_is_refused() -> None:
+    parser = ratings_repo._UserTuplesParser(ratings_repo._ArraysBuilder(1, with_timestamps=True))
+    with pytest.raises(ValueError, match="3 fields"):  # the timestamps array missing
+        parser.parse(_copy_tuple(1, [2], [3.0]))

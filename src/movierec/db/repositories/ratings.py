@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -26,15 +27,23 @@ def ratings_frame(connection: Connection) -> pd.DataFrame:
 # -- all ratings as arrays ---------------------------------------------------------------------
 #
 # A frame read through pandas.read_sql passes every value through a Python object (25M ratings:
-# 100M objects, minutes and gigabytes). PostgreSQL sends the rows as binary COPY tuples, parsed
-# a few megabytes at a time by numpy into arrays allocated once for the row count read first;
-# SQLite, embedded, hands rows over in batches of plain tuples.
+# 100M objects, minutes and gigabytes). PostgreSQL sends binary COPY tuples, one per *user*
+# (the user's movies and ratings as arrays), parsed a few megabytes at a time by numpy into
+# arrays allocated once for the row count read first: a tuple per rating would cost psycopg a
+# Python call per rating (25M: about a minute of CPU). SQLite, embedded, hands rows over in
+# batches of plain tuples.
 
 _ORDER = "ORDER BY user_id, movie_id"
 # COPY (FORMAT BINARY): 11-byte signature, int32 flags, int32 header-extension length.
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _COPY_HEADER = len(_COPY_SIGNATURE) + 8
 _COPY_TRAILER = b"\xff\xff"  # int16 -1
+# A tuple: int16 field count; int32 length + int8 user id; per array column an int32 length,
+# a 20-byte header (ndim, has-nulls, element type, length, lower bound) and per element an
+# int32 length + the 8-byte big-endian value.
+_USER_FIELD = 2 + 4 + 8
+_ARRAY_HEADER = 4 + 20
+_ELEMENT = 4 + 8
 # A binary timestamptz is int64 microseconds since 2000-01-01 00:00 UTC.
 _PG_EPOCH_SECONDS = 946_684_800
 _PARSE_BYTES = 8 * 2**20  # parse the COPY stream in blocks of about this size
@@ -55,9 +64,9 @@ class _ArraysBuilder:
         self.arrays = {name: np.empty(capacity, kind) for name, kind in _columns(with_timestamps)}
         self.size = 0
 
-    def append(self, block: np.ndarray) -> None:
-        """``block``: a structured array (or mapping) with one field per column."""
-        end = self.size + len(block)
+    def append(self, block: Mapping[str, np.ndarray] | np.ndarray) -> None:
+        """``block``: one array per column (a mapping, or a structured array's fields)."""
+        end = self.size + len(block["user_id"])
         capacity = len(self.arrays["user_id"])
         if end > capacity:
             grown = max(end, capacity + capacity // 4 + 1024)
@@ -82,49 +91,71 @@ class _ArraysBuilder:
         )
 
 
-def _copy_tuple_dtype(with_timestamps: bool) -> np.dtype:
-    """One binary COPY tuple of 8-byte columns: int16 field count, then per field an int32
-    length and the big-endian value."""
-    fields: list[tuple[str, str]] = [("n_fields", ">i2")]
-    for name, kind in _columns(with_timestamps):
-        fields += [(f"{name}_length", ">i4"), (name, f">{kind}")]
-    return np.dtype(fields)
+class _UserTuplesParser:
+    """Binary COPY tuples (user id, then one array per other column, all 8-byte values) into
+    the builder: a Python step per user, numpy for the values."""
 
+    def __init__(self, builder: _ArraysBuilder) -> None:
+        self.builder = builder
+        self.arrays = builder.names[1:]
+        kinds = dict(_columns("ts" in builder.names))
+        self.element_types = [np.dtype([("length", ">i4"), ("value", f">{kinds[name]}")])
+                              for name in self.arrays]  # fmt: skip
 
-def _parse_copy_tuples(data: bytes, tuple_type: np.dtype) -> np.ndarray:
-    rows = np.frombuffer(data, dtype=tuple_type)
-    n_columns = (len(tuple_type.names) - 1) // 2
-    if not (
-        np.all(rows["n_fields"] == n_columns)
-        and all(np.all(rows[f"{name}_length"] == 8) for name in tuple_type.names[2::2])
-    ):
-        raise ValueError("unexpected binary COPY tuple layout (NULL or non-8-byte column)")
-    return rows
+    def parse(self, data: bytes) -> int:
+        """Parse the whole tuples at the start of ``data``; the number of bytes they took."""
+        users: list[int] = []
+        counts: list[int] = []
+        parts: list[list[np.ndarray]] = [[] for _ in self.arrays]
+        offset, end = 0, len(data)
+        while offset + _USER_FIELD + _ARRAY_HEADER <= end:
+            fields = int.from_bytes(data[offset : offset + 2], "big", signed=True)
+            if fields != 1 + len(self.arrays):
+                raise ValueError(f"unexpected binary COPY tuple of {fields} fields")
+            n = int.from_bytes(data[offset + _USER_FIELD + 16 : offset + _USER_FIELD + 20], "big")
+            size = _USER_FIELD + len(self.arrays) * (_ARRAY_HEADER + n * _ELEMENT)
+            if offset + size > end:
+                break
+            users.append(int.from_bytes(data[offset + 6 : offset + 14], "big", signed=True))
+            counts.append(n)
+            start = offset + _USER_FIELD + _ARRAY_HEADER
+            for column, element_type in enumerate(self.element_types):
+                parts[column].append(np.frombuffer(data, element_type, n, start))
+                start += n * _ELEMENT + _ARRAY_HEADER
+            offset += size
+        if users:
+            block = {"user_id": np.repeat(np.array(users, dtype=np.int64), counts)}
+            for name, column in zip(self.arrays, parts, strict=True):
+                elements = np.concatenate(column)
+                if not np.all(elements["length"] == 8):
+                    raise ValueError(f"unexpected binary COPY array element in {name}")
+                block[name] = elements["value"]
+            self.builder.append(block)
+        return offset
 
 
 def _ratings_arrays_postgres(connection: Connection, with_timestamps: bool) -> RatingArrays:
     count = connection.execute(select(func.count()).select_from(Rating)).scalar_one()
     builder = _ArraysBuilder(count, with_timestamps)
-    tuple_type = _copy_tuple_dtype(with_timestamps)
-    # Every column 8 bytes wide, so every tuple has the same size and numpy parses them.
-    ts = ", ts" if with_timestamps else ""
+    parser = _UserTuplesParser(builder)
+    casts = {"movie_id": "int8", "rating": "float8", "ts": "timestamptz"}
+    # ORDER BY inside the aggregate: a sorted subquery's order is not guaranteed to survive
+    # (a parallel aggregate combines partial arrays in any order).
+    arrays = ", ".join(
+        f"array_agg({name}::{casts[name]} ORDER BY movie_id)" for name in parser.arrays
+    )
     statement = (
-        f"COPY (SELECT user_id::int8, movie_id::int8, rating::float8{ts} FROM ratings {_ORDER})"
-        " TO STDOUT (FORMAT BINARY)"
+        f"COPY (SELECT user_id::int8, {arrays} FROM ratings GROUP BY user_id"
+        # The column, not the cast output of the same name: the groups come out in this order
+        # already, whereas sorting by the cast would sort every user's arrays again.
+        " ORDER BY ratings.user_id) TO STDOUT (FORMAT BINARY)"
     )
     cursor = connection.connection.driver_connection.cursor()  # psycopg 3, this transaction
     pending: list[bytes] = []
     pending_bytes = 0
     header_done = False
-
-    def parse(data: bytes) -> bytes:
-        """Parse the whole tuples at the start of ``data``; return the rest."""
-        whole = len(data) // tuple_type.itemsize * tuple_type.itemsize
-        builder.append(_parse_copy_tuples(data[:whole], tuple_type))
-        return data[whole:]
-
     with cursor, cursor.copy(statement) as copy:
-        for chunk in copy:  # psycopg yields one CopyData message (about a tuple) at a time
+        for chunk in copy:  # one CopyData message (in practice a tuple) at a time
             pending.append(bytes(chunk))
             pending_bytes += len(chunk)
             if pending_bytes < _PARSE_BYTES:
@@ -132,14 +163,14 @@ def _ratings_arrays_postgres(connection: Connection, with_timestamps: bool) -> R
             data = b"".join(pending)
             if not header_done:
                 data, header_done = _skip_copy_header(data), True
-            rest = parse(data)
+            rest = data[parser.parse(data) :]
             pending, pending_bytes = [rest], len(rest)
     data = b"".join(pending)
     if not header_done:
         data = _skip_copy_header(data)
     if not data.endswith(_COPY_TRAILER):
         raise ValueError("binary COPY stream without its trailer")
-    if parse(data[: -len(_COPY_TRAILER)]):
+    if parser.parse(data) != len(data) - len(_COPY_TRAILER):
         raise ValueError("binary COPY stream ends inside a tuple")
     if with_timestamps:  # microseconds since 2000 -> whole seconds since 1970, rounded down
         ts = builder.arrays["ts"][: builder.size]
