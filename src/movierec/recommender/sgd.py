@@ -10,6 +10,11 @@ and walks the ratings in the same order, so they are trained as "lanes" of one a
 does exactly the floating point operations of Surprise's Cython loop, in the same order, and
 the compiler vectorises across lanes instead of within one (which would reorder the sums).
 
+``SingleModel`` is the same training for one model (the refresh's rating model, through
+``training.fit_svd``): no lane axis, each user's and item's factors one contiguous row. Each
+rating's dot product is a chain of 50 dependent additions that bit-for-bit equality forbids
+reordering, so that chain, not memory or Python, sets the loop's speed.
+
 Bit-for-bit equality rests on three things Surprise does and this module copies:
 
 * inner ids in order of first appearance in the training ratings, the ratings visited user by
