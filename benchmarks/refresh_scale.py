@@ -208,6 +208,8 @@ def print_table(results: dict[int, dict[str, Any]]) -> None:
             peaks = [results[n]["reads"][how]["peak_rss_mib"] for n in sizes]
             row("  peak RSS of that process, MiB", peaks, "{:,.0f}")
     reports = [results[n]["refresh"]["recommendations"] for n in sizes]
+    if "ranker" in reports[0]:  # the ranking model, when the refresh has one
+        row("refresh: ranking model", [r.get("ranker") for r in reports], "{}")
     steps = [key for key in reports[0] if key.endswith("_seconds") and key != "total_seconds"]
     for key in steps:
         row(f"refresh: {key.removesuffix('_seconds')}, s", [r.get(key) for r in reports])
