@@ -1,7 +1,7 @@
 """Benchmark: loading ratings into PostgreSQL with MovieRec's loader against pandas' to_sql.
 
-Generates a synthetic MovieLens folder (default 2M ratings; --ratings 25000000 for the ML-25M
-size), creates a throwaway database, then times in one run:
+Generates a synthetic MovieLens folder (synthetic.py; default 2M ratings; --ratings 25000000
+for the ML-25M size), creates a throwaway database, then times in one run:
 
   * movierec: validate + prepare the files, COPY into staging, one upsert (the real loader);
   * reference: pandas ``DataFrame.to_sql(method="multi")`` of the same ratings frame into a
@@ -22,43 +22,14 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from synthetic import synthetic_movielens
 
 from movierec.data.load import load_movielens
 from movierec.db import Database
 from movierec.db.migrate import upgrade
-
-
-def synthetic_movielens(folder: Path, n_ratings: int, seed: int = 0) -> Path:
-    """MovieLens-shaped files with ML-25M proportions (162k users, 59k movies at 25M)."""
-    rng = np.random.default_rng(seed)
-    n_users = max(100, n_ratings * 162_541 // 25_000_095)
-    n_movies = max(100, n_ratings * 59_047 // 25_000_095)
-    # Popular movies get most ratings, as in MovieLens; oversample, then drop repeated pairs.
-    popularity = 1.0 / (np.arange(n_movies) + 10.0)
-    draws = int(n_ratings * 1.3)
-    pairs = pd.DataFrame(
-        {
-            "userId": rng.integers(1, n_users + 1, draws),
-            "movieId": rng.choice(n_movies, draws, p=popularity / popularity.sum()) + 1,
-        }
-    ).drop_duplicates()
-    pairs = pairs.iloc[:n_ratings].copy()
-    pairs["rating"] = rng.integers(1, 11, len(pairs)) / 2
-    pairs["timestamp"] = rng.integers(800_000_000, 1_600_000_000, len(pairs))
-    folder.mkdir(parents=True, exist_ok=True)
-    pairs.to_csv(folder / "ratings.csv", index=False)
-    pd.DataFrame(
-        {
-            "movieId": np.arange(1, n_movies + 1),
-            "title": [f"Movie {i}, The ({1950 + i % 70})" for i in range(1, n_movies + 1)],
-            "genres": "Drama",
-        }
-    ).to_csv(folder / "movies.csv", index=False)
-    return folder
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Training: scikit-surprise's SVD fitted on a ratings frame, and its factors as plain arrays.
+"""Training: scikit-surprise's SVD fitted on a ratings frame (``train_svd``, the reference),
+the same model trained on arrays (``fit_svd``), and the factors as plain arrays.
 
 Scoring never goes back to Surprise: ``FactorModel`` holds everything ``SVD.estimate`` uses
 (global mean, biases, factors), with users and movies in ascending raw-id order so that the
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from movierec.recommender.data import UserItemIndex
+from movierec.recommender.data import RatingArrays, UserItemIndex
 
 # MovieLens' scale. Only clipping depends on it (ranking uses unclipped scores), and the
 # training RMSE, which is computed on clipped estimates as Surprise's accuracy.rmse would be.
@@ -78,16 +79,32 @@ def factors_of(algo: object) -> FactorModel:
     item_raw = np.fromiter(
         (trainset.to_raw_iid(i) for i in range(trainset.n_items)), np.int64, trainset.n_items
     )
+    return _in_raw_id_order(
+        float(trainset.global_mean), user_raw, item_raw,
+        algo.bu, algo.bi, algo.pu, algo.qi,  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
+def _in_raw_id_order(
+    global_mean: float,
+    user_raw: np.ndarray,
+    item_raw: np.ndarray,
+    bu: np.ndarray,
+    bi: np.ndarray,
+    pu: np.ndarray,
+    qi: np.ndarray,
+) -> FactorModel:
+    """A ``FactorModel`` from parameters in inner-id order (row k = ``user_raw[k]``)."""
     user_order = np.argsort(user_raw, kind="stable")
     item_order = np.argsort(item_raw, kind="stable")
     return FactorModel(
-        global_mean=float(trainset.global_mean),
+        global_mean=global_mean,
         user_ids=user_raw[user_order],
         item_ids=item_raw[item_order],
-        user_bias=np.ascontiguousarray(algo.bu[user_order], dtype=np.float64),  # type: ignore[attr-defined]
-        item_bias=np.ascontiguousarray(algo.bi[item_order], dtype=np.float64),  # type: ignore[attr-defined]
-        user_factors=np.ascontiguousarray(algo.pu[user_order], dtype=np.float64),  # type: ignore[attr-defined]
-        item_factors=np.ascontiguousarray(algo.qi[item_order], dtype=np.float64),  # type: ignore[attr-defined]
+        user_bias=np.ascontiguousarray(np.asarray(bu)[user_order], dtype=np.float64),
+        item_bias=np.ascontiguousarray(np.asarray(bi)[item_order], dtype=np.float64),
+        user_factors=np.ascontiguousarray(np.asarray(pu)[user_order], dtype=np.float64),
+        item_factors=np.ascontiguousarray(np.asarray(qi)[item_order], dtype=np.float64),
     )
 
 
@@ -112,6 +129,41 @@ def train_svd(ratings: pd.DataFrame, params: SVDParams) -> TrainedSVD:
     algo.fit(trainset)
     model = factors_of(algo)
     return TrainedSVD(algo, trainset, model, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class FittedSVD:
+    """A rating model trained by ``fit_svd`` and how long the training took."""
+
+    model: FactorModel
+    fit_seconds: float
+
+
+def fit_svd(ratings: RatingArrays, params: SVDParams) -> FittedSVD:
+    """Train the model ``train_svd`` trains, on arrays: the same inner ids, visiting order,
+    initial factors and floating point operations as ``surprise.SVD.fit`` (``recommender.sgd``),
+    so the parameters and predictions are Surprise's bit for bit, without its per-rating Python
+    objects (25M ratings: ~0.6 GB of arrays instead of ~9 GB) and several times faster.
+
+    ``ratings`` in any order; the order is part of the model, as for Surprise (the database
+    reads them ordered by user and movie)."""
+    from movierec.recommender.sgd import SingleModel, build_trainset
+
+    if ratings.empty:
+        raise NothingToTrain("there are no ratings to train on")
+    started = time.perf_counter()
+    trainset = build_trainset(ratings.user_ids, ratings.movie_ids, ratings.ratings)
+    sgd = SingleModel.start(
+        trainset, params.n_factors, params.lr_all, params.reg_all, params.random_state
+    )
+    sgd.train(params.n_epochs)
+    model = _in_raw_id_order(
+        trainset.global_mean,
+        trainset.user_index.to_numpy(dtype=np.int64),
+        trainset.item_index.to_numpy(dtype=np.int64),
+        sgd.bu, sgd.bi, sgd.pu, sgd.qi,
+    )  # fmt: skip
+    return FittedSVD(model, time.perf_counter() - started)
 
 
 def estimate_pairs(model: FactorModel, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
@@ -149,16 +201,18 @@ def fold_in_user(
     return float(solution[0]), solution[1:]
 
 
-def training_rmse(model: FactorModel, ratings: pd.DataFrame) -> float:
+def training_rmse(model: FactorModel, ratings: pd.DataFrame | RatingArrays) -> float:
     """RMSE of the clipped estimates on the training ratings themselves (a sanity figure,
     not a generalisation estimate: model selection measures that by cross-validation)."""
+    if isinstance(ratings, pd.DataFrame):
+        ratings = RatingArrays.from_frame(ratings[["user_id", "movie_id", "rating"]])
     if ratings.empty:
         return float("nan")
     squared = 0.0
     for start in range(0, len(ratings), _RMSE_CHUNK_ROWS):
-        chunk = ratings.iloc[start : start + _RMSE_CHUNK_ROWS]
-        users = model.user_positions(chunk["user_id"].to_numpy())
-        items = model.item_positions(chunk["movie_id"].to_numpy())
+        chunk = slice(start, start + _RMSE_CHUNK_ROWS)
+        users = model.user_positions(ratings.user_ids[chunk])
+        items = model.item_positions(ratings.movie_ids[chunk])
         estimates = np.clip(estimate_pairs(model, users, items), *RATING_SCALE)
-        squared += float(np.sum((chunk["rating"].to_numpy(dtype=np.float64) - estimates) ** 2))
+        squared += float(np.sum((ratings.ratings[chunk] - estimates) ** 2))
     return float(np.sqrt(squared / len(ratings)))
