@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from conftest import ML_SMALL_ZIP, TMDB_SAMPLE, requires_movielens
 from movierec.cli import main
 from movierec.config import Settings
 from movierec.data import DataError
-from movierec.data.load import load_movielens
+from movierec.data.load import LoadReport, load_movielens
 from movierec.db import Database
 from movierec.db.models import User
 
@@ -185,54 +186,74 @@ def file_ratings(folder: Path) -> pd.DataFrame:
     return pd.read_csv(folder / "ratings.csv")
 
 
-def test_reload_keeps_ratings_changed_through_the_api(client, db: Database, small_movielens: Path) -> None:  # type: ignore[no-untyped-def]
-    load_movielens(db, str(small_movielens), show_progress=False)
+def api_rate(client: FlaskClient, user_id: int, movie_id: int, rating: float) -> None:
+    body = {"movie_id": int(movie_id), "rating": float(rating)}
+    response = client.put(f"/api/v1/user/{user_id}/rating", json=body)
+    assert response.status_code == 200, response.get_json()
+
+
+def ratings_of(db: Database, user_id: int) -> int:
+    with db.engine.connect() as connection:
+        query = text("SELECT COUNT(*) FROM ratings WHERE user_id = :u")
+        return connection.execute(query, {"u": user_id}).scalar_one()
+
+
+def reload(db: Database, folder: Path, overwrite: bool = False) -> LoadReport:
+    return load_movielens(db, str(folder), overwrite=overwrite, show_progress=False)
+
+
+def test_reload_keeps_ratings_changed_through_the_api(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
     first, second = file_ratings(small_movielens).iloc[[0, 1]].itertuples()
     changed = 0.5 if first.rating != 0.5 else 5.0
-    assert client.put(f"/api/v1/user/{first.userId}/rating",
-                      json={"movie_id": int(first.movieId), "rating": changed}).status_code == 200  # fmt: skip
+    api_rate(client, first.userId, first.movieId, changed)
     # The same value as the file's, but given through the API: the API's row from now on.
-    assert client.put(f"/api/v1/user/{second.userId}/rating",
-                      json={"movie_id": int(second.movieId), "rating": second.rating}).status_code == 200  # fmt: skip
+    api_rate(client, second.userId, second.movieId, second.rating)
 
-    report = load_movielens(db, str(small_movielens), show_progress=False)
+    report = reload(db, small_movielens)
     assert stored_rating(db, first.userId, first.movieId) == changed
-    assert report.merged["ratings"].updated == 0
-    assert report.merged["ratings"].inserted == 0
+    assert (report.merged["ratings"].updated, report.merged["ratings"].inserted) == (0, 0)
 
     # --overwrite: the file wins for every row it has, and those rows are the load's again.
-    report = load_movielens(db, str(small_movielens), overwrite=True, show_progress=False)
+    report = reload(db, small_movielens, overwrite=True)
     assert stored_rating(db, first.userId, first.movieId) == first.rating
     assert report.merged["ratings"].updated == 2
-    assert load_movielens(db, str(small_movielens), show_progress=False).merged["ratings"].updated == 0
+    assert reload(db, small_movielens).merged["ratings"].updated == 0
 
 
-def test_reload_does_not_bring_back_a_deleted_rating(client, db: Database, small_movielens: Path) -> None:  # type: ignore[no-untyped-def]
-    load_movielens(db, str(small_movielens), show_progress=False)
+def test_reload_does_not_bring_back_a_deleted_rating(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
     row = next(file_ratings(small_movielens).iloc[[3]].itertuples())
-    response = client.delete(f"/api/v1/user/{row.userId}/rating", json={"movie_id": int(row.movieId)})
+    path = f"/api/v1/user/{row.userId}/rating"
+    response = client.delete(path, json={"movie_id": int(row.movieId)})
     assert response.status_code == 200, response.get_json()
     for overwrite in (False, True):
-        report = load_movielens(db, str(small_movielens), overwrite=overwrite, show_progress=False)
+        report = reload(db, small_movielens, overwrite=overwrite)
         assert stored_rating(db, row.userId, row.movieId) is None
         assert report.merged["ratings"].inserted == 0
         assert report.totals["ratings"] == len(file_ratings(small_movielens)) - 1
     # Rating it again through the API is the user's own choice, and a re-load keeps it.
-    client.put(f"/api/v1/user/{row.userId}/rating", json={"movie_id": int(row.movieId), "rating": 1.0})
-    load_movielens(db, str(small_movielens), show_progress=False)
+    api_rate(client, row.userId, row.movieId, 1.0)
+    reload(db, small_movielens)
     assert stored_rating(db, row.userId, row.movieId) == 1.0
 
 
-def test_reload_does_not_bring_back_a_deleted_user(client, db: Database, small_movielens: Path) -> None:  # type: ignore[no-untyped-def]
-    load_movielens(db, str(small_movielens), show_progress=False)
+def test_reload_does_not_bring_back_a_deleted_user(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
+    assert ratings_of(db, 7) > 0
     assert client.delete("/api/v1/user/7").status_code == 200
     for overwrite in (False, True):
-        report = load_movielens(db, str(small_movielens), overwrite=overwrite, show_progress=False)
+        report = reload(db, small_movielens, overwrite=overwrite)
         assert client.get("/api/v1/user/7").status_code == 404
         assert report.merged["users"].inserted == 0
         assert report.merged["ratings"].inserted == 0
-    with db.engine.connect() as connection:
-        assert connection.execute(text("SELECT COUNT(*) FROM ratings WHERE user_id = 7")).scalar_one() == 0
+        assert ratings_of(db, 7) == 0
 
 
 def test_reload_updates_ratings_the_file_changed_that_the_api_did_not(

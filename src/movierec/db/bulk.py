@@ -112,14 +112,15 @@ def merge_frame(
     frame: pd.DataFrame,
     *,
     updates: Callable[[Table], dict[str, ColumnElement[object]]] | None = None,
-    updatable: ColumnElement[bool] = true(),
+    updatable: ColumnElement[bool] | None = None,
     skip: Callable[[Table], Sequence[ColumnElement[bool]]] = lambda _stage: (),
     progress: Progress = lambda _rows: None,
 ) -> Merged:
     """Merge ``frame`` into ``table`` by primary key, set-based.
 
-    Rows of ``table`` that match, satisfy ``updatable`` and would change get ``updates(stage)``; rows of the frame with no match and none of the
-    ``skip(stage)`` conditions are inserted. Rows inserted meanwhile by another writer win.
+    Rows of ``table`` that match, satisfy ``updatable`` (all, if None) and would change get
+    ``updates(stage)``; rows of the frame with no match and none of the ``skip(stage)``
+    conditions are inserted. Rows inserted meanwhile by another writer win.
     """
     if frame.empty:
         return Merged(0, 0)
@@ -134,7 +135,9 @@ def merge_frame(
             # Only rows that would change are written (and locked): a repeated load writes nothing.
             differs = or_(*(table.c[n].is_distinct_from(v) for n, v in assignments.items()))
             result = connection.execute(
-                update(table).where(same_key, updatable, differs).values(assignments)
+                update(table)
+                .where(same_key, updatable if updatable is not None else true(), differs)
+                .values(assignments)
             )
             updated = result.rowcount
         columns = list(frame.columns)
@@ -148,9 +151,7 @@ def merge_frame(
             .on_conflict_do_nothing(index_elements=key)
         )
         with _checks_deferred_to_the_end(connection, table.name, enabled=empty):
-            inserted = connection.execute(
-                insert.execution_options(preserve_rowcount=True)
-            ).rowcount
+            inserted = connection.execute(insert.execution_options(preserve_rowcount=True)).rowcount
     return Merged(inserted=inserted, updated=updated)
 
 
@@ -262,7 +263,7 @@ def load_dataset(
             "ts": stage.c.ts,
             "from_load": true(),
         },
-        updatable=true() if overwrite else Rating.from_load,
+        updatable=None if overwrite else Rating.from_load,
         skip=lambda stage: [
             ~_user_deleted(stage),
             ~exists().where(
