@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from movierec.cli_support import fail_cleanly
+from movierec.cli_support import InvalidSetting, fail_cleanly
 from movierec.config import Settings, SettingsError, load_settings
 
 
@@ -31,7 +31,7 @@ def _settings(creating_params_file: bool = False) -> Settings:
                 )
             except SettingsError:
                 pass
-        raise click.UsageError(str(error)) from None
+        raise InvalidSetting(str(error)) from None
 
 
 def _read_ratings(settings: Settings, source: str | None) -> tuple[Any, str]:
