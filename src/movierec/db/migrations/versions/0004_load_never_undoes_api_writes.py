@@ -1,8 +1,9 @@
-"""A re-load never undoes API writes: ratings remember whether a load wrote them, and deleted
-users and ratings leave tombstones that the loader honours.
+"""Loads never undo API writes: ratings.from_load, tombstones of deleted users and ratings.
 
-Ratings that exist before this revision are marked as not written by a load (there is no way
-to tell), so a re-load only updates them with ``--overwrite``: the safe side.
+A rating remembers whether a load wrote it (and the API has not changed it since); deleted users
+and ratings leave tombstones that the loader honours. Ratings that exist before this revision are
+marked as not written by a load (there is no way to tell), so a re-load updates them only with
+``--overwrite``: the safe side.
 
 Revision ID: 0004
 Revises: 0003
