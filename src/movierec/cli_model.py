@@ -109,6 +109,11 @@ def model() -> None:
 @click.option("--reg-all", type=click.FloatRange(min=0), help="[default: MODEL_REG_ALL]")
 @click.option("--jobs", type=click.IntRange(min=1), help="Local processes. [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar of the folds on stderr. [default: when stderr is a terminal]",
+)
 @fail_cleanly
 def evaluate(
     source: str | None,
@@ -120,18 +125,35 @@ def evaluate(
     reg_all: float | None,
     jobs: int | None,
     as_json: bool,
+    progress: bool | None,
 ) -> None:
     """k-fold cross-validation of SVD with the configured (or given) parameters: RMSE and MAE
     per fold and mean ± std, fit and test times."""
-    from movierec.recommender.model_selection import SelectionError, cross_validate
+    from tqdm import tqdm
+
+    from movierec.recommender.model_selection import SelectionError, grid_search
 
     settings = _settings()
     params = _params(settings, n_factors=n_factors, n_epochs=n_epochs, lr_all=lr_all,
                      reg_all=reg_all)  # fmt: skip
     ratings, origin = _read_ratings(settings, source)
     _check_size(ratings, folds)
+    # A fold takes seconds to minutes: show them finishing, as grid-search does (tqdm's None
+    # is "only on a terminal", so `--json > file` and scripts get no bar unless asked).
+    bar = tqdm(
+        total=folds,
+        unit="fold",
+        desc="cross-validation",
+        disable=None if progress is None else not progress,
+        dynamic_ncols=True,
+    )
     try:
-        result = cross_validate(ratings, params, n_folds=folds, seed=seed, n_jobs=jobs)
+        with bar:
+            # cross_validate(), with progress: a grid of this one combination.
+            grid = {name: [value] for name, value in params.items()}
+            result = grid_search(
+                ratings, grid, n_folds=folds, seed=seed, n_jobs=jobs, progress=bar.update
+            )
     except SelectionError as error:
         raise click.ClickException(str(error)) from None
     per_fold = result.fits.sort_values("fold")
