@@ -60,6 +60,18 @@ def test_evaluate_json_equals_surprise_cross_validate(small_movielens: Path) -> 
     assert report["std_mae"] == pytest.approx(np.std(theirs["test_mae"]), abs=1e-12)
 
 
+def test_evaluate_shows_the_folds_finishing_on_stderr(small_movielens: Path) -> None:
+    args = ["evaluate", "--source", str(small_movielens), *TINY, "--jobs", "1", "--json"]
+    result = CliRunner().invoke(model, [*args, "--progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cross-validation" in result.stderr
+    assert "3/3" in result.stderr
+    assert json.loads(result.stdout)["folds"] == 3  # stdout stays the bare JSON
+    # Not a terminal and not asked: no bar (scripts, `--json > file`).
+    quiet = CliRunner().invoke(model, args, catch_exceptions=False)
+    assert quiet.stderr == ""
+
+
 def test_evaluate_table_uses_the_configured_parameters(
     small_movielens: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

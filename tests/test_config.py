@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -11,7 +15,15 @@ from movierec.config import SettingsError, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "DB_HOST", "DB_PASS", "TOP_N", "REDIS_PORT"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DB_HOST",
+        "DB_PASS",
+        "TOP_N",
+        "REDIS_PORT",
+        "LOG_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -35,6 +47,20 @@ def test_urls_override_separate_variables(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.redis_url == "redis://cache:1234/2"
 
 
+# Malformed before they are used: otherwise a traceback (or a `serve` answering 500) later.
+MALFORMED = [
+    ("DATABASE_URL", "not a url"),
+    ("DATABASE_URL", "postgres://u@db/movierec"),  # SQLAlchemy's name is postgresql
+    ("DATABASE_URL", "postgresql+psycopg://u@db:port/movierec"),
+    ("DATABASE_URL", "postgresql+nosuchdriver://u@db/movierec"),
+    ("DATABASE_URL", "mysql://u@db/movierec"),
+    ("REDIS_URL", "cache:6379"),
+    ("REDIS_URL", "http://cache:6379/0"),
+    ("REDIS_URL", "redis://cache:port/0"),
+    ("LOG_LEVEL", "verbose"),
+]
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -44,6 +70,7 @@ def test_urls_override_separate_variables(monkeypatch: pytest.MonkeyPatch) -> No
         ("MODEL_LR_ALL", "-1"),
         ("LOG_FORMAT", "yaml"),
         ("SCHEDULER_METRICS_PORT", "-1"),
+        *MALFORMED,
     ],
 )
 def test_invalid_value_names_the_variable(
@@ -55,12 +82,40 @@ def test_invalid_value_names_the_variable(
     assert "\n" not in str(error.value)
 
 
-def test_cli_reports_invalid_setting_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TOP_N", "lots")
-    result = CliRunner().invoke(main, ["db", "current"])
+def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("TOP_N", "lots"), *MALFORMED[:1], *MALFORMED[5:6], MALFORMED[-1]]
+)
+@pytest.mark.parametrize("command", [["db", "current"], ["model", "evaluate"], ["stats"]])
+def test_cli_reports_invalid_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, command: list[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(main, command)
     assert result.exit_code == 2
-    assert "invalid setting TOP_N" in result.output
-    assert "Traceback" not in result.output
+    # Only the line the README promises: no click `Usage:` / `Try --help` block before it.
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: invalid setting {variable}: ")
+
+
+@pytest.mark.parametrize(("variable", "value"), [MALFORMED[0], MALFORMED[5], MALFORMED[-1]])
+def test_serve_refuses_to_start_with_a_malformed_setting(variable: str, value: str) -> None:
+    env = {**os.environ, variable: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "movierec", "serve", "--bind", "127.0.0.1:0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: invalid setting {variable}: ")
 
 
 def test_log_format_is_text_or_json_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,6 +69,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             process.wait()
 
 
+def test_offline_first_start_says_so_in_one_line_and_the_next_start_tries_again(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(MOVIELENS_URL="http://127.0.0.1:9/ml-latest-small.zip")
+    command = [sys.executable, "-m", "movierec", "demo", "--data-dir", str(tmp_path)]
+    for _start in range(2):
+        result = subprocess.run(
+            [*command, "--port", "0"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1
+        # A failed first load leaves nothing half done: the next start loads again.
+        assert "first start: loading MovieLens from http://127.0.0.1:9/" in result.stdout
+        assert result.stderr.strip().splitlines()[-1] == (
+            "Error: http://127.0.0.1:9/ml-latest-small.zip: download failed (cannot connect to "
+            "127.0.0.1); `movierec demo --source PATH` loads a local copy (folder or zip)"
+        )
+        assert "Traceback" not in result.stderr
+    with sqlite3.connect(tmp_path / "movierec.sqlite3") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM movies").fetchone() == (0,)
+
+
 def test_first_start_loads_movielens_and_is_ready(demo: Demo) -> None:
     # Ready once the first statistics are published: seconds after the start.
     deadline = time.monotonic() + 60

@@ -122,3 +122,13 @@ def test_cli_download_defaults_to_the_data_dir_setting(tmp_path: Path, zip_file:
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "configured" / "ml-synthetic" / "ratings.csv").is_file()
+
+
+def test_offline_download_failure_is_short(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as error:
+        download("http://127.0.0.1:9/ml.zip", tmp_path / "c")
+    # Not requests' 330 characters of connection-pool internals.
+    assert (
+        str(error.value)
+        == "http://127.0.0.1:9/ml.zip: download failed (cannot connect to 127.0.0.1)"
+    )

@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from conftest import ML_SMALL_ZIP, TMDB_SAMPLE, requires_movielens
 from movierec.cli import main
 from movierec.config import Settings
 from movierec.data import DataError
-from movierec.data.load import load_movielens
+from movierec.data.load import LoadReport, load_movielens
 from movierec.db import Database
 from movierec.db.models import User
 
@@ -168,3 +169,140 @@ def test_first_load_leaves_the_schema_and_its_checks_as_migrated(
                 "VALUES (1, 999999, 4.0, false, CURRENT_TIMESTAMP)"
             )
         )
+
+
+# -- a re-load never undoes API writes (issue 10, items 9 and 10) ------------------------------
+
+
+def stored_rating(db: Database, user_id: int, movie_id: int) -> float | None:
+    with db.engine.connect() as connection:
+        return connection.execute(
+            text("SELECT rating FROM ratings WHERE user_id = :u AND movie_id = :m"),
+            {"u": int(user_id), "m": int(movie_id)},
+        ).scalar_one_or_none()
+
+
+def file_ratings(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "ratings.csv")
+
+
+def api_rate(client: FlaskClient, user_id: int, movie_id: int, rating: float) -> None:
+    body = {"movie_id": int(movie_id), "rating": float(rating)}
+    response = client.put(f"/api/v1/user/{user_id}/rating", json=body)
+    assert response.status_code == 200, response.get_json()
+
+
+def ratings_of(db: Database, user_id: int) -> int:
+    with db.engine.connect() as connection:
+        query = text("SELECT COUNT(*) FROM ratings WHERE user_id = :u")
+        return connection.execute(query, {"u": user_id}).scalar_one()
+
+
+def reload(db: Database, folder: Path, overwrite: bool = False) -> LoadReport:
+    return load_movielens(db, str(folder), overwrite=overwrite, show_progress=False)
+
+
+def test_reload_keeps_ratings_changed_through_the_api(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
+    first, second = file_ratings(small_movielens).iloc[[0, 1]].itertuples()
+    changed = 0.5 if first.rating != 0.5 else 5.0
+    api_rate(client, first.userId, first.movieId, changed)
+    # The same value as the file's, but given through the API: the API's row from now on.
+    api_rate(client, second.userId, second.movieId, second.rating)
+
+    report = reload(db, small_movielens)
+    assert stored_rating(db, first.userId, first.movieId) == changed
+    assert (report.merged["ratings"].updated, report.merged["ratings"].inserted) == (0, 0)
+
+    # --overwrite: the file wins for every row it has, and those rows are the load's again.
+    report = reload(db, small_movielens, overwrite=True)
+    assert stored_rating(db, first.userId, first.movieId) == first.rating
+    assert report.merged["ratings"].updated == 2
+    assert reload(db, small_movielens).merged["ratings"].updated == 0
+
+
+def test_reload_does_not_bring_back_a_deleted_rating(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
+    row = next(file_ratings(small_movielens).iloc[[3]].itertuples())
+    path = f"/api/v1/user/{row.userId}/rating"
+    response = client.delete(path, json={"movie_id": int(row.movieId)})
+    assert response.status_code == 200, response.get_json()
+    for overwrite in (False, True):
+        report = reload(db, small_movielens, overwrite=overwrite)
+        assert stored_rating(db, row.userId, row.movieId) is None
+        assert report.merged["ratings"].inserted == 0
+        assert report.totals["ratings"] == len(file_ratings(small_movielens)) - 1
+    # Rating it again through the API is the user's own choice, and a re-load keeps it.
+    api_rate(client, row.userId, row.movieId, 1.0)
+    reload(db, small_movielens)
+    assert stored_rating(db, row.userId, row.movieId) == 1.0
+
+
+def test_reload_does_not_bring_back_a_deleted_user(
+    client: FlaskClient, db: Database, small_movielens: Path
+) -> None:
+    reload(db, small_movielens)
+    assert ratings_of(db, 7) > 0
+    assert client.delete("/api/v1/user/7").status_code == 200
+    for overwrite in (False, True):
+        report = reload(db, small_movielens, overwrite=overwrite)
+        assert client.get("/api/v1/user/7").status_code == 404
+        assert report.merged["users"].inserted == 0
+        assert report.merged["ratings"].inserted == 0
+        assert ratings_of(db, 7) == 0
+
+
+def test_reload_updates_ratings_the_file_changed_that_the_api_did_not(
+    tmp_path: Path, db: Database, small_movielens: Path
+) -> None:
+    load_movielens(db, str(small_movielens), show_progress=False)
+    newer = tmp_path / "newer"
+    shutil.copytree(small_movielens, newer)
+    ratings = file_ratings(newer)
+    ratings.loc[0, "rating"] = 0.5 if ratings.loc[0, "rating"] != 0.5 else 5.0
+    extra = ratings.iloc[[0]].assign(movieId=int(ratings.movieId.max()))
+    extra = extra[~extra.set_index(["userId", "movieId"]).index.isin(
+        ratings.set_index(["userId", "movieId"]).index)]  # fmt: skip
+    pd.concat([ratings, extra]).to_csv(newer / "ratings.csv", index=False)
+    report = load_movielens(db, str(newer), show_progress=False)
+    assert stored_rating(db, ratings.userId[0], ratings.movieId[0]) == ratings.rating[0]
+    assert report.merged["ratings"].updated == 1
+    assert report.merged["ratings"].inserted == len(extra)
+
+
+def tmdb_overviews(small_movielens: Path, tmp_path: Path) -> Path:
+    links = pd.read_csv(small_movielens / "links.csv").dropna(subset=["tmdbId"])
+    path = tmp_path / "tmdb.csv"
+    pd.DataFrame(
+        {"id": links.tmdbId.astype(int), "overview": [f"About movie {m}" for m in links.movieId]}
+    ).to_csv(path, index=False)
+    return path
+
+
+def described(db: Database) -> int:
+    with db.engine.connect() as connection:
+        query = "SELECT COUNT(*) FROM movies WHERE description IS NOT NULL"
+        return connection.execute(text(query)).scalar_one()
+
+
+def test_reload_without_metadata_keeps_the_descriptions(
+    tmp_path: Path, settings: Settings, db: Database, small_movielens: Path
+) -> None:
+    metadata = tmdb_overviews(small_movielens, tmp_path)
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    load = ["data", "load", "--source", str(small_movielens)]
+    first = CliRunner().invoke(main, [*load, "--metadata", str(metadata)], env=env)
+    assert first.exit_code == 0, first.output
+    n_described = len(pd.read_csv(metadata))
+    assert 0 < n_described == described(db)
+    assert f"and {n_described:,} descriptions in" in first.output
+
+    again = CliRunner().invoke(main, load, env=env)
+    assert again.exit_code == 0, again.output
+    assert described(db) == n_described
+    assert "no descriptions (those stored are kept)" in again.output
+    assert "updated 0 movies, 0 ratings" in again.output

@@ -84,10 +84,17 @@ def data_download(settings: Settings, url: str | None, dest: Path | None) -> Non
     type=click.Path(dir_okay=False, path_type=Path),
     help="TMDB-style CSV (id, overview) for movie descriptions.",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Let the file's ratings replace those changed through the API since they were "
+    "loaded (deleted users and ratings still stay deleted).",
+)
 @pass_settings
 @fail_cleanly
-def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
-    """Load users, movies and ratings into the database (idempotent)."""
+def data_load(settings: Settings, source: str, metadata: Path | None, overwrite: bool) -> None:
+    """Load users, movies and ratings into the database: inserts what is missing, never
+    undoes what the API changed or deleted (idempotent)."""
     from movierec.data.load import load_movielens
     from movierec.db import Database
 
@@ -96,10 +103,9 @@ def data_load(settings: Settings, source: str, metadata: Path | None) -> None:
         source,
         metadata=metadata,
         sha256=settings.movielens_sha256,
+        overwrite=overwrite,
     )
-    read = ", ".join(f"{n:,} {table}" for table, n in report.read.items())
-    totals = ", ".join(f"{n:,} {table}" for table, n in report.totals.items())
-    click.echo(f"read {read} in {report.seconds:.1f}s; the database now holds {totals}")
+    click.echo(report.summary())
     announce_catalogue_change(settings)
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from movierec.cli_support import fail_cleanly
+from movierec.cli_support import InvalidSetting, fail_cleanly
 from movierec.config import Settings, SettingsError, load_settings
 
 
@@ -33,7 +34,7 @@ def _settings(creating: str | None = None) -> Settings:
                 )
             except SettingsError:
                 pass
-        raise click.UsageError(str(error)) from None
+        raise InvalidSetting(str(error)) from None
 
 
 def _read_ratings(
@@ -161,7 +162,12 @@ def model() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="With --ranking: also write ranking_evaluation.json and ranking_evaluation.png here.",
 )
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar (of the folds; with --ranking, of the scoring) on stderr. "
+    "[default: when stderr is a terminal]",
+)
 @fail_cleanly
 def evaluate(
     source: str | None,
@@ -180,11 +186,13 @@ def evaluate(
     test_fraction: float,
     relevance: float,
     out: Path | None,
-    progress: bool,
+    progress: bool | None,
 ) -> None:
     """k-fold cross-validation of SVD with the configured (or given) parameters: RMSE and MAE
     per fold and mean ± std, fit and test times. With --ranking: how well the lists rank."""
-    from movierec.recommender.model_selection import SelectionError, cross_validate
+    from tqdm import tqdm
+
+    from movierec.recommender.model_selection import SelectionError, grid_search
 
     settings = _settings()
     if ranking:
@@ -195,15 +203,29 @@ def evaluate(
         evaluate_ranking(
             settings, ratings, origin, rankers=names, k=k, split=split,
             test_fraction=test_fraction, relevance=relevance, seed=seed, out=out,
-            as_json=as_json, progress=progress,
+            as_json=as_json, progress=sys.stderr.isatty() if progress is None else progress,
         )  # fmt: skip
         return
     params = _params(settings, n_factors=n_factors, n_epochs=n_epochs, lr_all=lr_all,
                      reg_all=reg_all)  # fmt: skip
     ratings, origin = _read_ratings(settings, source)
     _check_size(ratings, folds)
+    # A fold takes seconds to minutes: show them finishing, as grid-search does (tqdm's None
+    # is "only on a terminal", so `--json > file` and scripts get no bar unless asked).
+    bar = tqdm(
+        total=folds,
+        unit="fold",
+        desc="cross-validation",
+        disable=None if progress is None else not progress,
+        dynamic_ncols=True,
+    )
     try:
-        result = cross_validate(ratings, params, n_folds=folds, seed=seed, n_jobs=jobs)
+        with bar:
+            # cross_validate(), with progress: a grid of this one combination.
+            grid = {name: [value] for name, value in params.items()}
+            result = grid_search(
+                ratings, grid, n_folds=folds, seed=seed, n_jobs=jobs, progress=bar.update
+            )
     except SelectionError as error:
         raise click.ClickException(str(error)) from None
     per_fold = result.fits.sort_values("fold")

@@ -20,6 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MISSING_TABLE = re.compile(r'relation "[^"]+" does not exist|no such table')
 
 
+class InvalidSetting(click.ClickException):
+    """A bad setting: the one line naming the variable, exit code 2 (as click's usage errors),
+    without the ``Usage:``/``Try --help`` block, which would only point at the wrong thing."""
+
+    exit_code = 2
+
+
 def pass_settings(command: F) -> F:
     """Load the settings when a command runs (not at import), turning a bad setting into a
     one-line error and exit code 2."""
@@ -29,7 +36,7 @@ def pass_settings(command: F) -> F:
         try:
             settings = load_settings()
         except SettingsError as error:
-            raise click.UsageError(str(error)) from None
+            raise InvalidSetting(str(error)) from None
         configure_logging(settings)
         # Alembic announces every plugin it sets up at INFO: noise before each command's output.
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +59,9 @@ def _cors_origin(value: str) -> str:
 
 ApiKey = Annotated[str, AfterValidator(_api_key)]
 CorsOrigin = Annotated[str, AfterValidator(_cors_origin)]
+
+# The back ends MovieRec's SQL is written and tested for.
+DATABASE_BACKENDS = ("postgresql", "sqlite")
 
 
 class SettingsError(Exception):
@@ -210,6 +214,53 @@ class Settings(BaseSettings):
         """No API key configured: every endpoint is open (the demo)."""
         return not self.api_keys and not self.admin_api_keys
 
+    @field_validator("database_url_override")
+    @classmethod
+    def _database_url_parses(cls, value: str | None) -> str | None:
+        # Checked here, not at the first connection: a bad URL would otherwise be a traceback
+        # per command, or a `serve` that starts and answers every request with 500.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        if not value:
+            return None
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError) as error:
+            raise _invalid(f"not a database URL ({error})") from None
+        backend = url.get_backend_name()
+        if backend not in DATABASE_BACKENDS:
+            raise _invalid(
+                f"unsupported database {backend!r} (use postgresql+psycopg://... or sqlite:///...)"
+            )
+        try:
+            url.get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            raise _invalid(f"unknown database driver {url.drivername!r}") from None
+        except ImportError as error:
+            raise _invalid(f"database driver {url.drivername!r} not installed ({error})") from None
+        return value
+
+    @field_validator("redis_url_override")
+    @classmethod
+    def _redis_url_parses(cls, value: str | None) -> str | None:
+        from redis.connection import parse_url
+
+        if not value:
+            return None
+        try:
+            parse_url(value)
+        except ValueError as error:
+            raise _invalid(f"not a Redis URL ({error})") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_is_known(cls, value: str) -> str:
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise _invalid(f"unknown level {value!r} (use DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        return value.upper()
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def database_url(self) -> str:
@@ -230,6 +281,11 @@ class Settings(BaseSettings):
         if self.redis_url_override:
             return self.redis_url_override
         return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message is only ``message`` (no "Value error, " prefix)."""
+    return PydanticCustomError("invalid_setting", message)
 
 
 def _describe(error: ValidationError) -> str:

@@ -51,9 +51,13 @@ def _raise_keyboard_interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
 
 
 def prepare_database(settings: Settings, source: str | None) -> None:
-    """Migrate, and load MovieLens when the database holds no movies yet."""
+    """Migrate, and load MovieLens when the database holds no movies yet. The load is one
+    transaction: if it fails (offline, say) the database stays empty and the next start tries
+    again."""
     from sqlalchemy import func, select
 
+    from movierec.data import DataError
+    from movierec.data.download import DownloadError
     from movierec.data.load import load_movielens
     from movierec.db import Database
     from movierec.db.migrate import upgrade
@@ -69,7 +73,12 @@ def prepare_database(settings: Settings, source: str | None) -> None:
             return
         source = source or settings.movielens_url
         click.echo(f"first start: loading MovieLens from {source}")
-        report = load_movielens(database, source, sha256=settings.movielens_sha256)
+        try:
+            report = load_movielens(database, source, sha256=settings.movielens_sha256)
+        except DownloadError as error:
+            raise DataError(
+                f"{error}; `movierec demo --source PATH` loads a local copy (folder or zip)"
+            ) from None
         totals = ", ".join(f"{n:,} {table}" for table, n in report.totals.items())
         click.echo(f"loaded {totals} in {report.seconds:.1f}s")
     finally:

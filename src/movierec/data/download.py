@@ -16,6 +16,20 @@ from movierec.data import DataError
 CHUNK_BYTES = 1 << 16
 
 
+class DownloadError(DataError):
+    """A download did not complete: no network, an HTTP error, a truncated transfer."""
+
+
+def _reason(error: requests.RequestException, host: str | None, timeout: float) -> str:
+    """A few words for what went wrong; requests' own text runs to hundreds of characters of
+    connection-pool internals."""
+    if isinstance(error, requests.Timeout):
+        return f"no answer from {host} within {timeout:g}s"
+    if isinstance(error, requests.ConnectionError):
+        return f"cannot connect to {host}"
+    return type(error).__name__
+
+
 def is_url(source: str) -> bool:
     return urlparse(source).scheme in {"http", "https", "file"}
 
@@ -53,16 +67,17 @@ def fetch(url: str, target: Path, *, timeout: float = 60) -> Path:
     try:
         with requests.get(url, stream=True, timeout=timeout) as response:
             if response.status_code != 200:
-                raise DataError(f"{url}: HTTP {response.status_code}")
+                raise DownloadError(f"{url}: download failed (HTTP {response.status_code})")
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             written = _copy_with_progress(
                 response.iter_content(CHUNK_BYTES), expected, target, label
             )
     except requests.RequestException as error:
-        raise DataError(f"{url}: download failed: {type(error).__name__}: {error}") from None
+        reason = _reason(error, parsed.hostname, timeout)
+        raise DownloadError(f"{url}: download failed ({reason})") from None
     if expected is not None and written != expected:
-        raise DataError(f"{url}: truncated download ({written} of {expected} bytes)")
+        raise DownloadError(f"{url}: truncated download ({written} of {expected} bytes)")
     return target
 
 

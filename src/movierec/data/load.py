@@ -14,14 +14,37 @@ from movierec.data import DataError
 from movierec.data.download import resolve_source
 from movierec.data.movielens import read_movies, read_ratings
 from movierec.db import Database
-from movierec.db.bulk import load_dataset, table_counts
+from movierec.db.bulk import Merged, load_dataset, table_counts
 
 
 @dataclass(frozen=True)
 class LoadReport:
     read: dict[str, int]
+    # Movies of the files that came with a description (0 without --metadata: the
+    # descriptions already stored are kept).
+    descriptions: int
+    merged: dict[str, Merged]
     totals: dict[str, int]
     seconds: float
+
+    def summary(self) -> str:
+        """What was read, written and is now stored, for the operator (three lines)."""
+
+        def counts(values: dict[str, int]) -> str:
+            return ", ".join(f"{n:,} {table}" for table, n in values.items())
+
+        descriptions = (
+            f"{self.descriptions:,} descriptions"
+            if self.descriptions
+            else "no descriptions (those stored are kept)"
+        )
+        inserted = {table: m.inserted for table, m in self.merged.items()}
+        updated = {table: m.updated for table, m in self.merged.items() if table != "users"}
+        return (
+            f"read {counts(self.read)} and {descriptions} in {self.seconds:.1f}s\n"
+            f"inserted {counts(inserted)}; updated {counts(updated)}\n"
+            f"the database now holds {counts(self.totals)}"
+        )
 
 
 def prepare(folder: Path, metadata: Path | None = None) -> tuple[pd.DataFrame, ...]:
@@ -48,10 +71,14 @@ def load_movielens(
     *,
     metadata: Path | None = None,
     sha256: str | None = None,
+    overwrite: bool = False,
     show_progress: bool = True,
 ) -> LoadReport:
-    """Read, validate and upsert a data set. Validation happens before the database is touched
-    and the writes run in one transaction, so bad input leaves the database as it was."""
+    """Read, validate and merge a data set. Validation happens before the database is touched
+    and the writes run in one transaction, so bad input leaves the database as it was.
+
+    What the API wrote is never undone (db/bulk.py): ratings changed through the API are
+    updated only with ``overwrite``; deleted users and ratings are never brought back."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="movierec-") as workdir:
         folder = resolve_source(source, Path(workdir), sha256=sha256)
@@ -68,6 +95,14 @@ def load_movielens(
             bar.set_postfix_str(table)
             bar.update(rows)
 
-        load_dataset(connection, users, movies, ratings, progress=progress)
+        merged = load_dataset(
+            connection, users, movies, ratings, overwrite=overwrite, progress=progress
+        )
         totals = table_counts(connection)
-    return LoadReport(read=read, totals=totals, seconds=time.perf_counter() - started)
+    return LoadReport(
+        read=read,
+        descriptions=int(movies["description"].notna().sum()),
+        merged=merged,
+        totals=totals,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,8 +1,20 @@
-"""Bulk upserts of whole data frames, on each engine's fast path.
+"""Bulk loading of whole data frames that never undoes what the API wrote.
 
-PostgreSQL: COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT.
-SQLite: one executemany of INSERT ... ON CONFLICT (there is no COPY; executemany is its fast path).
-Either way the whole load runs in the caller's transaction, so a failure leaves nothing behind.
+Each frame goes into a temporary staging table on the engine's fast path (PostgreSQL: COPY;
+SQLite, which has no COPY: one executemany), then set-based statements merge it into its table:
+one UPDATE ... FROM of the rows that may change and differ, one INSERT ... SELECT of the missing
+rows that were not deleted through the API. The whole load runs in the caller's transaction, so
+a failure leaves nothing behind.
+
+What a load may change (docs/data.md):
+
+* users: missing ones are inserted; existing ones keep their details; a deleted user (tombstone
+  in ``deleted_users``) is not brought back, nor are their ratings;
+* movies: missing ones are inserted, existing ones take the file's title, year, genres and
+  links; a description is replaced only by a new one, never by none;
+* ratings: missing ones are inserted unless deleted through the API (``deleted_ratings``);
+  existing ones are updated only while they still hold what a load wrote (``from_load``), i.e.
+  not rated, re-rated or watched through the API since; ``overwrite`` updates those too.
 """
 
 from __future__ import annotations
@@ -10,26 +22,39 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from movierec.db.models import Movie, Rating, User
+from movierec.db.models import DeletedRating, DeletedUser, Movie, Rating, User
 
 COPY_CHUNK_ROWS = 250_000
 
 Progress = Callable[[int], None]
 
 
-def _upsert_statement(connection: Connection, table: Table, key: Sequence[str], update: bool):  # type: ignore[no-untyped-def]
-    insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
-    if not update:
-        return insert.on_conflict_do_nothing(index_elements=list(key))
-    columns = [c.name for c in table.columns if c.name not in key]
-    return insert.on_conflict_do_update(
-        index_elements=list(key), set_={name: insert.excluded[name] for name in columns}
-    )
+@dataclass(frozen=True)
+class Merged:
+    """What a merge did to one table."""
+
+    inserted: int
+    updated: int
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
@@ -56,63 +81,95 @@ def _copy_frame(
             progress(len(chunk))
 
 
-def upsert_frame(
+@contextmanager
+def _staged(
+    connection: Connection, table: Table, frame: pd.DataFrame, progress: Progress
+) -> Iterator[Table]:
+    """A temporary table with the frame's columns (typed as in ``table``), filled with it."""
+    stage = Table(
+        f"stage_{table.name}",
+        MetaData(),
+        *(Column(name, table.c[name].type) for name in frame.columns),
+        prefixes=["TEMPORARY"],
+    )
+    stage.create(connection)
+    if connection.dialect.name == "postgresql":
+        _copy_frame(connection, stage.name, frame, progress)
+        # Temporary tables get no statistics by themselves: without them the planner would
+        # guess a few rows and probe the big table row by row instead of one hash join.
+        connection.execute(text(f"ANALYZE {stage.name}"))
+    else:
+        connection.execute(stage.insert(), _records(frame))
+        progress(len(frame))
+    yield stage
+    # Not in a `finally`: after an error the transaction rolls back, which drops it anyway.
+    stage.drop(connection)
+
+
+def merge_frame(
     connection: Connection,
     table: Table,
     frame: pd.DataFrame,
     *,
-    update: bool = True,
+    updates: Callable[[Table], dict[str, ColumnElement[object]]] | None = None,
+    updatable: ColumnElement[bool] | None = None,
+    skip: Callable[[Table], Sequence[ColumnElement[bool]]] = lambda _stage: (),
     progress: Progress = lambda _rows: None,
-) -> None:
-    """Insert the rows of ``frame`` into ``table``; rows whose key exists are updated
-    (``update=True``) or left as they are."""
+) -> Merged:
+    """Merge ``frame`` into ``table`` by primary key, set-based.
+
+    Rows of ``table`` that match, satisfy ``updatable`` (all, if None) and would change get
+    ``updates(stage)``; rows of the frame with no match and none of the ``skip(stage)``
+    conditions are inserted. Rows inserted meanwhile by another writer win.
+    """
     if frame.empty:
-        return
+        return Merged(0, 0)
     key = [c.name for c in table.primary_key.columns]
-    if connection.dialect.name != "postgresql":
-        connection.execute(_upsert_statement(connection, table, key, update), _records(frame))
-        progress(len(frame))
-        return
-    stage = f"stage_{table.name}"
-    connection.execute(
-        text(
-            f"CREATE TEMPORARY TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+    with _staged(connection, table, frame, progress) as stage:
+        same_key = and_(*(table.c[name] == stage.c[name] for name in key))
+        existing = table.alias("existing")
+        empty = not connection.execute(select(exists().select_from(table))).scalar_one()
+        updated = 0
+        if updates is not None and not empty:
+            assignments = updates(stage)
+            # Only rows that would change are written (and locked): a repeated load writes nothing.
+            differs = or_(*(table.c[n].is_distinct_from(v) for n, v in assignments.items()))
+            result = connection.execute(
+                update(table)
+                .where(same_key, updatable if updatable is not None else true(), differs)
+                .values(assignments)
+            )
+            updated = result.rowcount
+        columns = list(frame.columns)
+        missing = select(*(stage.c[name] for name in columns)).where(
+            ~exists().where(*(existing.c[name] == stage.c[name] for name in key)), *skip(stage)
         )
-    )
-    _copy_frame(connection, stage, frame, progress)
-    columns = ", ".join(frame.columns)
-    updates = [name for name in frame.columns if name not in key]
-    if update and updates:
-        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in updates)
-        # Skip rows that would not change, so a repeated load rewrites nothing.
-        changed = " OR ".join(f"{table.name}.{n} IS DISTINCT FROM EXCLUDED.{n}" for n in updates)
-        conflict = f"DO UPDATE SET {assignments} WHERE {changed}"
-    else:
-        conflict = "DO NOTHING"
-    insert = text(
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
-        f"ON CONFLICT ({', '.join(key)}) {conflict}"
-    )
-    if _is_empty(connection, table.name):
-        with _checks_deferred_to_the_end(connection, table.name):
-            connection.execute(insert)
-    else:
-        connection.execute(insert)
-    connection.execute(text(f"DROP TABLE {stage}"))
-
-
-def _is_empty(connection: Connection, table: str) -> bool:
-    return connection.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar_one()
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(table).from_select(columns, missing)
+        deferred = empty and connection.dialect.name == "postgresql"
+        if not deferred:
+            # A row another writer inserted meanwhile wins. (Deferring the checks alters the
+            # table, which locks out every other writer until the load commits: no conflict
+            # can arise then, and a plain insert is faster than ON CONFLICT's speculative one.)
+            insert = insert.on_conflict_do_nothing(index_elements=key)
+        with _checks_deferred_to_the_end(connection, table.name, enabled=deferred):
+            inserted = connection.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+    return Merged(inserted=inserted, updated=updated)
 
 
 @contextmanager
-def _checks_deferred_to_the_end(connection: Connection, table: str) -> Iterator[None]:
+def _checks_deferred_to_the_end(
+    connection: Connection, table: str, *, enabled: bool
+) -> Iterator[None]:
     """Build the table's secondary indexes and check its foreign keys once, after a bulk insert
     into the empty table, instead of row by row (several times faster for millions of rows).
 
     They are recreated from their own definitions in the catalog, so the schema stays exactly
     what the migrations made; all of it runs in the caller's transaction.
     """
+    if not enabled:
+        yield
+        return
     indexes = connection.execute(
         text(
             "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
@@ -156,21 +213,73 @@ def sync_user_id_sequence(connection: Connection) -> None:
     # SQLite's AUTOINCREMENT already continues after the highest id it ever handed out.
 
 
+def _user_deleted(stage: Table) -> ColumnElement[bool]:
+    return exists().where(DeletedUser.user_id == stage.c.user_id)
+
+
 def load_dataset(
     connection: Connection,
     users: pd.DataFrame,
     movies: pd.DataFrame,
     ratings: pd.DataFrame,
     *,
+    overwrite: bool = False,
     progress: Callable[[str, int], None] = lambda _table, _rows: None,
-) -> None:
-    """Upsert a whole data set: users (existing ones keep their details), movies, ratings."""
-    upsert_frame(
-        connection, User.__table__, users, update=False, progress=lambda n: progress("users", n)
-    )
+) -> dict[str, Merged]:
+    """Merge a whole data set (users, movies, ratings) without undoing API writes; with
+    ``overwrite`` the file's ratings also replace those changed through the API. Deleted users
+    and ratings stay deleted either way."""
+    if connection.dialect.name == "postgresql":
+        # The merges join whole tables; with an unanalysed (say empty) tombstone table the
+        # planner guesses thousands of rows there, expects every staged row to be deleted,
+        # and probes the big table row by row instead of hashing it.
+        connection.execute(text("ANALYZE deleted_users, deleted_ratings"))
+    merged = {
+        "users": merge_frame(
+            connection,
+            User.__table__,
+            users,
+            skip=lambda stage: [~_user_deleted(stage)],
+            progress=lambda n: progress("users", n),
+        )
+    }
     sync_user_id_sequence(connection)
-    upsert_frame(connection, Movie.__table__, movies, progress=lambda n: progress("movies", n))
-    upsert_frame(connection, Rating.__table__, ratings, progress=lambda n: progress("ratings", n))
+    movie_columns = [c for c in movies.columns if c != "movie_id"]
+    merged["movies"] = merge_frame(
+        connection,
+        Movie.__table__,
+        movies,
+        updates=lambda stage: {
+            name: (
+                func.coalesce(stage.c.description, Movie.description)
+                if name == "description"
+                else stage.c[name]
+            )
+            for name in movie_columns
+        },
+        progress=lambda n: progress("movies", n),
+    )
+    merged["ratings"] = merge_frame(
+        connection,
+        Rating.__table__,
+        ratings.assign(from_load=True),
+        updates=lambda stage: {
+            "rating": stage.c.rating,
+            "is_implicit": stage.c.is_implicit,
+            "ts": stage.c.ts,
+            "from_load": true(),
+        },
+        updatable=None if overwrite else Rating.from_load,
+        skip=lambda stage: [
+            ~_user_deleted(stage),
+            ~exists().where(
+                DeletedRating.user_id == stage.c.user_id,
+                DeletedRating.movie_id == stage.c.movie_id,
+            ),
+        ],
+        progress=lambda n: progress("ratings", n),
+    )
+    return merged
 
 
 def table_counts(connection: Connection) -> dict[str, int]:

@@ -114,6 +114,39 @@ class Rating(Base):
         Boolean, nullable=False, default=False, server_default=false()
     )
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # True while the row holds what `movierec data load` wrote; an API write makes it False,
+    # and a re-load then leaves the row alone (unless --overwrite).
+    from_load: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+
+
+class DeletedUser(Base):
+    """A tombstone: a user deleted through the API, whom a re-load must not bring back."""
+
+    __tablename__ = "deleted_users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    deleted_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, server_default=func.current_timestamp()
+    )
+
+
+class DeletedRating(Base):
+    """A tombstone: a rating deleted through the API, which a re-load must not bring back.
+    It goes with its user (whose own tombstone then covers it) or its movie."""
+
+    __tablename__ = "deleted_ratings"
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("movies.movie_id", ondelete="CASCADE"), primary_key=True
+    )
+    deleted_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, server_default=func.current_timestamp()
+    )
 
 
 class ModelRun(Base):

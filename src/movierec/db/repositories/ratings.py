@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Executable, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from movierec.db.models import Movie, Rating
+from movierec.db.models import DeletedRating, Movie, Rating
 from movierec.db.repositories import read_frame
 from movierec.recommender.data import RatingArrays
 
@@ -47,6 +47,8 @@ def _rating_writes(dialect: str) -> dict[str, Executable]:
             "rating": insert.excluded.rating,
             "is_implicit": insert.excluded.is_implicit,
             "ts": insert.excluded.ts,
+            # The row is the API's from now on: a re-load of the data set leaves it alone.
+            "from_load": False,
         },
     )
     # Core keeps an INSERT's row count only when asked (the ORM asked for it before).
@@ -249,9 +251,9 @@ def ratings_arrays(connection: Connection, *, with_timestamps: bool = False) -> 
     return _ratings_arrays_fetchmany(connection, with_timestamps)
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table=Rating.__table__):  # type: ignore[no-untyped-def]
     dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(Rating.__table__)
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def upsert_rating(
@@ -259,7 +261,8 @@ def upsert_rating(
 ) -> None:
     """Insert or replace a user's rating of a movie in one statement (INSERT ... ON CONFLICT DO
     UPDATE), so concurrent writers neither lose a write nor create a duplicate row.
-    A missing user or movie raises IntegrityError (foreign keys)."""
+    A missing user or movie raises IntegrityError (foreign keys). The row is the API's from
+    now on (``from_load`` false): a re-load of the data set leaves it alone."""
     _write(session, "upsert", user_id, movie_id, rating, is_implicit, ts)
 
 
@@ -278,12 +281,17 @@ def get_rating(session: Session, user_id: int, movie_id: int) -> Rating | None:
 def delete_rating(
     session: Session, user_id: int, movie_id: int, *, implicit_only: bool = False
 ) -> bool:
-    """Delete a user's rating of a movie (only an implicit one if asked); True if one went."""
+    """Delete a user's rating of a movie (only an implicit one if asked); True if one went.
+    A deleted rating leaves a tombstone, so a re-load of the data set does not bring it back."""
     statement = delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
     if implicit_only:
         statement = statement.where(Rating.is_implicit.is_(True))
     result = session.execute(statement.execution_options(synchronize_session=False))
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    tombstone = _insert(session, DeletedRating.__table__).values(user_id=user_id, movie_id=movie_id)
+    session.execute(tombstone.on_conflict_do_nothing(index_elements=["user_id", "movie_id"]))
+    return True
 
 
 def top_ratings(session: Session, user_id: int, limit: int) -> list[tuple[Rating, Movie]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from movierec.db.models import User
+from movierec.db.models import DeletedUser, User
 
 
 def get_user(session: Session, user_id: int) -> User | None:
@@ -25,8 +25,12 @@ def create_user(session: Session, gender: str | None, year_of_birth: int | None)
 
 
 def delete_user(session: Session, user_id: int) -> bool:
-    """Delete a user (their ratings go with them: ON DELETE CASCADE); False if there was none."""
+    """Delete a user (their ratings go with them: ON DELETE CASCADE); False if there was none.
+    A deleted user leaves a tombstone, so a re-load of the data set does not bring them back."""
     result = session.execute(
         delete(User).where(User.user_id == user_id).execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    session.add(DeletedUser(user_id=user_id))
+    return True
