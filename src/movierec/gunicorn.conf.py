@@ -109,6 +109,12 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     # Only with preload_app (e.g. GUNICORN_CMD_ARGS=--preload) does a worker inherit an app that
     # the arbiter built; its lazy handles must not share sockets across processes.
     _release_connections(getattr(server.app, "callable", None), close=False)
+    # Fold-in does one small matrix-vector product per request; with several workers and
+    # threads per core, a multi-threaded BLAS only makes them contend (measured: a 59k x 50
+    # product took 3x longer on two BLAS threads than on one under load).
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, "blas")
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]

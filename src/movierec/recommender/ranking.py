@@ -446,7 +446,11 @@ class BlendedRanker:
             model, items[rows][known], np.asarray(ratings)[known], self.regularization
         )
         if self._aligned:  # no per-movie gather of the factor matrix: one product
-            stars = model.item_factors @ factors
+            # In the factors' own precision (float32 when served): a float64 vector would
+            # make numpy convert the whole movie matrix first.
+            stars = (model.item_factors @ factors.astype(model.item_factors.dtype)).astype(
+                np.float64
+            )
             stars += model.item_bias
             stars += model.global_mean + bias
         else:
