@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from flask import Flask
 
 from conftest import ML_SMALL, rated_movies, requires_movielens
@@ -21,19 +20,6 @@ from movierec.db.models import Rating, User
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
-
-
-@pytest.fixture
-def fast_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"model_n_factors": 8, "model_n_epochs": 10})
-
-
-@pytest.fixture
-def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -> Database:
-    """The small data set with statistics and recommendations published."""
-    refresh_statistics(loaded_db, cache, fast_settings)
-    refresh_recommendations(loaded_db, cache, fast_settings)
-    return loaded_db
 
 
 def _ids(response) -> list[int]:  # type: ignore[no-untyped-def]

@@ -96,6 +96,7 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
 
 def register_api(app: OpenAPI) -> None:
     from movierec.api.admin import admin
+    from movierec.api.dismissed import dismissed
     from movierec.api.errors import register_error_handlers
     from movierec.api.health import health
     from movierec.api.movies import movies
@@ -104,5 +105,5 @@ def register_api(app: OpenAPI) -> None:
     from movierec.api.users import users
 
     register_error_handlers(app)
-    for blueprint in (health, users, movies, ratings, recommendations, admin):
+    for blueprint in (health, users, movies, ratings, dismissed, recommendations, admin):
         app.register_api(blueprint)

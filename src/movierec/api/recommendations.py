@@ -6,6 +6,7 @@ from __future__ import annotations
 from movierec.api import api_blueprint
 from movierec.api.engine_schemas import (
     RecommendationsOut,
+    RecommendationsQuery,
     RecommendedMovieOut,
     TopMovieOut,
     TopMoviesOut,
@@ -13,7 +14,7 @@ from movierec.api.engine_schemas import (
 )
 from movierec.api.errors import error_response, errors
 from movierec.api.responses import respond
-from movierec.api.schemas import LimitQuery, UserPath, serialize_movie
+from movierec.api.schemas import UserPath, serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
 from movierec.services.recommendations import NotReady
@@ -43,16 +44,24 @@ def _not_ready(error: NotReady):  # type: ignore[no-untyped-def]
         **errors(400, 404, 503, s503=UNAVAILABLE),
     },
 )
-def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-untyped-def]
+def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: ignore[no-untyped-def]
     """A user's recommendations, best first.
 
     The list the last refresh ranked for the user (the ranking model, RANKER), with the stars
     the rating model (SVD) predicts, minus every movie the user has rated or watched since,
     filled up from the top movies; a user the last refresh did not know yet gets the top
-    movies they have not rated. Always ``limit`` movies while the catalogue has that many the
-    user has not rated."""
+    movies they have not rated. Never a movie the user dismissed. Always ``limit`` movies while
+    the catalogue has that many the user has not rated or dismissed (and that pass the genre
+    and year filters, which apply before ``limit`` and ``offset``)."""
     limit = query.limit or get_settings().top_n
-    found = recommendations_service.recommend(get_db(), get_cache(), path.user_id, limit)
+    found = recommendations_service.recommend(
+        get_db(),
+        get_cache(),
+        path.user_id,
+        limit,
+        offset=query.offset,
+        movie_filter=query.movie_filter(),
+    )
     return respond(
         RecommendationsOut(
             user_id=path.user_id,
@@ -79,8 +88,11 @@ def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-u
 )
 def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     """The most popular movies: most users who rated or watched them first, then the highest
-    average rating (as of the last statistics refresh)."""
-    top = recommendations_service.top_movies(get_db(), get_cache(), query.limit)
+    average rating (as of the last statistics refresh). The genre and year filters apply
+    before ``limit`` and ``offset``."""
+    top = recommendations_service.top_movies(
+        get_db(), get_cache(), query.limit, offset=query.offset, movie_filter=query.movie_filter()
+    )
     return respond(
         TopMoviesOut(
             top_movies=[

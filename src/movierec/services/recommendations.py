@@ -4,15 +4,17 @@ corrected for what the user has done since.
 The cached lists were ranked by the ranking model (RANKER) and carry its scores and the rating
 model's predicted stars; movies taken from the top list to fill a list up carry neither.
 
-A request costs one query for the movies the user rated or watched (as of now, and whether the
-user exists), one Redis read of their cached list, at most one Redis read of the top list (for
-cold start or backfill) and one query for the movie details.
+A request costs one query for the movies the user rated, watched or dismissed (as of now, and
+whether the user exists), one Redis read of their cached list, at most one Redis read of the top
+list (for cold start or backfill) and one query for the movie details. A genre or year filter
+adds one query (the ids of the matching movies) and, when few movies match, a few more reads of
+the top list (``read_deeper``); ``offset`` skips that many of the movies that pass.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from movierec.cache import CacheStore
@@ -20,9 +22,10 @@ from movierec.cache.store import CachedList, MovieStat
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
-from movierec.db.repositories.user_history import rated_movie_ids_of_user
+from movierec.db.repositories.user_history import excluded_movie_ids_of_user
 from movierec.recommender.lists import merge_recommendations
 from movierec.services.errors import NotFound, ServiceError
+from movierec.services.movie_filters import NO_FILTER, MovieFilter, read_deeper
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +61,41 @@ class Recommendations:
     backfilled: int  # how many items came from the top movies
 
 
-def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Recommendations:
-    """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
+def recommend(
+    db: Database,
+    cache: CacheStore,
+    user_id: int,
+    limit: int,
+    *,
+    offset: int = 0,
+    movie_filter: MovieFilter = NO_FILTER,
+) -> Recommendations:
+    """Up to ``limit`` movies for the user, best first, none of which they rated, watched or
+    dismissed, all passing ``movie_filter``, after skipping the first ``offset`` such movies.
 
     A user with a cached list gets it minus what they rated since, filled up from the top
     movies; a user without one (new since the last refresh, or nothing cached) gets the top
     movies they have not rated. Raises ``NotFound`` for an unknown user, ``NotReady`` when
     nothing can be recommended because no statistics have been published yet.
     """
+    wanted = offset + limit
+    keep: Callable[[int], bool] | None = None
     with db.session() as session:
-        exclude = rated_movie_ids_of_user(session, user_id)
+        exclude = excluded_movie_ids_of_user(session, user_id)
         if exclude is None:
             raise NotFound(f"user {user_id} not found")
+        if movie_filter:
+            matching = movie_filter.matching_ids(session)
+            keep = matching.__contains__
+            # No deeper than the matching movies the user may get: the search ends there.
+            wanted = min(wanted, len(matching - exclude))
         cached = cache.cached_list(user_id) or CachedList([], {}, {})
-        chosen = _pick(cache, cached.movie_ids, exclude, limit)
+        chosen = _pick(cache, cached.movie_ids, exclude, wanted, keep)[offset:]
         movies = movies_by_ids(session, chosen)
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen = _pick(cache, cached.movie_ids, exclude | gone, limit)
+            chosen = _pick(cache, cached.movie_ids, exclude | gone, wanted, keep)[offset:]
             movies = movies_by_ids(session, chosen)
     ranked = set(cached.movie_ids)
     items = [
@@ -95,23 +114,46 @@ def recommend(db: Database, cache: CacheStore, user_id: int, limit: int) -> Reco
     )
 
 
-def _pick(cache: CacheStore, cached: Sequence[int], exclude: set[int], limit: int) -> list[int]:
-    chosen = merge_recommendations(cached, (), exclude, limit)
+def _pick(
+    cache: CacheStore,
+    cached: Sequence[int],
+    exclude: set[int],
+    limit: int,
+    keep: Callable[[int], bool] | None = None,
+) -> list[int]:
+    chosen = merge_recommendations(cached, (), exclude, limit, keep)
     if len(chosen) == limit:
         return chosen
-    # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie.
-    top = cache.top_movie_ids(0, limit + len(exclude))
+    # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie;
+    # with a filter (``keep``), deeper and deeper until ``limit`` of them pass it.
+    top = None
+    for top in read_deeper(cache.top_movie_ids, limit + len(exclude)):
+        chosen = merge_recommendations(chosen, top, exclude, limit, keep)
+        if len(chosen) == limit:
+            break
     if top is None:
         if not chosen:
             raise NotReady("movie statistics are not computed yet; retry in a minute")
         log.warning("no movie statistics published yet: %d of %d movies", len(chosen), limit)
-        return chosen
-    return merge_recommendations(chosen, top, exclude, limit)
+    return chosen
 
 
-def top_movies(db: Database, cache: CacheStore, limit: int) -> list[TopMovie]:
-    """The ``limit`` most rated movies (then best average), with their statistics."""
-    stats: list[MovieStat] = cache.top_movies(0, limit)
+def top_movies(
+    db: Database,
+    cache: CacheStore,
+    limit: int,
+    *,
+    offset: int = 0,
+    movie_filter: MovieFilter = NO_FILTER,
+) -> list[TopMovie]:
+    """The ``limit`` most rated movies (then best average) passing ``movie_filter``, after the
+    first ``offset`` of them, with their statistics."""
+    if movie_filter:
+        with db.session() as session:
+            matching = movie_filter.matching_ids(session)
+        stats = _top_matching(cache, matching, offset + limit)[offset:]
+    else:
+        stats = cache.top_movies(offset, offset + limit)
     if not stats and cache.current_version("stats") is None:
         raise NotReady("movie statistics are not computed yet; retry in a minute")
     with db.session() as session:
@@ -121,3 +163,16 @@ def top_movies(db: Database, cache: CacheStore, limit: int) -> list[TopMovie]:
         for stat in stats
         if stat.movie_id in found
     ]
+
+
+def _top_matching(cache: CacheStore, matching: set[int], limit: int) -> list[MovieStat]:
+    """The first ``limit`` entries of the top list whose movie is in ``matching``."""
+    limit = min(limit, len(matching))
+    found: dict[int, MovieStat] = {}  # by id: reads of two versions may overlap
+    for chunk in read_deeper(cache.top_movies, limit) if limit else ():
+        for stat in chunk:
+            if stat.movie_id in matching:
+                found.setdefault(stat.movie_id, stat)
+        if len(found) >= limit:
+            break
+    return list(found.values())[:limit]

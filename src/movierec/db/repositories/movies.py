@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import Movie
@@ -21,3 +21,27 @@ def movies_by_ids(session: Session, movie_ids: Iterable[int]) -> dict[int, Movie
         return {}
     rows = session.scalars(select(Movie).where(Movie.movie_id.in_(ids)))
     return {movie.movie_id: movie for movie in rows}
+
+
+def movie_ids_matching(
+    session: Session,
+    *,
+    genres: Collection[str] = (),
+    year_min: int | None = None,
+    year_max: int | None = None,
+) -> set[int]:
+    """The ids of the movies of any of ``genres`` (case-insensitive; none given: any genre)
+    released from ``year_min`` to ``year_max`` (inclusive; a bound excludes unknown years), in
+    one query. ``genres`` holds MovieLens' "|"-separated names: a genre matches a whole name."""
+    query = select(Movie.movie_id)
+    if genres:
+        # "|action|comedy|" LIKE "%|comedy|%": whole names only, on PostgreSQL and SQLite.
+        delimited = func.lower(literal("|") + Movie.genres + literal("|"))
+        query = query.where(
+            or_(*(delimited.contains(f"|{genre.lower()}|", autoescape=True) for genre in genres))
+        )
+    if year_min is not None:
+        query = query.where(Movie.year >= year_min)
+    if year_max is not None:
+        query = query.where(Movie.year <= year_max)
+    return set(session.scalars(query))
