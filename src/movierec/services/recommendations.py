@@ -151,7 +151,10 @@ def top_movies(
     if movie_filter:
         with db.session() as session:
             matching = movie_filter.matching_ids(session)
-        stats = _top_matching(cache, matching, offset + limit)[offset:]
+        wanted = min(offset + limit, len(matching))
+        chosen = _pick(cache, (), set(), wanted, matching.__contains__)[offset:]
+        stat_of = cache.movie_stats(chosen)
+        stats: list[MovieStat] = [stat_of[m] for m in chosen if m in stat_of]
     else:
         stats = cache.top_movies(offset, offset + limit)
     if not stats and cache.current_version("stats") is None:
@@ -164,15 +167,3 @@ def top_movies(
         if stat.movie_id in found
     ]
 
-
-def _top_matching(cache: CacheStore, matching: set[int], limit: int) -> list[MovieStat]:
-    """The first ``limit`` entries of the top list whose movie is in ``matching``."""
-    limit = min(limit, len(matching))
-    found: dict[int, MovieStat] = {}  # by id: reads of two versions may overlap
-    for chunk in read_deeper(cache.top_movies, limit) if limit else ():
-        for stat in chunk:
-            if stat.movie_id in matching:
-                found.setdefault(stat.movie_id, stat)
-        if len(found) >= limit:
-            break
-    return list(found.values())[:limit]
