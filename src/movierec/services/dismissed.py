@@ -33,7 +33,9 @@ class Dismissal:
 
 
 @dataclass(frozen=True)
-class DismissedMovie:
+class DismissedEntry:
+    """A movie in the user's list of dismissed movies."""
+
     movie: Movie
     dismissed_at: datetime
 
@@ -61,10 +63,10 @@ def undismiss(db: Database, user_id: int, movie_id: int) -> None:
     raise NotFound(f"user {user_id} has not dismissed movie {movie_id}")
 
 
-def dismissed_movies(db: Database, user_id: int, limit: int) -> list[DismissedMovie]:
+def dismissed_movies(db: Database, user_id: int, limit: int) -> list[DismissedEntry]:
     """The movies the user dismissed, most recently dismissed first."""
     with db.session() as session:
         if not users_repo.user_exists(session, user_id):
             raise NotFound(f"user {user_id} not found")
         rows = dismissed_repo.dismissed_movies(session, user_id, limit)
-    return [DismissedMovie(movie, dismissal.dismissed_at) for dismissal, movie in rows]
+    return [DismissedEntry(movie, dismissal.dismissed_at) for dismissal, movie in rows]

@@ -92,6 +92,7 @@ def recommend(
         cached = cache.cached_list(user_id) or CachedList([], {}, {})
         chosen = _pick(cache, cached.movie_ids, exclude, wanted, keep)[offset:]
         movies = movies_by_ids(session, chosen)
+        # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
@@ -152,6 +153,7 @@ def top_movies(
         with db.session() as session:
             matching = movie_filter.matching_ids(session)
         wanted = min(offset + limit, len(matching))
+        # The top list filtered: a cold-start pick with nothing excluded.
         chosen = _pick(cache, (), set(), wanted, matching.__contains__)[offset:]
         stat_of = cache.movie_stats(chosen)
         stats: list[MovieStat] = [stat_of[m] for m in chosen if m in stat_of]
@@ -166,4 +168,3 @@ def top_movies(
         for stat in stats
         if stat.movie_id in found
     ]
-
