@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from movierec.api.schemas import MAX_LIMIT, LimitQuery, MovieOut, UtcTimestamp
-from movierec.services.movie_filters import GENRES, MovieFilter, parse_genres
+from movierec.services.movie_filters import GENRES, GENRES_PATTERN, MovieFilter, parse_genres
 
 DEFAULT_TOP_MOVIES = 100
 # Deep pages cost a read of the top list that deep: bounded, and far beyond what anyone pages to.
@@ -22,7 +22,7 @@ class MovieListQuery(BaseModel):
         max_length=500,
         description="Only movies of any of these genres: comma-separated MovieLens genre names, "
         f"case-insensitive ({', '.join(GENRES)}). An unknown name is a 400.",
-        json_schema_extra={"example": "Comedy,Drama"},
+        json_schema_extra={"example": "Comedy,Drama", "pattern": GENRES_PATTERN},
     )
     year_min: int | None = Field(
         None, ge=MIN_YEAR, le=MAX_YEAR, description="Only movies released in this year or later."

@@ -9,6 +9,7 @@ read for the movies skipped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,17 +27,34 @@ GENRES = (
 _GENRE_BY_LOWER_NAME = {genre.lower(): genre for genre in GENRES}
 
 
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in name)
+
+
+# What ``parse_genres`` accepts, as a regular expression valid in Python and JSON Schema (the
+# OpenAPI document states it, so clients and schemathesis know which values are valid): comma-
+# separated names in any case, spaces around them and empty items allowed.
+_NAME = "(?:" + "|".join(_any_case(genre) for genre in GENRES) + ")"
+GENRES_PATTERN = f"^ *(?:{_NAME} *)?(?:, *(?:{_NAME} *)?)*$"
+_GENRES_RE = re.compile(GENRES_PATTERN)
+
+
 def parse_genres(text: str | None) -> frozenset[str]:
     """``"comedy, Drama"`` -> ``{"Comedy", "Drama"}``: comma-separated MovieLens genre names,
     matched case-insensitively; empty items are ignored. Raises ``ValueError`` naming the
     unknown ones and listing the known ones."""
-    names = [part.strip() for part in (text or "").split(",") if part.strip()]
-    unknown = [name for name in names if name.lower() not in _GENRE_BY_LOWER_NAME]
-    if unknown:
-        raise ValueError(
-            f"unknown genre{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"known genres: {', '.join(GENRES)}"
+    if text is None:
+        return frozenset()
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    # re.search, as JSON Schema validators apply a pattern: what the document calls valid is.
+    if not _GENRES_RE.search(text):
+        unknown = [name for name in names if name.lower() not in _GENRE_BY_LOWER_NAME]
+        what = (
+            f"unknown genre{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            if unknown
+            else "must be genre names separated by commas"
         )
+        raise ValueError(f"{what}; known genres: {', '.join(GENRES)}")
     return frozenset(_GENRE_BY_LOWER_NAME[name.lower()] for name in names)
 
 
