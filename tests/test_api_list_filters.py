@@ -11,11 +11,21 @@ from conftest import rated_movies
 from movierec.cache import CacheStore
 from movierec.db import Database
 from movierec.db.models import Movie
+from movierec.services import movie_filters
 
 # Synthetic data set (conftest.small_movielens): 120 movies 10..1200, the i-th of genre
 # ["Drama", "Comedy", "Action|Adventure", "Thriller|Crime", "Animation|Children"][i % 5] and
 # year 1950 + i % 70 (none when i % 17 == 5): 24 comedies.
 USER = 7
+
+
+@pytest.fixture(autouse=True, params=["top list read deeper", "matching movies ranked"])
+def top_list_reads(request, monkeypatch):  # type: ignore[no-untyped-def]
+    """Both ways of finding the top movies that pass a filter: on this small catalogue every
+    filter matches few enough movies to be ranked from their statistics, unless told not to."""
+    if request.param == "top list read deeper":
+        monkeypatch.setattr(movie_filters, "RANK_MATCHING_UP_TO", 0)
+    return request.param
 
 
 def _catalogue(db: Database) -> dict[int, Movie]:

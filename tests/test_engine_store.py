@@ -149,7 +149,7 @@ def test_statistics_top_list_reads(cache: CacheStore) -> None:
 
 
 def test_statistics_of_chosen_movies(cache: CacheStore) -> None:
-    assert cache.movie_stats([10, 20]) == {}  # nothing published yet
+    assert cache.movie_stats([10, 20]) is None  # nothing published yet
     stats = [MovieStat(30, 9, 4.5), MovieStat(10, 9, 4.0), MovieStat(20, 2, None)]
     cache.publish_statistics(iter(stats))
     assert cache.movie_stats([20, 99, 30]) == {20: stats[2], 30: stats[0]}  # 99: no statistics

@@ -28,9 +28,7 @@ def _settings(creating: str | None = None) -> Settings:
         wanted = os.environ.get(creating.upper()) if creating else None
         if creating and wanted and not Path(wanted).exists():
             try:
-                return load_settings(**{creating: ""}).model_copy(
-                    update={creating: Path(wanted)}
-                )
+                return load_settings(**{creating: ""}).model_copy(update={creating: Path(wanted)})
             except SettingsError:
                 pass
         raise click.UsageError(str(error)) from None

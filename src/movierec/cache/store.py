@@ -404,17 +404,17 @@ class CacheStore:
         stat = self.movie_stat(movie_id)
         return stat.avg_rating if stat else None
 
-    def movie_stats(self, movie_ids: Sequence[int]) -> dict[int, MovieStat]:
+    def movie_stats(self, movie_ids: Sequence[int]) -> dict[int, MovieStat] | None:
         """The current statistics of these movies, read in one round trip, keyed by id (movies
-        without statistics, or all of them before any are published, are absent)."""
-        if not movie_ids:
-            return {}
+        without statistics are absent); None when no statistics have been published yet."""
         values = self._script(_READ_CURRENT_HASH_FIELDS)(
             keys=[self.key("stats", "current")],
             args=[self.key("stats", ""), ":movies", *(int(m) for m in movie_ids)],
         )
+        if values is None:
+            return None
         found = {}
-        for movie_id, value in zip(movie_ids, values or [None] * len(movie_ids), strict=True):
+        for movie_id, value in zip(movie_ids, values, strict=True):
             if value is not None:
                 votes, _, average = value.partition(",")
                 found[int(movie_id)] = MovieStat(

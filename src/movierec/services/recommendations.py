@@ -8,13 +8,13 @@ A request costs one query for the movies the user rated, watched or dismissed (a
 whether the user exists), one Redis read of their cached list, at most one Redis read of the top
 list (for cold start or backfill) and one query for the movie details. A genre or year filter
 adds one query (the ids of the matching movies) and, when few movies match, a few more reads of
-the top list (``read_deeper``); ``offset`` skips that many of the movies that pass.
+the top list (``top_list_reads``); ``offset`` skips that many of the movies that pass.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from movierec.cache import CacheStore
@@ -25,7 +25,7 @@ from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.user_history import excluded_movie_ids_of_user
 from movierec.recommender.lists import merge_recommendations
 from movierec.services.errors import NotFound, ServiceError
-from movierec.services.movie_filters import NO_FILTER, MovieFilter, read_deeper
+from movierec.services.movie_filters import NO_FILTER, MovieFilter, top_list_reads
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,23 @@ def recommend(
     nothing can be recommended because no statistics have been published yet.
     """
     wanted = offset + limit
-    keep: Callable[[int], bool] | None = None
+    matching: set[int] | None = None
     with db.session() as session:
         exclude = excluded_movie_ids_of_user(session, user_id)
         if exclude is None:
             raise NotFound(f"user {user_id} not found")
         if movie_filter:
             matching = movie_filter.matching_ids(session)
-            keep = matching.__contains__
             # No deeper than the matching movies the user may get: the search ends there.
             wanted = min(wanted, len(matching - exclude))
         cached = cache.cached_list(user_id) or CachedList([], {}, {})
-        chosen = _pick(cache, cached.movie_ids, exclude, wanted, keep)[offset:]
+        chosen = _pick(cache, cached.movie_ids, exclude, wanted, matching)[offset:]
         movies = movies_by_ids(session, chosen)
         # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen = _pick(cache, cached.movie_ids, exclude | gone, wanted, keep)[offset:]
+            chosen = _pick(cache, cached.movie_ids, exclude | gone, wanted, matching)[offset:]
             movies = movies_by_ids(session, chosen)
     ranked = set(cached.movie_ids)
     items = [
@@ -120,15 +119,18 @@ def _pick(
     cached: Sequence[int],
     exclude: set[int],
     limit: int,
-    keep: Callable[[int], bool] | None = None,
+    matching: set[int] | None = None,
 ) -> list[int]:
+    """The first ``limit`` of ``cached`` then the top movies, without ``exclude``, and only
+    movies in ``matching`` when a filter gave that."""
+    keep = None if matching is None else matching.__contains__
     chosen = merge_recommendations(cached, (), exclude, limit, keep)
     if len(chosen) == limit:
         return chosen
     # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie;
-    # with a filter (``keep``), deeper and deeper until ``limit`` of them pass it.
+    # with a filter, deeper and deeper until ``limit`` of them pass it (or its few movies).
     top = None
-    for top in read_deeper(cache.top_movie_ids, limit + len(exclude)):
+    for top in top_list_reads(cache, limit + len(exclude), matching):
         chosen = merge_recommendations(chosen, top, exclude, limit, keep)
         if len(chosen) == limit:
             break
@@ -154,8 +156,8 @@ def top_movies(
             matching = movie_filter.matching_ids(session)
         wanted = min(offset + limit, len(matching))
         # The top list filtered: a cold-start pick with nothing excluded.
-        chosen = _pick(cache, (), set(), wanted, matching.__contains__)[offset:]
-        stat_of = cache.movie_stats(chosen)
+        chosen = _pick(cache, (), set(), wanted, matching)[offset:]
+        stat_of = cache.movie_stats(chosen) or {}
         stats: list[MovieStat] = [stat_of[m] for m in chosen if m in stat_of]
     else:
         stats = cache.top_movies(offset, offset + limit)
