@@ -93,7 +93,7 @@ class RecommendedMovieOut(MovieOut):
 class RecommendationsOut(BaseModel):
     user_id: int
     recommendations: list[RecommendedMovieOut] = Field(
-        description="Best first; none of them rated or watched by the user."
+        description="Best first; none of them rated, watched or dismissed by the user."
     )
     source: str = Field(
         description="Where the list came from: `model` (the user's own list from the last "
