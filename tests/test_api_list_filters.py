@@ -20,7 +20,7 @@ USER = 7
 
 
 @pytest.fixture(autouse=True, params=["top list read deeper", "matching movies ranked"])
-def top_list_reads(request, monkeypatch):  # type: ignore[no-untyped-def]
+def top_list_way(request, monkeypatch):  # type: ignore[no-untyped-def]
     """Both ways of finding the top movies that pass a filter: on this small catalogue every
     filter matches few enough movies to be ranked from their statistics, unless told not to."""
     if request.param == "top list read deeper":
