@@ -264,6 +264,22 @@ def loaded_db(db: Database, small_movielens: Path) -> Database:
     return db
 
 
+@pytest.fixture
+def fast_settings(settings: Settings) -> Settings:
+    """The settings with a small, quick rating model (the small data set needs no more)."""
+    return settings.model_copy(update={"model_n_factors": 8, "model_n_epochs": 10})
+
+
+@pytest.fixture
+def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -> Database:
+    """The small data set with statistics and recommendations published."""
+    from movierec.jobs.refresh import refresh_recommendations, refresh_statistics
+
+    refresh_statistics(loaded_db, cache, fast_settings)
+    refresh_recommendations(loaded_db, cache, fast_settings)
+    return loaded_db
+
+
 # -- REST API (issue 3): the real ml-latest-small in the session database ---------------------
 
 

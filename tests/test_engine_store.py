@@ -148,10 +148,19 @@ def test_statistics_top_list_reads(cache: CacheStore) -> None:
     assert cache.movie_stat(10) == MovieStat(10, 9, 4.0)
 
 
+def test_statistics_of_chosen_movies(cache: CacheStore) -> None:
+    assert cache.movie_stats([10, 20]) is None  # nothing published yet
+    stats = [MovieStat(30, 9, 4.5), MovieStat(10, 9, 4.0), MovieStat(20, 2, None)]
+    cache.publish_statistics(iter(stats))
+    assert cache.movie_stats([20, 99, 30]) == {20: stats[2], 30: stats[0]}  # 99: no statistics
+    assert cache.movie_stats([]) == {}
+
+
 def test_top_list_longer_than_a_lua_unpack(cache: CacheStore) -> None:
     stats = [MovieStat(i, 10_000 - i, 3.0) for i in range(1, 2501)]
     cache.publish_statistics(stats)
     assert cache.top_movies(0, 2500) == stats
+    assert cache.movie_stats(range(2500, 0, -1)) == {stat.movie_id: stat for stat in stats}
 
 
 def test_job_lock_is_exclusive_and_released(cache: CacheStore) -> None:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -22,19 +21,6 @@ from movierec.db.models import Movie, Rating, User
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
-
-
-@pytest.fixture
-def fast_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"model_n_factors": 8, "model_n_epochs": 10})
-
-
-@pytest.fixture
-def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -> Database:
-    """The small data set with statistics and recommendations published."""
-    refresh_statistics(loaded_db, cache, fast_settings)
-    refresh_recommendations(loaded_db, cache, fast_settings)
-    return loaded_db
 
 
 def _ids(response) -> list[int]:  # type: ignore[no-untyped-def]
@@ -399,3 +385,32 @@ def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # t
     assert after["source"] == "model"
     assert sci_fi_share(after) >= max(0.5, 2 * baseline)
     assert len(set(folded) & {movie["movie_id"] for movie in after["recommendations"]}) >= 5
+
+
+def test_fold_in_lists_leave_out_dismissed_movies_and_honour_filters(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore
+) -> None:
+    with refreshed.session() as session:
+        user = User(gender="M", year_of_birth=1980)
+        session.add(user)
+        session.flush()
+        user_id = user.user_id
+    top = _top_ids(cache)
+    _rate(refreshed, user_id, top[:3], stars=5.0)
+    first = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
+    assert first["source"] == "fold_in"
+    best = first["recommendations"][0]["movie_id"]
+    assert client.put(f"/api/v1/user/{user_id}/dismissed", json={"movie_id": best}).status_code in (
+        200,
+        201,
+    )
+    again = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
+    assert again["source"] == "fold_in"
+    assert best not in {movie["movie_id"] for movie in again["recommendations"]}
+    genre = next(g for g in (first["recommendations"][1]["genres"] or "").split("|") if g)
+    filtered = client.get(
+        f"/api/v1/user/{user_id}/recommendations?limit=5&genres={genre}"
+    ).get_json()
+    assert filtered["source"] == "fold_in" and len(filtered["recommendations"]) == 5
+    assert all(genre in movie["genres"].split("|") for movie in filtered["recommendations"])
+    assert all(movie["score"] is not None for movie in filtered["recommendations"])

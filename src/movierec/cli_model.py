@@ -29,9 +29,7 @@ def _settings(creating: str | None = None) -> Settings:
         wanted = os.environ.get(creating.upper()) if creating else None
         if creating and wanted and not Path(wanted).exists():
             try:
-                return load_settings(**{creating: ""}).model_copy(
-                    update={creating: Path(wanted)}
-                )
+                return load_settings(**{creating: ""}).model_copy(update={creating: Path(wanted)})
             except SettingsError:
                 pass
         raise InvalidSetting(str(error)) from None

@@ -7,6 +7,7 @@ from movierec.api import api_blueprint
 from movierec.api.engine_schemas import (
     ReasonOut,
     RecommendationsOut,
+    RecommendationsQuery,
     RecommendedMovieOut,
     TopMovieOut,
     TopMoviesOut,
@@ -14,7 +15,7 @@ from movierec.api.engine_schemas import (
 )
 from movierec.api.errors import errors
 from movierec.api.responses import respond
-from movierec.api.schemas import LimitQuery, UserPath, movie_fields, serialize_movie
+from movierec.api.schemas import UserPath, movie_fields, serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
 from movierec.services import top_movies as top_movies_service
@@ -35,20 +36,28 @@ recommendations = api_blueprint("recommendations", __name__, "Recommendations an
         **errors(400, 404, 503, s503=UNAVAILABLE),
     },
 )
-def get_recommendations(path: UserPath, query: LimitQuery):  # type: ignore[no-untyped-def]
+def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: ignore[no-untyped-def]
     """A user's recommendations, best first.
 
     The list the last refresh ranked for the user (the ranking model, RANKER), with the stars
     the rating model (SVD) predicts, minus every movie the user has rated or watched since;
     a user who rated or watched something since the refresh (or a new one) gets a list
     computed now from their current ratings (``source: fold_in``); a user without ratings gets
-    the top movies. Filled up from the top movies: always ``limit`` movies while the catalogue
-    has that many the user has not rated. Without statistics in Redis, or with Redis down, the
-    top movies are computed from the database."""
+    the top movies. Never a movie the user dismissed. Filled up from the top movies: always
+    ``limit`` movies while the catalogue has that many the user has not rated or dismissed
+    (and that pass the genre and year filters, which apply before ``limit`` and ``offset``).
+    Without statistics in Redis, or with Redis down, the top movies are computed from the
+    database."""
     settings = get_settings()
     limit = query.limit or settings.top_n
     found = recommendations_service.recommend(
-        get_db(), get_cache(), path.user_id, limit, settings.stat_movie_users_lower_limit
+        get_db(),
+        get_cache(),
+        path.user_id,
+        limit,
+        settings.stat_movie_users_lower_limit,
+        offset=query.offset,
+        movie_filter=query.movie_filter(),
     )
     return respond(
         RecommendationsOut(
@@ -79,9 +88,14 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     """The most popular movies: most users who rated or watched them first, then the highest
     average rating (as of the last statistics refresh; ``source`` "cache"). Without statistics
     in Redis, or with Redis down, the same order computed from the database now (``source``
-    "database")."""
+    "database"). The genre and year filters apply before ``limit`` and ``offset``."""
     top = top_movies_service.top_movies(
-        get_db(), get_cache(), query.limit, get_settings().stat_movie_users_lower_limit
+        get_db(),
+        get_cache(),
+        query.limit,
+        get_settings().stat_movie_users_lower_limit,
+        offset=query.offset,
+        movie_filter=query.movie_filter(),
     )
     return respond(
         TopMoviesOut(

@@ -87,6 +87,20 @@ end
 return {ids, values}
 """
 
+# Fields of a hash of the current version: false when none is published, else HMGET's values
+# (nil for a missing field), read in chunks (Lua's unpack has a limit on its arguments).
+_READ_CURRENT_HASH_FIELDS = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+local key = ARGV[1] .. version .. ARGV[2]
+local values = {}
+for first = 3, #ARGV, 1000 do
+    local chunk = redis.call('HMGET', key, unpack(ARGV, first, math.min(first + 999, #ARGV)))
+    for _, value in ipairs(chunk) do values[#values + 1] = value end
+end
+return values
+"""
+
 
 class LockBusy(Exception):
     """Another process holds the job lock; the message says which job and who holds it."""
@@ -486,6 +500,24 @@ class CacheStore:
     def movie_average(self, movie_id: int) -> float | None:
         stat = self.movie_stat(movie_id)
         return stat.avg_rating if stat else None
+
+    def movie_stats(self, movie_ids: Sequence[int]) -> dict[int, MovieStat] | None:
+        """The current statistics of these movies, read in one round trip, keyed by id (movies
+        without statistics are absent); None when no statistics have been published yet."""
+        values = self._script(_READ_CURRENT_HASH_FIELDS)(
+            keys=[self.key("stats", "current")],
+            args=[self.key("stats", ""), ":movies", *(int(m) for m in movie_ids)],
+        )
+        if values is None:
+            return None
+        found = {}
+        for movie_id, value in zip(movie_ids, values, strict=True):
+            if value is not None:
+                votes, _, average = value.partition(",")
+                found[int(movie_id)] = MovieStat(
+                    int(movie_id), int(votes), float(average) if average else None
+                )
+        return found
 
     def top_movie_ids(self, start: int, stop: int) -> list[int] | None:
         """Movie ids ``start``..``stop-1`` of the current top list, or None when no statistics

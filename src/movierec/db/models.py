@@ -149,6 +149,21 @@ class DeletedRating(Base):
     )
 
 
+class DismissedMovie(Base):
+    """A movie the user said they are not interested in: never recommended to them again. Not
+    a rating: it trains nothing and is not in their rating lists."""
+
+    __tablename__ = "dismissed_movies"
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("movies.movie_id", ondelete="CASCADE"), primary_key=True
+    )
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class ModelRun(Base):
     """One recommendations refresh: the models trained, how long each step took, and whether it
     reached Redis. ``version`` is the Redis version id of the lists it published."""

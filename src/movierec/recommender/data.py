@@ -26,8 +26,10 @@ class RatingArrays:
 
     def __post_init__(self) -> None:
         n = len(self.user_ids)
-        if len(self.movie_ids) != n or len(self.ratings) != n or (
-            self.timestamps is not None and len(self.timestamps) != n
+        if (
+            len(self.movie_ids) != n
+            or len(self.ratings) != n
+            or (self.timestamps is not None and len(self.timestamps) != n)
         ):
             raise ValueError("rating arrays of different lengths")
 

@@ -157,10 +157,16 @@ class ServingModel:
         return positions(self.item_ids, np.asarray(movie_ids, dtype=np.int64))
 
     def recommend(
-        self, rated_ids: np.ndarray, ratings: np.ndarray, exclude_ids: np.ndarray, n: int
+        self,
+        rated_ids: np.ndarray,
+        ratings: np.ndarray,
+        exclude_ids: np.ndarray,
+        n: int,
+        only: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Fold a user in from their ratings and rank the movies not in ``exclude_ids``: the
-        ``n`` best movie ids, the ranker's scores and the predicted stars (clipped)."""
+        """Fold a user in from their ratings and rank the movies not in ``exclude_ids`` (and,
+        when given, in ``only``): the ``n`` best movie ids, the ranker's scores and the
+        predicted stars (clipped)."""
         if self.ranker is None:
             raise FoldInUnavailable(f"the {self.ranker_name} ranker cannot fold in")
         columns = self.columns(rated_ids)
@@ -170,6 +176,11 @@ class ServingModel:
         )[None, :]
         excluded = self.columns(exclude_ids)
         scores[0, excluded[excluded >= 0]] = -np.inf
+        if only is not None:  # a filter: everything else out
+            allowed = np.zeros(len(self.item_ids), dtype=bool)
+            kept = self.columns(only)
+            allowed[kept[kept >= 0]] = True
+            scores[0, ~allowed] = -np.inf
         picked = top_k_columns(scores, n)[0]
         picked = picked[np.isfinite(scores[0, picked])]
         stars = self.predict(columns[known], np.asarray(ratings)[known], picked)

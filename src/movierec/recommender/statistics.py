@@ -57,3 +57,9 @@ def top_order(
 def _order(movie_ids: np.ndarray, votes: np.ndarray, averages: np.ndarray) -> np.ndarray:
     # Votes desc, then average desc (none last), then movie id asc: fully deterministic.
     return np.lexsort((movie_ids, -np.nan_to_num(averages, nan=-np.inf), -votes))
+
+
+def top_order_key(movie_id: int, votes: int, average: float | None) -> tuple[int, float, int]:
+    """Sort key of one movie in top order (the order of ``_order``), from its published
+    statistics: a few movies can be put in that order without reading the whole top list."""
+    return (-votes, -average if average is not None else np.inf, movie_id)

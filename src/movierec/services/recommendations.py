@@ -17,15 +17,20 @@ Any list is filled up from the top movies (``backfilled`` counts those; they car
 predicted stars). Each ranked movie may carry ``because``: up to two movies the user rated
 highly that are most similar to it in the ranker's movie space.
 
-A request costs one query for the user's ratings (as of now, and whether the user exists), one
-Redis read of their cached list, at most one Redis read of the top list (for cold start or
-backfill) and one query for the movie details; the model is read from Redis once per version.
+A dismissed movie ("not interested") is never recommended, from any source. A genre or year
+filter (``movie_filter``) keeps only matching movies, looking as deep into the lists as it takes
+(one query for the matching ids; ``services.movie_filters``); ``offset`` skips that many of the
+movies that pass.
+
+A request costs two queries for the user's ratings and what they dismissed (as of now, and
+whether the user exists), one Redis read of their cached list, at most a few Redis reads of the
+top list (cold start, backfill, filters) and one query for the movie details; the model is read
+from Redis once per version.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +41,15 @@ from movierec.cache.store import CachedList
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
-from movierec.db.repositories.user_history import UserHistory, user_history
-from movierec.recommender.lists import merge_recommendations
+from movierec.db.repositories.user_history import (
+    UserHistory,
+    excluded_movie_ids_of_user,
+    user_history,
+)
 from movierec.recommender.serving import ServingModel
 from movierec.services.errors import NotFound
-from movierec.services.top_movies import DATABASE, cached_list_or_none, top_movie_ids_or_database
+from movierec.services.movie_filters import NO_FILTER, MovieFilter
+from movierec.services.top_movies import DATABASE, cached_list_or_none, fill_from_top
 
 log = logging.getLogger(__name__)
 
@@ -73,30 +82,49 @@ class Recommendations:
 
 
 def recommend(
-    db: Database, cache: CacheStore, user_id: int, limit: int, min_votes: int
+    db: Database,
+    cache: CacheStore,
+    user_id: int,
+    limit: int,
+    min_votes: int,
+    *,
+    offset: int = 0,
+    movie_filter: MovieFilter = NO_FILTER,
 ) -> Recommendations:
-    """Up to ``limit`` movies for the user, best first, none of which they rated or watched.
+    """Up to ``limit`` movies for the user, best first, none of which they rated, watched or
+    dismissed, all passing ``movie_filter``, after skipping the first ``offset`` such movies.
 
     Without statistics in Redis (or without Redis) the top movies come from the database
     (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Raises ``NotFound`` for an unknown user.
     """
+    wanted = offset + limit
+    matching: set[int] | None = None
     with db.session() as session:
         history = user_history(session, user_id)
         if history is None:
             raise NotFound(f"user {user_id} not found")
-        exclude = set(history.movie_ids.tolist())
+        exclude = excluded_movie_ids_of_user(session, user_id) or set()  # rated or dismissed
+        if movie_filter:
+            matching = movie_filter.matching_ids(session)
+            # No deeper than the matching movies the user may get: the search ends there.
+            wanted = min(wanted, len(matching - exclude))
         model = cache.serving_model()
-        ranked, source = _ranked_list(cache, model, user_id, history, limit)
-        chosen, top_source = _pick(db, cache, ranked.movie_ids, exclude, limit, min_votes)
+        ranked, source = _ranked_list(cache, model, user_id, history, exclude, wanted, matching)
+        chosen, top_source = fill_from_top(
+            db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
+        )
+        chosen = chosen[offset:]
         reasons = _explain(model, history, ranked, chosen)
-        wanted = set(chosen).union(*reasons.values()) if reasons else set(chosen)
-        movies = movies_by_ids(session, wanted)
+        wanted_details = set(chosen).union(*reasons.values()) if reasons else set(chosen)
+        movies = movies_by_ids(session, wanted_details)
+        # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
         gone = set(chosen) - movies.keys()
         if gone:  # cached before they left the catalogue: pick again without them
             log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen, top_source = _pick(
-                db, cache, ranked.movie_ids, exclude | gone, limit, min_votes
+            chosen, top_source = fill_from_top(
+                db, cache, ranked.movie_ids, exclude | gone, wanted, min_votes, matching
             )
+            chosen = chosen[offset:]
             movies.update(movies_by_ids(session, set(chosen) - movies.keys()))
     in_ranked = set(ranked.movie_ids)
     items = [
@@ -123,7 +151,9 @@ def _ranked_list(
     model: ServingModel | None,
     user_id: int,
     history: UserHistory,
-    limit: int,
+    exclude: set[int],
+    wanted: int,
+    matching: set[int] | None,
 ) -> tuple[CachedList, str]:
     """The user's ranked movies (before exclusions and backfill) and where they came from."""
     cached = cached_list_or_none(cache, user_id)  # None too when Redis is down
@@ -135,8 +165,10 @@ def _ranked_list(
     )
     if changed_since:
         assert model is not None
+        excluded = np.fromiter(exclude, np.int64, len(exclude))
+        allowed = None if matching is None else np.fromiter(matching, np.int64, len(matching))
         ids, scores, stars = model.recommend(
-            history.movie_ids, history.ratings, history.movie_ids, limit
+            history.movie_ids, history.ratings, excluded, wanted, only=allowed
         )
         movie_ids = ids.tolist()
         return (
@@ -161,20 +193,3 @@ def _explain(
     in_ranked = set(ranked.movie_ids)
     explained = np.array([m for m in chosen if m in in_ranked], dtype=np.int64)
     return model.explain(liked, explained, EXPLANATIONS_PER_MOVIE)
-
-
-def _pick(
-    db: Database,
-    cache: CacheStore,
-    cached: Sequence[int],
-    exclude: set[int],
-    limit: int,
-    min_votes: int,
-) -> tuple[list[int], str | None]:
-    """The chosen ids, and where the top movies came from (None: not needed)."""
-    chosen = merge_recommendations(cached, (), exclude, limit)
-    if len(chosen) == limit:
-        return chosen, None
-    # Deep enough that ``limit`` remain after skipping every excluded or already chosen movie.
-    top, source = top_movie_ids_or_database(db, cache, limit + len(exclude), min_votes)
-    return merge_recommendations(chosen, top, exclude, limit), source

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,9 @@ from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.statistics import movie_aggregates
+from movierec.recommender.lists import merge_recommendations
 from movierec.recommender.statistics import rank_movies
+from movierec.services.movie_filters import NO_FILTER, MovieFilter, top_list_reads
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +56,20 @@ class _Ranking:
     averages: np.ndarray  # NaN below the votes limit
     expires: float
 
-    def stats(self, n: int) -> list[MovieStat]:
+    def stats(self, n: int, offset: int = 0) -> list[MovieStat]:
+        """Entries ``offset``..``offset + n - 1`` of the ranking."""
+        return self._stats(slice(offset, offset + n))
+
+    def stats_of(self, movie_ids: list[int]) -> list[MovieStat]:
+        """The entries of ``movie_ids``, in that order (unknown ids left out)."""
+        index = {int(m): i for i, m in enumerate(self.movie_ids)}
+        return self._stats([index[m] for m in movie_ids if m in index])
+
+    def _stats(self, where: slice | list[int]) -> list[MovieStat]:
         return [
             MovieStat(int(movie_id), int(votes), None if np.isnan(average) else float(average))
             for movie_id, votes, average in zip(
-                self.movie_ids[:n], self.votes[:n], self.averages[:n], strict=True
+                self.movie_ids[where], self.votes[where], self.averages[where], strict=True
             )
         ]
 
@@ -93,34 +105,74 @@ def _unpublished(cache: CacheStore) -> str | None:
     return None
 
 
-def top_movie_ids_or_database(
-    db: Database, cache: CacheStore, n: int, min_votes: int
-) -> tuple[list[int], str]:
-    """The first ``n`` movie ids of the top list and where they came from (CACHE/DATABASE)."""
+def fill_from_top(
+    db: Database,
+    cache: CacheStore,
+    ranked: Sequence[int],
+    exclude: set[int],
+    limit: int,
+    min_votes: int,
+    matching: set[int] | None = None,
+) -> tuple[list[int], str | None]:
+    """The first ``limit`` of ``ranked`` then the top movies, without ``exclude`` and, with a
+    filter, only movies in ``matching``; and where the top movies came from (CACHE, DATABASE;
+    None: not needed). The published top list is read as deep as the filter needs
+    (``top_list_reads``); without one in Redis (or without Redis) the database's ranking."""
+    keep = None if matching is None else matching.__contains__
+    chosen = merge_recommendations(ranked, (), exclude, limit, keep)
+    if len(chosen) == limit:
+        return chosen, None
     try:
-        ids = cache.top_movie_ids(0, n)
-        why = "no movie statistics published in Redis" if ids is None else None
-        if ids == [] and n > 0:
-            why = _unpublished(cache)
+        top = None
+        for top in top_list_reads(cache, limit + len(exclude), matching):
+            chosen = merge_recommendations(chosen, top, exclude, limit, keep)
+            if len(chosen) == limit:
+                return chosen, CACHE
+        # An empty read is the truth only while the published version's keys are there.
+        why = _unpublished(cache) if top == [] else None
+        if top is not None and why is None:
+            return chosen, CACHE
+        why = why or "no movie statistics published in Redis"
     except REDIS_UNAVAILABLE as error:
-        ids, why = None, f"Redis unavailable ({type(error).__name__})"
-    if why is None and ids is not None:
-        return ids, CACHE
-    ranking = database_ranking(db, min_votes, why or "no top list in Redis")
-    return [int(m) for m in ranking.movie_ids[:n]], DATABASE
+        why = f"Redis unavailable ({type(error).__name__})"
+    ids = database_ranking(db, min_votes, why).movie_ids
+    if matching is not None:
+        ids = ids[np.isin(ids, np.fromiter(matching, np.int64, len(matching)))]
+    return merge_recommendations(chosen, ids.tolist(), exclude, limit, keep), DATABASE
 
 
-def top_movies(db: Database, cache: CacheStore, limit: int, min_votes: int) -> TopMovies:
-    """The ``limit`` most rated movies (then best average), with their statistics: the
-    published ones, else the database's of now."""
-    try:
-        stats: list[MovieStat] = cache.top_movies(0, limit)
-        why = _unpublished(cache) if not stats else None
-    except REDIS_UNAVAILABLE as error:
-        stats, why = [], f"Redis unavailable ({type(error).__name__})"
-    source = CACHE
-    if why is not None:
-        stats, source = database_ranking(db, min_votes, why).stats(limit), DATABASE
+def top_movies(
+    db: Database,
+    cache: CacheStore,
+    limit: int,
+    min_votes: int,
+    *,
+    offset: int = 0,
+    movie_filter: MovieFilter = NO_FILTER,
+) -> TopMovies:
+    """The ``limit`` most rated movies (then best average) passing ``movie_filter``, after the
+    first ``offset`` of them, with their statistics: the published ones, else the database's
+    of now."""
+    if movie_filter:
+        with db.session() as session:
+            matching = movie_filter.matching_ids(session)
+        wanted = min(offset + limit, len(matching))
+        chosen, source = fill_from_top(db, cache, (), set(), wanted, min_votes, matching)
+        chosen = chosen[offset:]
+        if source == DATABASE:
+            stats = database_ranking(db, min_votes, "filtered top movies").stats_of(chosen)
+        else:
+            source, stat_of = CACHE, cache.movie_stats(chosen) or {}
+            stats = [stat_of[m] for m in chosen if m in stat_of]
+    else:
+        try:
+            stats = cache.top_movies(offset, offset + limit)
+            why = _unpublished(cache) if not stats else None
+        except REDIS_UNAVAILABLE as error:
+            stats, why = [], f"Redis unavailable ({type(error).__name__})"
+        source = CACHE
+        if why is not None:
+            stats, source = database_ranking(db, min_votes, why).stats(limit, offset), DATABASE
     with db.session() as session:
         found = movies_by_ids(session, (stat.movie_id for stat in stats))
     entries = [

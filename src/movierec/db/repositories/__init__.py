@@ -4,8 +4,10 @@ values, model instances or data frames; they never commit (the caller owns the t
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Executable
+from sqlalchemy import Connection, Executable, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 
 def read_frame(query: Executable, connection: Connection, **options: Any) -> pd.DataFrame:
@@ -18,3 +20,9 @@ def read_frame(query: Executable, connection: Connection, **options: Any) -> pd.
         if isinstance(error.__cause__, SQLAlchemyError):
             raise error.__cause__ from None
         raise
+
+
+def upsert_insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    """An INSERT into ``table`` that has ``on_conflict_do_*`` (PostgreSQL's or SQLite's)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
