@@ -58,6 +58,14 @@ def _rate(
         )
 
 
+def _new_user(db: Database) -> int:
+    with db.session() as session:
+        user = User(gender="F", year_of_birth=1990)
+        session.add(user)
+        session.flush()
+        return user.user_id
+
+
 def _top_ids(cache: CacheStore) -> list[int]:
     return cache.top_movie_ids(0, 10_000) or []
 
@@ -125,11 +133,7 @@ def test_bad_limits_are_rejected(client, refreshed: Database) -> None:  # type: 
 def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    with refreshed.session() as session:
-        user = User(gender="F", year_of_birth=1990)
-        session.add(user)
-        session.flush()
-        user_id = user.user_id
+    user_id = _new_user(refreshed)
     top = _top_ids(cache)
     assert cache.recommendations_for(user_id) is None
     response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
@@ -390,11 +394,7 @@ def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # t
 def test_fold_in_lists_leave_out_dismissed_movies_and_honour_filters(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    with refreshed.session() as session:
-        user = User(gender="M", year_of_birth=1980)
-        session.add(user)
-        session.flush()
-        user_id = user.user_id
+    user_id = _new_user(refreshed)
     top = _top_ids(cache)
     _rate(refreshed, user_id, top[:3], stars=5.0)
     first = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()

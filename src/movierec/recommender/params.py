@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,15 +126,30 @@ def settings_from_params_file(data: Mapping[str, Any], default_dir: Path) -> dic
     MODEL_PARAMS_FILE when given (it must then exist), else ``<DATA_DIR>/model-params.json``
     when that exists (where ``grid-search --apply`` writes without MODEL_PARAMS_FILE).
     """
+    return _fill_from_file(
+        data, "model_params_file", default_dir, DEFAULT_FILE_NAME,
+        lambda path: {SETTINGS_FIELDS[k]: v for k, v in read_params_file(path).items()},
+    )  # fmt: skip
+
+
+def _fill_from_file(
+    data: Mapping[str, Any],
+    setting: str,
+    default_dir: Path,
+    default_name: str,
+    read: Callable[[Path], dict[str, Any]],
+) -> dict[str, Any]:
+    """``data`` with the settings ``read`` from the file named by ``setting`` (or the default
+    file in DATA_DIR) filled in where ``data`` gives none; ``setting`` set to the file used."""
     given = {str(key).lower(): value for key, value in data.items()}
-    merged = {key: value for key, value in data.items() if str(key).lower() != "model_params_file"}
-    path = _chosen_file(given, "model_params_file", default_dir, DEFAULT_FILE_NAME)
+    merged = {key: value for key, value in data.items() if str(key).lower() != setting}
+    path = _chosen_file(given, setting, default_dir, default_name)
     if path is None:
         return merged
-    for name, value in read_params_file(path).items():
-        if SETTINGS_FIELDS[name] not in given:
-            merged[SETTINGS_FIELDS[name]] = value
-    merged["model_params_file"] = path
+    for name, value in read(path).items():
+        if name not in given:
+            merged[name] = value
+    merged[setting] = path
     return merged
 
 
@@ -204,13 +219,6 @@ def write_ranker_file(
 def settings_from_ranker_file(data: Mapping[str, Any], default_dir: Path) -> dict[str, Any]:
     """Settings input with the ranker file's values filled in where none was given explicitly:
     RANKER_PARAMS_FILE when given, else ``<DATA_DIR>/ranker-params.json`` when it exists."""
-    given = {str(key).lower(): value for key, value in data.items()}
-    merged = {key: value for key, value in data.items() if str(key).lower() != "ranker_params_file"}
-    path = _chosen_file(given, "ranker_params_file", default_dir, RANKER_FILE_NAME)
-    if path is None:
-        return merged
-    for name, value in read_ranker_file(path).items():
-        if name not in given:
-            merged[name] = value
-    merged["ranker_params_file"] = path
-    return merged
+    return _fill_from_file(
+        data, "ranker_params_file", default_dir, RANKER_FILE_NAME, read_ranker_file
+    )
