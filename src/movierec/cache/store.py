@@ -394,8 +394,11 @@ class CacheStore:
                 self._model_checked = now
                 return self._model
             if version != self._model_version:
-                self._model = self._load_model(version)
-                self._model_version = version
+                try:
+                    self._model = self._load_model(version)
+                    self._model_version = version
+                except redis.RedisError as error:  # keep this process's; retried next check
+                    log.warning("recommendations %s: cannot read its model: %s", version, error)
             self._model_checked = now
         return self._model
 
