@@ -12,35 +12,44 @@ from movierec.db import Database
 from movierec.db.models import Movie, Rating, User
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories import ratings as ratings_repo
-from movierec.db.repositories.user_history import rated_movie_ids_of_user
+from movierec.db.repositories.user_history import user_history
 
 MOVIE_FIELDS = ["movie_id", "title", "year", "genres", "description", "imdb_id", "tmdb_id"]
 
 
-def _orm_rated_movie_ids(session: Session, user_id: int) -> set[int] | None:
+def _orm_history(session: Session, user_id: int) -> dict[int, tuple[float, float]] | None:
     rows = session.execute(
-        select(User.user_id, Rating.movie_id)
+        select(User.user_id, Rating.movie_id, Rating.rating, Rating.ts)
         .outerjoin(Rating, Rating.user_id == User.user_id)
         .where(User.user_id == user_id)
     ).all()
-    return {m for _, m in rows if m is not None} if rows else None
+    if not rows:
+        return None
+    return {m: (r, ts.timestamp()) for _, m, r, ts in rows if m is not None}
 
 
 def _fields(movie: object) -> dict[str, object]:
     return {name: getattr(movie, name) for name in MOVIE_FIELDS}
 
 
-def test_rated_movie_ids_equal_the_orm_query(loaded_db: Database) -> None:
+def test_user_history_equals_the_orm_query(loaded_db: Database) -> None:
     with loaded_db.session() as session:
-        session.add(User(gender="F"))  # a user without ratings: an empty set, not None
+        session.add(User(gender="F"))  # a user without ratings: an empty history, not None
         session.flush()
         user_ids = list(session.scalars(select(User.user_id))) + [999_999]
         checked = []
         for user_id in user_ids:
-            expected = _orm_rated_movie_ids(session, user_id)
-            assert rated_movie_ids_of_user(session, user_id) == expected
+            expected = _orm_history(session, user_id)
+            history = user_history(session, user_id)
+            if expected is None:
+                assert history is None
+            else:
+                assert history is not None
+                got = dict(zip(history.movie_ids.tolist(), history.ratings.tolist(), strict=True))
+                assert got == {m: r for m, (r, _) in expected.items()}
+                assert history.latest == max((t for _, t in expected.values()), default=None)
             checked.append(expected)
-    assert None in checked and set() in checked and any(len(s or ()) > 5 for s in checked)
+    assert None in checked and {} in checked and any(len(s or ()) > 5 for s in checked)
 
 
 def test_movie_lookups_equal_the_orm_ones(loaded_db: Database) -> None:

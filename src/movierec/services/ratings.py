@@ -6,7 +6,7 @@ write nor create a duplicate row, and SQLite never has to upgrade a read lock to
 A missing user or movie is detected by the foreign keys and only then diagnosed, to say which.
 
 A write takes effect at once for the user: the recommendations are filtered by the user's
-current ratings when they are read (``rated_movie_ids_of_user``), not only at the next refresh.
+current ratings when they are read (``user_history``), not only at the next refresh.
 """
 
 from __future__ import annotations

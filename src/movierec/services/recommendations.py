@@ -40,12 +40,9 @@ from movierec.cache import CacheStore
 from movierec.cache.store import CachedList
 from movierec.db import Database
 from movierec.db.models import Movie
+from movierec.db.repositories.dismissed import dismissed_movie_ids
 from movierec.db.repositories.movies import movies_by_ids
-from movierec.db.repositories.user_history import (
-    UserHistory,
-    excluded_movie_ids_of_user,
-    user_history,
-)
+from movierec.db.repositories.user_history import UserHistory, user_history
 from movierec.recommender.serving import ServingModel
 from movierec.services.errors import NotFound
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
@@ -103,7 +100,8 @@ def recommend(
         history = user_history(session, user_id)
         if history is None:
             raise NotFound(f"user {user_id} not found")
-        exclude = excluded_movie_ids_of_user(session, user_id) or set()  # rated or dismissed
+        # Rated or watched (the history already read), or dismissed.
+        exclude = set(history.movie_ids.tolist()) | dismissed_movie_ids(session, user_id)
         if movie_filter:
             matching = movie_filter.matching_ids(session)
             # No deeper than the matching movies the user may get: the search ends there.
