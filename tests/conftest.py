@@ -239,6 +239,17 @@ def make_movielens(
     return folder
 
 
+def new_user(db: Database) -> int:
+    """A new user (no ratings); their id."""
+    from movierec.db.models import User
+
+    with db.session() as session:
+        user = User(gender="F", year_of_birth=1990)
+        session.add(user)
+        session.flush()
+        return user.user_id
+
+
 def rated_movies(database: Database, user_id: int) -> set[int]:
     """What the database says the user rated or watched, read with plain SQL so tests do not
     check the service with the query it uses itself."""

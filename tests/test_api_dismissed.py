@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from conftest import rated_movies
+from conftest import new_user, rated_movies
 from movierec.cache import CacheStore
 from movierec.db import Database
-from movierec.db.models import User
 
 # Synthetic data set (conftest.small_movielens): users 1..60, movies 10, 20, ..., 1200.
 USER = 7
@@ -37,14 +36,6 @@ def _dismissed_rows(db: Database, user_id: int) -> set[int]:
             text("SELECT movie_id FROM dismissed_movies WHERE user_id = :user"), {"user": user_id}
         )
         return {movie_id for (movie_id,) in rows}
-
-
-def _new_user(db: Database) -> int:
-    with db.session() as session:
-        user = User(gender="F", year_of_birth=1990)
-        session.add(user)
-        session.flush()
-        return user.user_id
 
 
 def test_dismiss_is_idempotent_listed_newest_first_and_no_rating(  # type: ignore[no-untyped-def]
@@ -116,7 +107,7 @@ def test_dismissed_movie_is_never_backfilled(  # type: ignore[no-untyped-def]
 def test_cold_start_skips_dismissed_movies(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    user_id = _new_user(refreshed)
+    user_id = new_user(refreshed)
     top = cache.top_movie_ids(0, 10_000) or []
     assert _recommended(client, user_id, 10) == top[:10]
     for movie in (top[0], top[4]):
@@ -129,7 +120,7 @@ def test_cold_start_skips_dismissed_movies(  # type: ignore[no-untyped-def]
 def test_a_dismissed_movie_stays_out_when_its_rating_is_deleted(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    user_id = _new_user(refreshed)
+    user_id = new_user(refreshed)
     top = cache.top_movie_ids(0, 10_000) or []
     rated = client.put(f"/api/v1/user/{user_id}/rating", json={"movie_id": top[0], "rating": 2})
     assert rated.status_code == 200

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from flask import Flask
 from sqlalchemy import select, update
 
-from conftest import ML_SMALL, rated_movies, requires_movielens
+from conftest import ML_SMALL, new_user, rated_movies, requires_movielens
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
-from movierec.db.models import Movie, Rating, User
+from movierec.db.models import Movie, Rating
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
@@ -56,14 +56,6 @@ def _rate(
             )
             for m in movie_ids
         )
-
-
-def _new_user(db: Database) -> int:
-    with db.session() as session:
-        user = User(gender="F", year_of_birth=1990)
-        session.add(user)
-        session.flush()
-        return user.user_id
 
 
 def _top_ids(cache: CacheStore) -> list[int]:
@@ -133,7 +125,7 @@ def test_bad_limits_are_rejected(client, refreshed: Database) -> None:  # type: 
 def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    user_id = _new_user(refreshed)
+    user_id = new_user(refreshed)
     top = _top_ids(cache)
     assert cache.recommendations_for(user_id) is None
     response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
@@ -394,7 +386,7 @@ def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # t
 def test_fold_in_lists_leave_out_dismissed_movies_and_honour_filters(  # type: ignore[no-untyped-def]
     client, refreshed: Database, cache: CacheStore
 ) -> None:
-    user_id = _new_user(refreshed)
+    user_id = new_user(refreshed)
     top = _top_ids(cache)
     _rate(refreshed, user_id, top[:3], stars=5.0)
     first = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
