@@ -63,6 +63,29 @@ def test_evaluate_ranking_table_reads_the_database(
     assert lines[0].split()[-1] == "1.00"  # the baseline against itself
 
 
+def test_an_evaluation_of_the_database_is_recorded_for_the_operators(
+    loaded_db: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    client,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    assert client.get("/api/v1/admin/status").get_json()["latest_evaluation"] is None
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    code, output = run("evaluate", "--ranking", "--split", "random", "--k", "5", "--json",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, output
+    printed = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    assert "recorded" in output
+    latest = client.get("/api/v1/admin/status").get_json()["latest_evaluation"]
+    assert (latest["split"], latest["k"], latest["n_users"]) == ("random", 5, printed["n_users"])
+    assert latest["n_ratings"] == printed["n_ratings"]
+    assert latest["results"] == json.loads(json.dumps(printed["results"]))
+    # Evaluating a file is no statement about the service: nothing new is recorded.
+    run("evaluate", "--ranking", "--source", str(tmp_path / "none"), "--no-progress")
+    assert client.get("/api/v1/admin/status").get_json()["latest_evaluation"] == latest
+
+
 def test_ranking_errors_are_one_line(small_movielens: Path) -> None:
     code, output = run("evaluate", "--ranking", "--source", str(small_movielens),
                        "--rankers", "svdpp", "--no-progress")  # fmt: skip

@@ -157,12 +157,32 @@ def evaluate_ranking(
         "results": rows,
     }
     written = _write_evaluation(document, out) if out else {}
+    if origin == "database":
+        _record_evaluation(settings, document)
     if as_json:
         click.echo(json.dumps(document, indent=2, default=float))
     else:
         _print_table(rows, k)
         for label, path in written.items():
             click.echo(f"{label:>6}: {path}")
+
+
+def _record_evaluation(settings: Settings, document: dict[str, Any]) -> None:
+    """Keep an evaluation of the database's ratings: operators see the latest figures in
+    ``GET /api/v1/admin/status`` and on the operator page."""
+    from datetime import UTC, datetime
+
+    from movierec.db import Database
+    from movierec.db.repositories.evaluations import record_evaluation
+
+    plain = json.loads(json.dumps(document, default=float))  # numpy numbers as JSON numbers
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            record_evaluation(session, plain, datetime.now(UTC))
+    finally:
+        database.dispose()
+    click.echo("recorded: the operator page and /api/v1/admin/status show it", err=True)
 
 
 def _print_table(rows: Sequence[dict[str, Any]], k: int) -> None:

@@ -7,10 +7,12 @@ from movierec.api.engine_schemas import (
     CacheVersionsOut,
     EngineStatusOut,
     ModelRunOut,
+    RankingEvaluationOut,
     RunningJobsOut,
 )
 from movierec.api.errors import errors
 from movierec.api.responses import respond
+from movierec.db.models import RankingEvaluation
 from movierec.extensions import get_cache, get_db
 from movierec.services.engine_status import engine_status
 
@@ -25,8 +27,10 @@ def get_engine_status():  # type: ignore[no-untyped-def]
     status = engine_status(get_db(), get_cache())
     return respond(
         EngineStatusOut(
-            current_model=_run(status.current_model),
-            latest_run=_run(status.latest_run),
+            current_model=_run(status.current_model) if status.current_model else None,
+            latest_run=_run(status.latest_run) if status.latest_run else None,
+            recent_runs=[_run(run) for run in status.recent_runs],
+            latest_evaluation=_evaluation(status.latest_evaluation),
             versions=CacheVersionsOut(
                 recommendations=status.recommendations_version,
                 statistics=status.statistics_version,
@@ -40,5 +44,18 @@ def get_engine_status():  # type: ignore[no-untyped-def]
     )
 
 
-def _run(run: object | None) -> ModelRunOut | None:
-    return None if run is None else ModelRunOut.model_validate(run, from_attributes=True)
+def _run(run: object) -> ModelRunOut:
+    return ModelRunOut.model_validate(run, from_attributes=True)
+
+
+def _evaluation(evaluation: RankingEvaluation | None) -> RankingEvaluationOut | None:
+    if evaluation is None:
+        return None
+    return RankingEvaluationOut(
+        evaluated_at=evaluation.evaluated_at,
+        split=evaluation.split,
+        k=evaluation.k,
+        n_ratings=evaluation.n_ratings,
+        n_users=evaluation.n_users,
+        results=list(evaluation.document.get("results", [])),
+    )

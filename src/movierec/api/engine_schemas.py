@@ -179,11 +179,32 @@ class RunningJobsOut(BaseModel):
     statistics: str | None
 
 
+class RankingEvaluationOut(BaseModel):
+    evaluated_at: UtcTimestamp
+    split: str = Field(examples=["temporal"])
+    k: int = Field(description="Metrics are @k.", examples=[10])
+    n_ratings: int
+    n_users: int = Field(description="Users with held-out ratings.")
+    results: list[dict[str, object]] = Field(
+        description="One row per ranker (`model`, `ndcg`, `ndcg_rel`, `precision`, `recall`, "
+        "`map`, `hit_rate`, `coverage`, ..., `ndcg_vs_popular`), as `movierec model evaluate "
+        "--ranking --json` prints them."
+    )
+
+
 class EngineStatusOut(BaseModel):
     current_model: ModelRunOut | None = Field(
         description="The run whose lists are served now (null before the first refresh)."
     )
     latest_run: ModelRunOut | None = Field(description="The most recent run, whatever its outcome.")
+    recent_runs: list[ModelRunOut] = Field(
+        description="The last refreshes of the recommendations, newest first, whatever their "
+        "outcome."
+    )
+    latest_evaluation: RankingEvaluationOut | None = Field(
+        description="The latest `movierec model evaluate --ranking` of the database's ratings "
+        "(null: none was run)."
+    )
     versions: CacheVersionsOut
     users_with_recommendations: int
     running: RunningJobsOut
@@ -208,3 +229,40 @@ class SimilarMovieOut(MovieOut):
 class SimilarMoviesOut(BaseModel):
     movie_id: int
     similar: list[SimilarMovieOut] = Field(description="Most similar first.")
+
+
+class MovieSearchQuery(LimitQuery):
+    q: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Words of the title, in any case and order (`matrix the` finds "
+        '"Matrix, The (1999)").',
+        json_schema_extra={"example": "toy story"},
+    )
+
+
+class FoundMovieOut(MovieOut):
+    votes: int | None = Field(
+        description="Users who rated or watched it, as of the last statistics refresh (null: "
+        "no statistics at hand)."
+    )
+
+
+class MovieSearchOut(BaseModel):
+    q: str
+    limit: int
+    movies: list[FoundMovieOut] = Field(
+        description="Titles starting with the first word first, then the most voted."
+    )
+
+
+class MovieStatisticsOut(BaseModel):
+    movie_id: int
+    votes: int = Field(description="Users who rated or watched the movie.")
+    avg_rating: float | None = Field(
+        description="Mean rating; null below STAT_MOVIE_USERS_LOWER_LIMIT votes."
+    )
+    source: Literal["cache", "database"] = Field(
+        description='"cache": as the last statistics refresh published them; "database": '
+        "counted now (nothing published for the movie yet, or Redis unreachable)."
+    )

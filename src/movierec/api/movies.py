@@ -1,13 +1,21 @@
-"""Movies: GET /api/v1/movie/<id>, GET /api/v1/movie/<id>/similar."""
+"""Movies: GET /api/v1/movie/<id>, its statistics and similar movies; title search."""
 
 from __future__ import annotations
 
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import SimilarMovieOut, SimilarMoviesOut, SimilarQuery
+from movierec.api.engine_schemas import (
+    FoundMovieOut,
+    MovieSearchOut,
+    MovieSearchQuery,
+    MovieStatisticsOut,
+    SimilarMovieOut,
+    SimilarMoviesOut,
+    SimilarQuery,
+)
 from movierec.api.errors import errors
 from movierec.api.responses import respond
 from movierec.api.schemas import MovieOut, MoviePath, movie_fields, serialize_movie
-from movierec.extensions import get_cache, get_catalogue
+from movierec.extensions import get_cache, get_catalogue, get_db, get_settings
 from movierec.services import movies as movies_service
 
 movies = api_blueprint("movies", __name__, "Movies")
@@ -35,6 +43,47 @@ def get_similar_movies(path: MoviePath, query: SimilarQuery):  # type: ignore[no
             movie_id=path.movie_id,
             similar=[
                 SimilarMovieOut(**movie_fields(entry.movie), score=entry.score) for entry in similar
+            ],
+        )
+    )
+
+
+@movies.get(
+    "/movie/<int:movie_id>/statistics",
+    responses={200: MovieStatisticsOut, **errors(400, 404, 503)},
+)
+def get_movie_statistics(path: MoviePath):  # type: ignore[no-untyped-def]
+    """How many users rated or watched the movie, and its average rating: as the last
+    statistics refresh published them, else counted by the database now."""
+    stats = movies_service.movie_statistics(
+        get_catalogue(),
+        get_cache(),
+        get_db(),
+        path.movie_id,
+        get_settings().stat_movie_users_lower_limit,
+    )
+    return respond(
+        MovieStatisticsOut(
+            movie_id=stats.movie_id,
+            votes=stats.votes,
+            avg_rating=stats.avg_rating,
+            source=stats.source,
+        )
+    )
+
+
+@movies.get("/movies/search", responses={200: MovieSearchOut, **errors(400, 503)})
+def search_movies(query: MovieSearchQuery):  # type: ignore[no-untyped-def]
+    """Movies whose title holds every word of ``q`` (any case, any order): titles that start
+    with the first word first, then the most voted."""
+    limit = query.limit or get_settings().top_n
+    found = movies_service.search_movies(get_catalogue(), get_cache(), get_db(), query.q, limit)
+    return respond(
+        MovieSearchOut(
+            q=query.q,
+            limit=limit,
+            movies=[
+                FoundMovieOut(**movie_fields(entry.movie), votes=entry.votes) for entry in found
             ],
         )
     )

@@ -191,3 +191,23 @@ class ModelRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_model_runs_started_at", "started_at"),)
+
+
+class RankingEvaluation(Base):
+    """One ``movierec model evaluate --ranking`` of the database's ratings: how well each ranker
+    ranked a held-out part, kept so that operators see the latest figures (the operator page,
+    ``GET /api/v1/admin/status``) without rerunning it."""
+
+    __tablename__ = "ranking_evaluations"
+
+    evaluation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    split: Mapped[str] = mapped_column(String(16), nullable=False)  # temporal | random | ...
+    k: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_ratings: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_users: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The whole document the command printed with --json (settings of the split, one row of
+    # metrics per ranker), so that a new metric needs no migration.
+    document: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ix_ranking_evaluations_evaluated_at", "evaluated_at"),)

@@ -1,12 +1,24 @@
-"""Movie look-ups, and the movies similar to one (the published model's movie space)."""
+"""Movie look-ups, title search, a movie's statistics, and the movies similar to one (the
+published model's movie space)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from movierec.cache import CacheStore
+from movierec.cache.store import REDIS_UNAVAILABLE
+from movierec.db import Database
+from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories.movies import MovieDetails
+from movierec.db.repositories.statistics import movie_votes_and_average
 from movierec.services.catalogue import MovieCatalogue
+from movierec.services.errors import InvalidInput
+
+# A search orders at most this many matching titles (ids only) by votes: a one-letter query
+# over MovieLens-25M's catalogue matches most of it, and nobody looks that far.
+SEARCH_CANDIDATES = 5000
 
 
 def get_movie(catalogue: MovieCatalogue, movie_id: int) -> MovieDetails:
@@ -39,3 +51,71 @@ def similar_movies(
         if m in found
     ]
     return similar[:limit]
+
+
+@dataclass(frozen=True)
+class MovieStatistics:
+    movie_id: int
+    votes: int  # users who rated or watched it
+    avg_rating: float | None  # None below the lower limit of votes
+    source: Literal["cache", "database"]  # published by the last refresh, or counted now
+
+
+def movie_statistics(
+    catalogue: MovieCatalogue, cache: CacheStore, db: Database, movie_id: int, min_votes: int
+) -> MovieStatistics:
+    """A movie's votes and average: the published statistics (what the top list and implicit
+    ratings use); counted by the database now, under the same lower limit, when none are
+    published for the movie (before the first refresh, a movie new since then, Redis down).
+    ``NotFound`` for an unknown movie."""
+    catalogue.get_movie(movie_id)
+    try:
+        stat = cache.movie_stat(movie_id)
+    except REDIS_UNAVAILABLE:
+        stat = None
+    if stat is not None:
+        return MovieStatistics(movie_id, stat.votes, stat.avg_rating, "cache")
+    with db.session() as session:
+        votes, average = movie_votes_and_average(session, movie_id)
+    return MovieStatistics(movie_id, votes, average if votes >= min_votes else None, "database")
+
+
+@dataclass(frozen=True)
+class FoundMovie:
+    movie: MovieDetails
+    votes: int | None  # as published; None when no statistics are at hand
+
+
+def search_words(query: str) -> list[str]:
+    """The words a title must all contain (any case, any order: "the matrix" finds
+    "Matrix, The (1999)"); ``InvalidInput`` when there are none."""
+    words = [word for word in re.split(r"[\s,.:;!?()\[\]\"']+", query) if word]
+    if not words:
+        raise InvalidInput("q: give at least one word of the title")
+    return list(dict.fromkeys(word.casefold() for word in words))
+
+
+def search_movies(
+    catalogue: MovieCatalogue, cache: CacheStore, db: Database, query: str, limit: int
+) -> list[FoundMovie]:
+    """Up to ``limit`` movies whose title holds every word of ``query``: titles starting with
+    the first word first, then the most voted (published statistics), then by title."""
+    words = search_words(query)
+    with db.session() as session:
+        matches = movies_repo.movie_ids_with_title_words(session, words, SEARCH_CANDIDATES)
+    ids = [movie_id for movie_id, _ in matches]
+    try:
+        stats = cache.movie_stats(ids) or {}
+    except REDIS_UNAVAILABLE:
+        stats = {}
+
+    def order(match: tuple[int, tuple[int, bool]]) -> tuple[bool, int, int]:
+        position, (movie_id, starts_with_first_word) = match
+        stat = stats.get(movie_id)
+        return (not starts_with_first_word, -(stat.votes if stat else 0), position)
+
+    best = [movie_id for _, (movie_id, _) in sorted(enumerate(matches), key=order)[:limit]]
+    found = catalogue.movies_by_ids(best)
+    return [
+        FoundMovie(found[m], stats[m].votes if m in stats else None) for m in best if m in found
+    ]

@@ -9,7 +9,7 @@ attribute instrumentation, which was most of their cost (issue 12).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Text, bindparam, cast, func, literal, or_, select
@@ -81,3 +81,22 @@ def movie_ids_matching(
         query = query.where(Movie.year <= year_max)
     ids = session.scalar(query)
     return {int(movie_id) for movie_id in ids.split(",")} if ids else set()
+
+
+def _like_pattern(word: str) -> str:
+    """``%word%`` with LIKE's own wildcards in the word matched literally (escape ``\\``)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def movie_ids_with_title_words(
+    session: Session, words: Sequence[str], limit: int
+) -> list[tuple[int, bool]]:
+    """Up to ``limit`` movies whose title contains every word (case-insensitive), in title
+    order: (id, whether the title starts with the first word)."""
+    starts = _MOVIES.c.title.ilike(_like_pattern(words[0])[1:], escape="\\")
+    query = select(_MOVIES.c.movie_id, starts)
+    for word in words:
+        query = query.where(_MOVIES.c.title.ilike(_like_pattern(word), escape="\\"))
+    query = query.order_by(_MOVIES.c.title, _MOVIES.c.movie_id).limit(limit)
+    return [(movie_id, bool(first)) for movie_id, first in session.connection().execute(query)]
