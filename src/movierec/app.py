@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from movierec.api import register_api
     from movierec.api.observability import register_observability
+    from movierec.web import init_web
 
     register_observability(app)
     register_api(app)
+    init_web(app)
     return app

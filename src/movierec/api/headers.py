@@ -6,6 +6,8 @@
   scripts, styles and images from this origin only, their one inline script allowed by its
   SHA-256 hash (computed from the page as served, so a new flask-openapi3-swagger template still
   works) and requests ("Try it out") to this origin only.
+  The web page (``movierec.web``) may load its own script, style and icon and call this
+  origin's API, and nothing else: no inline script, nothing from another origin.
 - ``Referrer-Policy: no-referrer``: URLs (which hold user ids) do not leak to other sites.
 - CORS is off unless ``CORS_ORIGINS`` lists origins (flask-cors answers the preflights); the key
   headers are allowed, cookies are not (keys travel in headers).
@@ -34,6 +36,10 @@ SECURITY_HEADERS = {
 }
 # The HTML pages of the interactive docs (flask-openapi3-swagger's endpoints and our alias).
 DOCS_ENDPOINTS = frozenset({"docs", "swagger.swagger", "swagger.oauth2-redirect"})
+WEB_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
@@ -58,6 +64,8 @@ def add_security_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.endpoint in DOCS_ENDPOINTS and response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = docs_csp(response.get_data(as_text=True))
+    elif request.blueprint == "web" and response.status_code < 400:
+        response.headers["Content-Security-Policy"] = WEB_CSP
     return response
 
 

@@ -1,0 +1,490 @@
+// MovieRec's web page: fills the server-rendered pages from the JSON API and sends the
+// writes. No framework and no build step; data goes into the page as text nodes only (never as
+// HTML), so a title or description cannot inject markup.
+"use strict";
+
+const body = document.body;
+const API = body.dataset.api;
+const ROOT = body.dataset.root.replace(/\/$/, "");
+const KEY_STORE = "movierec.apiKey"; // sessionStorage: this tab only
+const USER_STORE = "movierec.userId"; // localStorage: the user this browser last chose
+
+const SOURCES = {
+  model: "from your ratings as of the last refresh",
+  fold_in: "updated just now from your latest ratings",
+  popular: "the most popular movies: rate a few to make this list yours",
+  database: "the most popular movies (computed by the database while the cache is unavailable)",
+};
+
+// -- the API ------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, payload) {
+  const headers = { Accept: "application/json" };
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers["X-API-Key"] = key; // writes and the admin status need it; reads ignore it
+  const options = { method, headers };
+  if (payload !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(payload);
+  }
+  let response;
+  try {
+    response = await fetch(API + path, options);
+  } catch (error) {
+    throw new ApiError(0, "the service cannot be reached; try again in a moment");
+  }
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) {
+    let message = answer && answer.error ? answer.error.message : `HTTP ${response.status}`;
+    if (response.status === 401 || response.status === 403) {
+      message += ". Enter a valid API key under “API key” at the top of the page.";
+    }
+    throw new ApiError(response.status, message);
+  }
+  return answer;
+}
+
+function say(message, isError = false) {
+  const status = document.getElementById("status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+// Runs an action, reporting what failed in the status line instead of the console.
+async function attempt(action) {
+  try {
+    return await action();
+  } catch (error) {
+    say(error instanceof ApiError ? error.message : String(error), true);
+    return undefined;
+  }
+}
+
+// -- pieces of the page -------------------------------------------------------------------
+
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function stars(value) {
+  return `${Number(value).toFixed(1)} ★`;
+}
+
+function currentUser() {
+  const id = Number(localStorage.getItem(USER_STORE));
+  return Number.isInteger(id) && id > 0 ? id : null;
+}
+
+// A movie card from the template: title (a link to its page), year, genres, figures,
+// "because you liked", description, and the rating actions when a user is chosen.
+function movieCard(movie, { figures = [], because = null, onChange = null } = {}) {
+  const card = document.getElementById("movie-card").content.firstElementChild.cloneNode(true);
+  card.dataset.movieId = movie.movie_id;
+  const title = card.querySelector(".title");
+  title.textContent = movie.title;
+  title.href = `${ROOT}/movies/${movie.movie_id}`;
+  card.querySelector(".year").textContent = movie.year ? `(${movie.year})` : "";
+  card.querySelector(".genres").textContent = (movie.genres || "").split("|").join(" · ");
+  card.querySelector(".figures").textContent = figures.filter(Boolean).join(" · ");
+  const reason = card.querySelector(".because");
+  if (because && because.length) {
+    reason.textContent = "Because you liked " + because.map((m) => m.title).join(", ");
+  } else {
+    reason.remove();
+  }
+  const description = card.querySelector(".description");
+  if (movie.description) description.textContent = movie.description;
+  else description.remove();
+  const user = currentUser();
+  if (user) wireActions(card, movie, user, onChange);
+  return card;
+}
+
+function wireActions(card, movie, user, onChange) {
+  const form = card.querySelector(".actions");
+  form.hidden = false;
+  const select = form.querySelector("select");
+  const id = `rating-${movie.movie_id}-${Math.random().toString(36).slice(2, 8)}`;
+  select.id = id;
+  select.setAttribute("aria-label", `Your rating of ${movie.title}`);
+  for (const button of form.querySelectorAll("button")) {
+    button.setAttribute("aria-label", `${button.textContent}: ${movie.title}`);
+  }
+  // The message comes once the page shows the change, so it also says "done" to a reader.
+  const done = async (message) => {
+    if (onChange) await onChange(movie);
+    say(message);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!select.value) {
+      say("Choose a rating first.", true);
+      select.focus();
+      return;
+    }
+    attempt(async () => {
+      const answer = await api("PUT", `/user/${user}/rating`, {
+        movie_id: movie.movie_id,
+        rating: Number(select.value),
+      });
+      await done(`Rated “${movie.title}” ${stars(answer.rating)}.`);
+    });
+  });
+  form.querySelector("[name=watched]").addEventListener("click", () =>
+    attempt(async () => {
+      await api("PUT", `/user/${user}/watched`, { movie_id: movie.movie_id });
+      await done(`Marked “${movie.title}” as watched.`);
+    }),
+  );
+  form.querySelector("[name=dismiss]").addEventListener("click", () =>
+    attempt(async () => {
+      await api("PUT", `/user/${user}/dismissed`, { movie_id: movie.movie_id });
+      await done(`“${movie.title}” will not be recommended to you again.`);
+    }),
+  );
+}
+
+function fill(list, items, emptyText) {
+  list.replaceChildren(...items);
+  if (!items.length) list.append(element("li", emptyText, "empty"));
+  list.setAttribute("aria-busy", "false");
+}
+
+function facts(list, pairs) {
+  list.replaceChildren();
+  for (const [term, value] of pairs) {
+    list.append(element("dt", term), element("dd", value === null || value === undefined ? "—" : String(value)));
+  }
+}
+
+function seconds(value) {
+  return value === null || value === undefined ? "—" : Number(value).toFixed(1);
+}
+
+// -- pages --------------------------------------------------------------------------------
+
+const pages = {
+  home() {
+    const user = currentUser();
+    if (user) document.getElementById("pick-user-id").value = user;
+    document.getElementById("pick-user").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = Number(document.getElementById("pick-user-id").value);
+      attempt(async () => {
+        await api("GET", `/user/${id}`); // says "user N not found" rather than an empty page
+        location.assign(`${ROOT}/users/${id}`);
+      });
+    });
+    document.getElementById("new-user").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const payload = {};
+      if (form.gender.value) payload.gender = form.gender.value;
+      if (form.year_of_birth.value) payload.year_of_birth = Number(form.year_of_birth.value);
+      attempt(async () => {
+        const created = await api("PUT", "/user", payload);
+        localStorage.setItem(USER_STORE, created.user_id);
+        location.assign(`${ROOT}/users/${created.user_id}`);
+      });
+    });
+  },
+
+  async user() {
+    const user = Number(body.dataset.userId);
+    const facts_ = document.getElementById("user-facts");
+    const found = await attempt(() => api("GET", `/user/${user}`));
+    if (!found) {
+      facts_.textContent = "No such user. Pick another one on the start page.";
+      document.getElementById("recommendations").setAttribute("aria-busy", "false");
+      return;
+    }
+    localStorage.setItem(USER_STORE, user);
+    showMyPage();
+    facts_.textContent = [
+      found.gender ? `Gender ${found.gender}` : null,
+      found.year_of_birth ? `born ${found.year_of_birth}` : null,
+    ].filter(Boolean).join(", ");
+    const refresh = async () => {
+      await Promise.all([showRecommendations(user), showRatings(user), showDismissed(user)]);
+    };
+    document.getElementById("ratings-order").addEventListener("change", () =>
+      attempt(() => showRatings(user)),
+    );
+    await attempt(refresh);
+    pages.refreshUser = refresh;
+  },
+
+  async movie() {
+    const id = Number(body.dataset.movieId);
+    const movie = await attempt(() => api("GET", `/movie/${id}`));
+    const holder = document.getElementById("movie");
+    if (!movie) {
+      fill(holder, [], "No such movie.");
+      return;
+    }
+    document.title = `${movie.title} · MovieRec`;
+    const card = movieCard(movie, { onChange: () => showStatistics(id) });
+    const heading = card.querySelector("h3");
+    const title = element("h1");
+    title.append(...heading.childNodes);
+    heading.replaceWith(title);
+    fill(holder, [card], "");
+    await attempt(() => showStatistics(id));
+    const similar = await attempt(() => api("GET", `/movie/${id}/similar?limit=10`));
+    if (similar) {
+      fill(
+        document.getElementById("similar"),
+        similar.similar.map((m) => movieCard(m, { figures: [`similarity ${m.score.toFixed(2)}`] })),
+        "None yet: the model has not seen this movie (nobody had rated it at the last refresh).",
+      );
+    }
+  },
+
+  top() {
+    const form = document.getElementById("top-filters");
+    const params = new URLSearchParams(location.search);
+    for (const name of ["genres", "year_min", "year_max"]) {
+      if (params.get(name)) form.elements[name].value = params.get(name);
+    }
+    const show = async () => {
+      const query = new URLSearchParams({ limit: "50" });
+      for (const name of ["genres", "year_min", "year_max"]) {
+        if (form.elements[name].value) query.set(name, form.elements[name].value);
+      }
+      const answer = await api("GET", `/movies/top?${query}`);
+      history.replaceState(null, "", `?${query}`);
+      fill(
+        document.getElementById("top-movies"),
+        answer.top_movies.map((entry) =>
+          movieCard(entry.movie, {
+            figures: [
+              entry.avg_rating === null ? "too few votes for an average" : `average ${stars(entry.avg_rating)}`,
+              `${entry.votes} votes`,
+            ],
+          }),
+        ),
+        "No movie matches these filters.",
+      );
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      attempt(show);
+    });
+    return attempt(show);
+  },
+
+  async search() {
+    const q = body.dataset.q;
+    const list = document.getElementById("results");
+    if (!q) {
+      fill(list, [], "Type words of a title in the search box.");
+      return;
+    }
+    const answer = await attempt(() => api("GET", `/movies/search?q=${encodeURIComponent(q)}&limit=30`));
+    if (answer) {
+      fill(
+        list,
+        answer.movies.map((m) => movieCard(m, { figures: [m.votes === null ? null : `${m.votes} votes`] })),
+        "No title has all these words.",
+      );
+    }
+  },
+
+  async operator() {
+    const status = await attempt(() => api("GET", "/admin/status"));
+    if (!status) return;
+    const model = status.current_model;
+    facts(document.getElementById("current-model"), model ? [
+      ["Version", model.version],
+      ["Ranking model", model.ranker],
+      ["Ranking parameters", JSON.stringify(model.ranker_params)],
+      ["Rating model (SVD)", JSON.stringify(model.params)],
+      ["Users / movies / ratings", `${model.n_users} / ${model.n_movies} / ${model.n_ratings}`],
+      ["Training RMSE", model.train_rmse === null ? null : model.train_rmse.toFixed(4)],
+      ["Finished", model.finished_at],
+    ] : [["Version", "none yet: no refresh has published recommendations"]]);
+    facts(document.getElementById("versions"), [
+      ["Recommendations version", status.versions.recommendations],
+      ["Statistics version", status.versions.statistics],
+      ["Users with a list", status.users_with_recommendations],
+      ["Refresh running now", status.running.recommendations || "no"],
+      ["Statistics refresh running now", status.running.statistics || "no"],
+    ]);
+    const rows = status.recent_runs.map((run) => {
+      const row = element("tr");
+      row.className = `run-${run.status}`;
+      const total = ["load_seconds", "fit_seconds", "rank_fit_seconds", "score_seconds", "publish_seconds"]
+        .map((name) => run[name] || 0).reduce((a, b) => a + b, 0);
+      const cells = [
+        run.started_at.replace("T", " ").replace("+00:00", ""),
+        run.status + (run.error ? `: ${run.error}` : ""),
+        run.ranker, run.n_users, run.n_ratings,
+        seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
+        seconds(run.score_seconds), seconds(run.publish_seconds),
+        run.finished_at ? seconds(total) : "—",
+      ];
+      for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
+      return row;
+    });
+    const runs = document.querySelector("#runs tbody");
+    runs.replaceChildren(...rows);
+    if (!rows.length) {
+      const empty = element("tr");
+      const cell = element("td", "No refresh has run yet.");
+      cell.colSpan = 11;
+      empty.append(cell);
+      runs.append(empty);
+    }
+    const evaluation = status.latest_evaluation;
+    const summary = document.getElementById("evaluation-summary");
+    if (!evaluation) {
+      summary.textContent = "None recorded: run `movierec model evaluate --ranking` on the database's ratings.";
+      return;
+    }
+    summary.textContent = `${evaluation.split} split, @${evaluation.k}, ${evaluation.n_users} users, ` +
+      `${evaluation.n_ratings} ratings, evaluated ${evaluation.evaluated_at.replace("T", " ")}`;
+    const table = document.getElementById("evaluation");
+    table.hidden = false;
+    table.querySelector("tbody").replaceChildren(...evaluation.results.map((result) => {
+      const row = element("tr");
+      const number = (value, digits = 4) => (typeof value === "number" ? value.toFixed(digits) : "—");
+      for (const value of [
+        result.model, number(result.ndcg_rel), number(result.ndcg_vs_popular, 2),
+        number(result.precision_rel), number(result.recall_rel),
+        typeof result.coverage === "number" ? `${(100 * result.coverage).toFixed(1)} %` : "—",
+      ]) row.append(element("td", value));
+      return row;
+    }));
+  },
+};
+
+async function showRecommendations(user) {
+  const answer = await api("GET", `/user/${user}/recommendations?limit=12`);
+  document.getElementById("recs-source").textContent =
+    `${SOURCES[answer.source] || answer.source}` +
+    (answer.backfilled ? `; ${answer.backfilled} filled in from the top movies` : "");
+  fill(
+    document.getElementById("recommendations"),
+    answer.recommendations.map((m) =>
+      movieCard(m, {
+        figures: [m.predicted_rating === null ? null : `you would rate it about ${stars(m.predicted_rating)}`],
+        because: m.because,
+        onChange: () => pages.refreshUser(),
+      }),
+    ),
+    "Nothing to recommend yet.",
+  );
+}
+
+async function showRatings(user) {
+  const order = document.getElementById("ratings-order").value;
+  const answer = await api("GET", `/user/${user}/ratings/${order}?limit=50`);
+  fill(
+    document.getElementById("ratings"),
+    answer.ratings.map((entry) => {
+      const row = element("li");
+      const link = element("a", entry.movie.title);
+      link.href = `${ROOT}/movies/${entry.movie.movie_id}`;
+      const remove = element("button", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove your rating of ${entry.movie.title}`);
+      remove.addEventListener("click", () =>
+        attempt(async () => {
+          await api("DELETE", `/user/${user}/rating`, { movie_id: entry.movie.movie_id });
+          await pages.refreshUser();
+          say(`Removed your rating of “${entry.movie.title}”.`);
+        }),
+      );
+      row.append(
+        link,
+        element("span", entry.is_implicit ? `watched (${stars(entry.rating)})` : stars(entry.rating), "rating"),
+        remove,
+      );
+      return row;
+    }),
+    "No ratings yet: rate a recommended movie, or search for one you know.",
+  );
+}
+
+async function showDismissed(user) {
+  const answer = await api("GET", `/user/${user}/dismissed?limit=50`);
+  fill(
+    document.getElementById("dismissed"),
+    answer.dismissed.map((entry) => {
+      const row = element("li");
+      const link = element("a", entry.movie.title);
+      link.href = `${ROOT}/movies/${entry.movie.movie_id}`;
+      const undo = element("button", "Undo");
+      undo.type = "button";
+      undo.setAttribute("aria-label", `Recommend ${entry.movie.title} again`);
+      undo.addEventListener("click", () =>
+        attempt(async () => {
+          await api("DELETE", `/user/${user}/dismissed`, { movie_id: entry.movie.movie_id });
+          await pages.refreshUser();
+          say(`“${entry.movie.title}” may be recommended again.`);
+        }),
+      );
+      row.append(link, undo);
+      return row;
+    }),
+    "Nothing dismissed.",
+  );
+}
+
+async function showStatistics(id) {
+  const stats = await api("GET", `/movie/${id}/statistics`);
+  facts(document.getElementById("movie-stats"), [
+    ["Votes", stats.votes],
+    ["Average rating", stats.avg_rating === null ? "too few votes" : stars(stats.avg_rating)],
+    ["As of", stats.source === "cache" ? "the last statistics refresh" : "now"],
+  ]);
+}
+
+function showMyPage() {
+  const user = currentUser();
+  const link = document.getElementById("my-page");
+  if (user) {
+    link.href = `${ROOT}/users/${user}`;
+    link.textContent = `My recommendations (user ${user})`;
+    link.hidden = false;
+  }
+}
+
+function setUpKey() {
+  const state = document.getElementById("key-state");
+  const show = () => {
+    state.textContent = sessionStorage.getItem(KEY_STORE) ? "(set for this tab)" : "(none)";
+  };
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById("api-key");
+    if (input.value.trim()) sessionStorage.setItem(KEY_STORE, input.value.trim());
+    input.value = "";
+    show();
+    say("The key is used for this tab's changes until you close it.");
+    if (body.dataset.page === "operator") pages.operator();
+  });
+  document.getElementById("forget-key").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORE);
+    show();
+    say("Key forgotten.");
+  });
+  show();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpKey();
+  showMyPage();
+  const page = pages[body.dataset.page];
+  if (page) page();
+});
