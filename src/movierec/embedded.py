@@ -107,7 +107,8 @@ def run_demo(
         scheduler, jobs = start_background_scheduler(stack_settings)
         click.echo(
             f"MovieRec demo serving on http://{host}:{server.effective_port} "
-            f"(readiness: /health/ready; Ctrl-C stops)"
+            f"(open it in a browser for the web page; the API is under /api/v1, readiness at "
+            f"/health/ready; Ctrl-C stops)"
         )
         sys.stdout.flush()
         try:

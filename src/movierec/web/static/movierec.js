@@ -167,6 +167,21 @@ function facts(list, pairs) {
   }
 }
 
+function count(value) {
+  return value === null || value === undefined ? "—" : Number(value).toLocaleString("en");
+}
+
+// "2026-12-01T23:11:25.555434+00:00" -> "2026-12-01 23:11:25" (the API's times are UTC).
+function utc(value) {
+  return value ? value.slice(0, 19).replace("T", " ") : "—";
+}
+
+// A run's wall time, from its start to its end.
+function wallSeconds(run) {
+  if (!run.finished_at) return null;
+  return (Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000;
+}
+
 function seconds(value) {
   return value === null || value === undefined ? "—" : Number(value).toFixed(1);
 }
@@ -309,29 +324,26 @@ const pages = {
       ["Ranking model", model.ranker],
       ["Ranking parameters", JSON.stringify(model.ranker_params)],
       ["Rating model (SVD)", JSON.stringify(model.params)],
-      ["Users / movies / ratings", `${model.n_users} / ${model.n_movies} / ${model.n_ratings}`],
+      ["Users / movies / ratings", `${count(model.n_users)} / ${count(model.n_movies)} / ${count(model.n_ratings)}`],
       ["Training RMSE", model.train_rmse === null ? null : model.train_rmse.toFixed(4)],
-      ["Finished", model.finished_at],
+      ["Finished (UTC)", utc(model.finished_at)],
     ] : [["Version", "none yet: no refresh has published recommendations"]]);
     facts(document.getElementById("versions"), [
       ["Recommendations version", status.versions.recommendations],
       ["Statistics version", status.versions.statistics],
-      ["Users with a list", status.users_with_recommendations],
+      ["Users with a list", count(status.users_with_recommendations)],
       ["Refresh running now", status.running.recommendations || "no"],
       ["Statistics refresh running now", status.running.statistics || "no"],
     ]);
     const rows = status.recent_runs.map((run) => {
       const row = element("tr");
       row.className = `run-${run.status}`;
-      const total = ["load_seconds", "fit_seconds", "rank_fit_seconds", "score_seconds", "publish_seconds"]
-        .map((name) => run[name] || 0).reduce((a, b) => a + b, 0);
       const cells = [
-        run.started_at.replace("T", " ").replace("+00:00", ""),
+        utc(run.started_at),
         run.status + (run.error ? `: ${run.error}` : ""),
-        run.ranker, run.n_users, run.n_ratings,
+        run.ranker, count(run.n_users), count(run.n_ratings),
         seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
-        seconds(run.score_seconds), seconds(run.publish_seconds),
-        run.finished_at ? seconds(total) : "—",
+        seconds(run.score_seconds), seconds(run.publish_seconds), seconds(wallSeconds(run)),
       ];
       for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
       return row;
@@ -351,8 +363,8 @@ const pages = {
       summary.textContent = "None recorded: run `movierec model evaluate --ranking` on the database's ratings.";
       return;
     }
-    summary.textContent = `${evaluation.split} split, @${evaluation.k}, ${evaluation.n_users} users, ` +
-      `${evaluation.n_ratings} ratings, evaluated ${evaluation.evaluated_at.replace("T", " ")}`;
+    summary.textContent = `${evaluation.split} split, @${evaluation.k}, ${count(evaluation.n_users)} users, ` +
+      `${count(evaluation.n_ratings)} ratings, evaluated ${utc(evaluation.evaluated_at)} UTC`;
     const table = document.getElementById("evaluation");
     table.hidden = false;
     table.querySelector("tbody").replaceChildren(...evaluation.results.map((result) => {
