@@ -70,6 +70,7 @@ def test_like_wildcards_are_plain_characters(client, loaded_db: Database) -> Non
 
 def test_bad_searches_are_400(client, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]
     for query, needle in [("", "q"), ("?q=", "q"), ("?q=%20,%20", "at least one word"),
+                          ("?q=%00", "at least one word"),
                           ("?q=a&limit=0", "limit"), (f"?q={'x' * 201}", "q")]:  # fmt: skip
         response = client.get(f"/api/v1/movies/search{query}")
         assert response.status_code == 400, query

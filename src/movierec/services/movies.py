@@ -89,7 +89,8 @@ class FoundMovie:
 def search_words(query: str) -> list[str]:
     """The words a title must all contain (any case, any order: "the matrix" finds
     "Matrix, The (1999)"); ``InvalidInput`` when there are none."""
-    words = [word for word in re.split(r"[\s,.:;!?()\[\]\"']+", query) if word]
+    # Control characters separate words too: no title holds one (and PostgreSQL refuses NUL).
+    words = [word for word in re.split(r"[\s\x00-\x1f\x7f,.:;!?()\[\]\"']+", query) if word]
     if not words:
         raise InvalidInput("q: give at least one word of the title")
     return list(dict.fromkeys(word.casefold() for word in words))
