@@ -186,9 +186,11 @@ class RankingEvaluationOut(BaseModel):
     n_ratings: int
     n_users: int = Field(description="Users with held-out ratings.")
     results: list[dict[str, object]] = Field(
-        description="One row per ranker (`model`, `ndcg`, `ndcg_rel`, `precision`, `recall`, "
-        "`map`, `hit_rate`, `coverage`, ..., `ndcg_vs_popular`), as `movierec model evaluate "
-        "--ranking --json` prints them."
+        description="One row per ranker, the popular baseline first (`model`, `params`, "
+        "`ndcg_rel`, `precision_rel`, `recall_rel`, `map_rel`, `hit_rate_rel`, `ndcg_any`, "
+        "`distinct_movies`, `coverage`, `rare_share`, `mean_popularity`, `fit_seconds`, "
+        "`score_seconds`, `ndcg_vs_popular`), as `movierec model evaluate --ranking --json` "
+        "prints them."
     )
 
 
@@ -236,7 +238,7 @@ class MovieSearchQuery(LimitQuery):
         min_length=1,
         max_length=200,
         description="Words of the title, in any case and order (`matrix the` finds "
-        '"Matrix, The (1999)").',
+        '"The Matrix").',
         json_schema_extra={"example": "toy story"},
     )
 

@@ -235,8 +235,8 @@ const pages = {
     document.getElementById("ratings-order").addEventListener("change", () =>
       attempt(() => showRatings(user)),
     );
+    pages.refreshUser = refresh; // before the cards exist: their buttons call it
     await attempt(refresh);
-    pages.refreshUser = refresh;
   },
 
   async movie() {
