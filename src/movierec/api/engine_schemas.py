@@ -237,8 +237,7 @@ class MovieSearchQuery(LimitQuery):
     q: str = Field(
         min_length=1,
         max_length=200,
-        description="Words of the title, in any case and order (`matrix the` finds "
-        '"The Matrix").',
+        description='Words of the title, in any case and order (`matrix the` finds "The Matrix").',
         json_schema_extra={"example": "toy story"},
     )
 
