@@ -87,7 +87,7 @@ class FoundMovie:
 
 
 def search_words(query: str) -> list[str]:
-    """The words a title must all contain (any case, any order: "the matrix" finds
+    """The words a title must all contain (any case, any order: "matrix the" finds
     "The Matrix"); ``InvalidInput`` when there are none."""
     # Control characters separate words too: no title holds one (and PostgreSQL refuses NUL).
     words = [word for word in re.split(r"[\s\x00-\x1f\x7f,.:;!?()\[\]\"']+", query) if word]
