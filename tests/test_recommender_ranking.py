@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from movierec.recommender import ranking
 from movierec.recommender.data import InteractionMatrix, RatingArrays
 from movierec.recommender.ranking import (
     ALSParams,
@@ -23,6 +24,7 @@ from movierec.recommender.ranking import (
     build_ranker,
     ranker_params,
 )
+from movierec.recommender.scoring import RatedItems, iter_top_n
 from movierec.recommender.statistics import aggregate_ratings, rank_movies
 from movierec.recommender.training import FactorModel
 
@@ -141,6 +143,47 @@ def test_blend_adds_the_weighted_predicted_stars_to_the_normalised_ranker_score(
     expected = raw / np.abs(raw).max(axis=1, keepdims=True) + 0.3 * stars
     np.testing.assert_allclose(blended.score_users(0, interactions.n_users), expected, atol=1e-5)
     assert blended.params()["rating_weight"] == 0.3
+
+
+def _stable_top(scores: np.ndarray, rated: RatedItems, n: int) -> list[list[int]]:
+    lists = []
+    for row in range(scores.shape[0]):
+        row_scores = scores[row].astype(np.float64)
+        row_scores[rated.indices[rated.indptr[row] : rated.indptr[row + 1]]] = -np.inf
+        order = np.argsort(-row_scores, kind="stable")[:n]
+        lists.append(order[np.isfinite(row_scores[order])].tolist())
+    return lists
+
+
+@pytest.mark.parametrize("weight", [0.1, 0.3, 3.0])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("blas_above", [0.0, 2.0])  # stars from one BLAS product / per movie
+def test_blend_top_n_equals_a_stable_sort_of_its_scores(
+    weight: float, ties: bool, blas_above: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BlendedRanker.select_top skips the movies whose bound cannot reach the list: the lists
+    # must be those of sorting the full blended scores, ties by lower movie id included.
+    monkeypatch.setattr(ranking, "_BLAS_ABOVE", blas_above)
+    interactions = _interactions()
+    model = _rating_model(interactions)
+    if ties:  # every predicted star equal, base scores on a coarse grid: many exact ties
+        model = FactorModel(
+            model.global_mean, model.user_ids, model.item_ids, np.zeros(interactions.n_users),
+            np.zeros(interactions.n_items), np.zeros_like(model.user_factors),
+            np.zeros_like(model.item_factors),
+        )  # fmt: skip
+    blended = BlendedRanker(PureSVDRanker(PureSVDParams(4)), model, weight).fit(interactions)
+    if ties:
+        base = blended.base
+        base.user_factors = np.round(base.user_factors * 2)
+        base.item_factors = np.round(base.item_factors * 2).astype(np.float32)
+    rated = RatedItems.from_matrix(interactions.matrix)
+    for n in (1, 5, 20, 30):
+        got = [
+            movies.tolist() for _, movies, _ in iter_top_n(blended, rated, n, memory_bytes=2**12)
+        ]
+        expected = _stable_top(blended.score_users(0, interactions.n_users), rated, n)
+        assert got == [interactions.item_ids[row].tolist() for row in expected]
 
 
 def test_blend_maps_rows_when_the_rating_model_knows_other_ids() -> None:

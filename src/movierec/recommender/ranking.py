@@ -31,9 +31,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
+from movierec.recommender.topn import blend_prepare, blend_select, select_rows
 from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user, score_block
 
 log = logging.getLogger(__name__)
+
+# BlendedRanker.select_top: above this fraction of candidate cells in a block, the predicted
+# stars come from one BLAS product of the block rather than a dot product per candidate.
+_BLAS_ABOVE = 0.05
 
 
 class RankerError(ValueError):
@@ -419,6 +424,58 @@ class BlendedRanker:
         stars *= self.weight
         stars += scores / np.where(best > 0, best, 1.0)
         return stars
+
+    def select_top(
+        self,
+        first: int,
+        stop: int,
+        rated_indptr: np.ndarray,
+        rated_indices: np.ndarray,
+        columns: np.ndarray,
+        values: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        """The best ``columns.shape[1]`` unrated movies of user rows ``first..stop-1`` by the
+        blended score (``recommender.topn.select_rows``' contract): with an aligned rating
+        model, without computing the predicted stars of movies that cannot make the list."""
+        k = columns.shape[1]
+        if not self._aligned:
+            scores = np.require(self.score_users(first, stop), requirements=("C", "W"))
+            select_rows(scores, rated_indptr, rated_indices, first, k, columns, values, counts)
+            return
+        model = self.rating_model
+        base = self.base.score_users(first, stop)
+        if base.dtype not in (np.float32, np.float64):
+            base = base.astype(np.float64)
+        base = np.require(base, requirements=("C", "W"))
+        users = np.ascontiguousarray(model.user_factors[first:stop], dtype=np.float64)
+        user_norms = np.sqrt(np.einsum("ij,ij->i", users, users))
+        offsets = model.global_mean + model.user_bias[first:stop]
+        items, item_norms, item_bias = self._item_arrays()
+        low, high = map(float, RATING_SCALE)
+        thresholds = np.empty(stop - first)
+        candidates = blend_prepare(
+            base, user_norms, offsets, item_norms, item_bias, float(self.weight), low, high,
+            rated_indptr, rated_indices, first, k, thresholds,
+        )  # fmt: skip
+        # Many candidates: one BLAS product for the block beats a dot product per candidate.
+        use_dots = candidates > _BLAS_ABOVE * base.size
+        dots = users @ items.T if use_dots else np.empty((0, 0))
+        blend_select(
+            base, thresholds, users, user_norms, offsets, items, item_norms, item_bias, dots,
+            use_dots, float(self.weight), low, high, k, columns, values, counts,
+        )  # fmt: skip
+
+    def _item_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if getattr(self, "_items", None) is None:
+            model = self.rating_model
+            factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
+            self._items = (
+                factors,
+                np.sqrt(np.einsum("ij,ij->i", factors, factors)),
+                np.ascontiguousarray(model.item_bias, dtype=np.float64),
+            )
+        return self._items
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
         model = self.rating_model
