@@ -22,7 +22,7 @@ filter (``movie_filter``) keeps only matching movies, looking as deep into the l
 (one query for the matching ids; ``services.movie_filters``); ``offset`` skips that many of the
 movies that pass.
 
-A request costs two queries for the user's ratings and what they dismissed (as of now, and
+A request costs one query for the user's ratings and what they dismissed (as of now, and
 whether the user exists), one Redis read of their cached list, at most a few Redis reads of the
 top list (cold start, backfill, filters) and one query for the movie details; the model is read
 from Redis once per version.
@@ -40,7 +40,6 @@ from movierec.cache import CacheStore
 from movierec.cache.store import CachedList
 from movierec.db import Database
 from movierec.db.models import Movie
-from movierec.db.repositories.dismissed import dismissed_movie_ids
 from movierec.db.repositories.movies import movies_by_ids
 from movierec.db.repositories.user_history import UserHistory, user_history
 from movierec.recommender.serving import ServingModel
@@ -100,8 +99,8 @@ def recommend(
         history = user_history(session, user_id)
         if history is None:
             raise NotFound(f"user {user_id} not found")
-        # Rated or watched (the history already read), or dismissed.
-        exclude = set(history.movie_ids.tolist()) | dismissed_movie_ids(session, user_id)
+        # Rated or watched, or dismissed: all read by that one query.
+        exclude = set(history.movie_ids.tolist()) | history.dismissed
         if movie_filter:
             matching = movie_filter.matching_ids(session)
             # No deeper than the matching movies the user may get: the search ends there.
