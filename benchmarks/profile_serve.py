@@ -1,6 +1,6 @@
 """Profile: the CPU a request of each hot endpoint costs in process, and where it goes.
 
-    python benchmarks/profile_serve.py [--requests 300] [--repeats 3] [--cases recs-cached,top,...]
+    python benchmarks/profile_serve.py [--requests 100] [--rounds 7] [--cases recs-cached,top,...]
                                        [--top 15]
 
 The same throwaway stack as benchmarks/serve.py (stack.py: a PostgreSQL database and a Redis
@@ -8,10 +8,12 @@ key prefix of its own, ml-latest-small loaded, both refreshes run), served by ``
 through Flask's test client: no gunicorn, no sockets to the client, so what is measured is the
 app's own work plus its round trips to PostgreSQL and Redis.
 
-Per case: the CPU time of this process per request (``time.process_time``, no profiler
-running; the median of ``--repeats`` runs), then a cProfile run of the same requests on CPU
-time, shown as the share of each library (by the path of the code that spent it), the
-functions with the most own time, and MovieRec's functions by cumulative time.
+Per case: a cProfile run on CPU time, shown as the share of each library (by the path of the
+code that spent it), the functions with the most own time, and MovieRec's functions by
+cumulative time; then the CPU time of this process per request (``time.process_time``, no
+profiler running) over ``--rounds`` rounds of every case in turn, as the minimum (the cost
+undisturbed: on a shared machine the same code can take twice as long from one minute to
+the next) and the median.
 The requests of a case are the same as serve.py's (``serve.prepare_users``): cached lists of
 existing users, fold-in answers of users who rated since the refresh, cold start of new users;
 each recommendations case first checks that its answers are of that kind. As in a gunicorn
@@ -93,25 +95,29 @@ def run(client, requests: Iterator[tuple], n: int, check: Callable | None = None
             check(response.get_json())
 
 
-def profile_case(  # type: ignore[no-untyped-def]
-    client, case: str, requests: Iterator[tuple], n: int, repeats: int, top: int
-) -> None:
-    expected = {"recs-cached": "model", "recs-fold-in": "fold_in", "recs-cold": "popular"}
-    if case in expected:
+EXPECTED_SOURCE = {"recs-cached": "model", "recs-fold-in": "fold_in", "recs-cold": "popular"}
+
+
+def warm(client, case: str, requests: Iterator[tuple], n: int) -> None:  # type: ignore[no-untyped-def]
+    """Pools, catalogue, model, compiled statements; and a check that the answers of a
+    recommendations case are of the kind it measures."""
+    if case in EXPECTED_SOURCE:
 
         def check(answer: dict) -> None:
-            if answer["source"] != expected[case]:
+            if answer["source"] != EXPECTED_SOURCE[case]:
                 raise SystemExit(f"{case}: an answer's source is {answer['source']!r}")
 
-        run(client, requests, 20, check)  # every warm-up answer is of the kind measured
-    run(client, requests, max(20, n // 5))  # warm: pools, catalogue, model, compiled statements
-    cpu, wall = [], []
-    for _ in range(repeats):  # the median of a few runs: a neighbour's load varies
-        started, wall_started = time.process_time(), time.perf_counter()
-        run(client, requests, n)
-        cpu.append((time.process_time() - started) * 1000 / n)
-        wall.append((time.perf_counter() - wall_started) * 1000 / n)
-    cpu_ms, wall_ms = statistics.median(cpu), statistics.median(wall)
+        run(client, requests, 20, check)
+    run(client, requests, n)
+
+
+def cpu_ms_per_request(client, requests: Iterator[tuple], n: int) -> float:  # type: ignore[no-untyped-def]
+    started = time.process_time()
+    run(client, requests, n)
+    return (time.process_time() - started) * 1000 / n
+
+
+def profile_case(client, case: str, requests: Iterator[tuple], n: int, top: int) -> None:  # type: ignore[no-untyped-def]
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     run(client, requests, n)
@@ -123,7 +129,7 @@ def profile_case(  # type: ignore[no-untyped-def]
         by_area[area(filename)] += tottime
         total += tottime
     shares = sorted(by_area.items(), key=lambda x: -x[1])
-    print(f"\n== {case}: {cpu_ms:.2f} ms CPU per request ({wall_ms:.2f} ms wall), {n} requests")
+    print(f"\n== {case}: profiled, {n} requests")
     print("   " + ", ".join(f"{name} {t / total:.0%}" for name, t in shares if t / total >= 0.01))
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(r"movierec/(?!api/__init__)", top)
@@ -131,9 +137,9 @@ def profile_case(  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="Per case and run.")
+    parser.add_argument("--requests", type=int, default=100, help="Per case and round.")
+    parser.add_argument("--rounds", type=int, default=7, help="Timed rounds of every case.")
     parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--repeats", type=int, default=3, help="Timed runs per case (median).")
     parser.add_argument("--top", type=int, default=15, help="Functions shown per listing.")
     add_backend_arguments(parser)
     args = parser.parse_args()
@@ -155,15 +161,22 @@ def main() -> None:
         threadpool_limits(1, "blas")
         # A worker's steady state: every movie's details kept by its catalogue.
         app.extensions["movierec.catalogue"].movies_by_ids(movies)
+        streams = {case: requests_of(case, users, movies) for case in cases}
         for case in cases:
-            profile_case(
-                client,
-                case,
-                requests_of(case, users, movies),
-                args.requests,
-                args.repeats,
-                args.top,
-            )
+            warm(client, case, streams[case], args.requests // 2)
+        # Timed rounds, each case in turn (a neighbour's load then hits all cases alike); the
+        # minimum is the cost undisturbed, the median what a round typically took.
+        timed: dict[str, list[float]] = {case: [] for case in cases}
+        for _ in range(args.rounds):
+            for case in cases:
+                timed[case].append(cpu_ms_per_request(client, streams[case], args.requests))
+        for case in cases:
+            profile_case(client, case, streams[case], 3 * args.requests, args.top)
+        print("\nCPU ms per request of this process (no profiler), over", args.rounds,
+              "rounds of", args.requests, "requests:")  # fmt: skip
+        for case in cases:
+            rounds = timed[case]
+            print(f"  {case:13} min {min(rounds):5.2f}  median {statistics.median(rounds):5.2f}")
         app.extensions["movierec.db"].dispose()
         app.extensions["movierec.cache"].close()
 
