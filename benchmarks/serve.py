@@ -13,6 +13,11 @@ packaged gunicorn.conf.py, ``--workers N``):
 * benchmarks/bare_endpoint.py: one Redis GET of a 20-movie JSON list (a real recommendations
   answer), returned as it is: the most a Flask endpoint could serve.
 
+The recommendations cases read three kinds of user: cached lists (existing users, as the
+refresh left them), fold-in (existing users who rated a movie after the refresh, so their
+answer is computed at read time) and cold start (users created after the refresh). PUT rating
+writes for users of its own, so that it never turns a cached list into a fold-in.
+
 For every case, in alternating rounds (so that a neighbour's load on a shared machine hits all
 cases alike), wrk runs ``--seconds`` at ``--connections`` connections (requests/s, p50, p99)
 and ``--seconds`` at one connection (p99). The table shows the median over the rounds, the
@@ -39,6 +44,7 @@ from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -46,6 +52,8 @@ from sqlalchemy import create_engine, text
 from stack import REPO, Stack, add_backend_arguments, movielens_stack
 
 COLD_START_USERS = 32
+FOLD_IN_USERS = 64
+RATE_USERS = 64
 READ_GOAL_RATIO, READ_GOAL_P99_MS, WRITE_GOAL_P99_MS = 0.60, 5.0, 15.0
 
 # Runs in every wrk thread: a random request from the case's list (or the PUT generator), and
@@ -92,12 +100,15 @@ end
 
 @dataclass(frozen=True)
 class Context:
-    """What the cases draw their requests from."""
+    """What the cases draw their requests from (``prepare_users``). The user groups are
+    disjoint: a rating turns a cached list into a fold-in, so the PUT case writes for users of
+    its own and never changes what the read cases measure."""
 
-    users: list[int]  # users with a cached list (every user of ml-latest-small)
+    users: list[int]  # users with a cached list, as the refresh left them
     cold_users: list[int]  # users created after the refresh: cold start
     movies: list[int]
-    fold_in_users: list[int]
+    fold_in_users: list[int]  # users who rated since the refresh: fold-in
+    rate_users: list[int]  # the users PUT rating writes for
 
 
 @dataclass(frozen=True)
@@ -118,19 +129,62 @@ def _get(paths: Callable[[Context], list[str]]) -> Callable[[Context], str]:
 
 def _rate(context: Context) -> str:
     return RATE_REQUEST_LUA % {
-        "users": ",".join(map(str, context.users)),
+        "users": ",".join(map(str, context.rate_users)),
         "movies": ",".join(map(str, context.movies)),
     }
 
 
-def fold_in_users(base: str, context: Context) -> list[int]:
-    """FOLD-IN SLOT: users whose recommendations are computed at read time (fold-in).
+class Http:
+    """JSON requests to a running server, on paths relative to ``base``."""
 
-    To be filled in with the fold-in work: prepare such users against the running server at
-    ``base`` (e.g. new users who rated a few movies after the last refresh) and return their
-    ids; the ``recs-fold-in`` case then requests their recommendations. Until then the case
-    is reported as not available."""
-    return []
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def get(self, path: str) -> Any:
+        response = requests.get(f"{self.base}{path}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def put(self, path: str, json: dict[str, Any]) -> Any:
+        response = requests.put(f"{self.base}{path}", json=json, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def fold_in_users(http: Http, candidates: list[int]) -> list[int]:
+    """Users whose recommendations are computed at read time (fold-in): each of ``candidates``
+    (existing users, with a cached list) rates the first movie of their list now, after the
+    refresh, as a user who follows a recommendation would. Their next answers are folded in
+    from the published model and their current ratings; checked, so the case measures that."""
+    for user in candidates:
+        path = f"/api/v1/user/{user}/recommendations"
+        first = http.get(path)["recommendations"][0]["movie_id"]
+        http.put(f"/api/v1/user/{user}/rating", {"movie_id": first, "rating": 4.0})
+        source = http.get(path)["source"]
+        if source != "fold_in":
+            raise SystemExit(f"user {user} rated since the refresh, yet the answer is {source}")
+    return candidates
+
+
+def prepare_users(http: Http, env: dict[str, str]) -> tuple[dict[str, list[int]], list[int]]:
+    """The users of each kind ("cached", "fold-in", "cold", "rate"), prepared against the
+    server, and every movie id. Fold-in and rate users are every ninth existing user (two
+    different ninths), so that each group spans light and heavy raters; cached are the rest."""
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        existing = list(connection.execute(text("SELECT user_id FROM users ORDER BY 1")).scalars())
+        movies = list(connection.execute(text("SELECT movie_id FROM movies ORDER BY 1")).scalars())
+    engine.dispose()
+    fold_in = existing[2::9][:FOLD_IN_USERS]
+    rate = existing[6::9][:RATE_USERS]
+    cached = [u for u in existing if u not in set(fold_in) | set(rate)]
+    for user in cached[:5]:
+        source = http.get(f"/api/v1/user/{user}/recommendations")["source"]
+        if source != "model":
+            raise SystemExit(f"user {user} should have a cached list, yet the answer is {source}")
+    cold = [http.put("/api/v1/user", {"gender": "F"})["user_id"] for _ in range(COLD_START_USERS)]
+    users = {"cached": cached, "fold-in": fold_in_users(http, fold_in), "cold": cold, "rate": rate}
+    return users, movies
 
 
 CASES = [
@@ -236,18 +290,14 @@ def run_wrk(base: str, script: Path, connections: int, seconds: float) -> dict[s
 
 
 def prepare_context(base: str, env: dict[str, str]) -> Context:
-    engine = create_engine(env["DATABASE_URL"])
-    with engine.connect() as connection:
-        users = list(connection.execute(text("SELECT user_id FROM users ORDER BY 1")).scalars())
-        movies = list(connection.execute(text("SELECT movie_id FROM movies ORDER BY 1")).scalars())
-    engine.dispose()
-    cold = []
-    for _ in range(COLD_START_USERS):
-        response = requests.put(f"{base}/api/v1/user", json={"gender": "F"}, timeout=10)
-        response.raise_for_status()
-        cold.append(response.json()["user_id"])
-    context = Context(users=users, cold_users=cold, movies=movies, fold_in_users=[])
-    return Context(**{**context.__dict__, "fold_in_users": fold_in_users(base, context)})
+    users, movies = prepare_users(Http(base), env)
+    return Context(
+        users=users["cached"],
+        cold_users=users["cold"],
+        movies=movies,
+        fold_in_users=users["fold-in"],
+        rate_users=users["rate"],
+    )
 
 
 def goal(case: Case, row: dict[str, float]) -> str:
@@ -282,12 +332,8 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
         context = prepare_context(bases["movierec"], env)
         scripts = {}
         for case in cases:
-            if case.name == "recs-fold-in" and not context.fold_in_users:
-                print("recs-fold-in: not available yet (see fold_in_users in this script)")
-                continue
             scripts[case.name] = workdir / f"{case.name}.lua"
             scripts[case.name].write_text(WRK_LUA % {"request": case.lua(context)})
-        cases[:] = [c for c in cases if c.name in scripts]
         for case in cases:  # warm every worker's pools and caches; not counted
             run_wrk(bases[case.server], scripts[case.name], args.connections, args.warmup)
 

@@ -9,14 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from movierec.cache import CacheStore
 from movierec.cli import main
 from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
+from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
-from movierec.services.catalogue import MovieCatalogue
+from movierec.services.catalogue import MovieCatalogue, announce_new_catalogue
 from movierec.services.errors import NotFound
 
 
@@ -112,3 +114,30 @@ def test_a_lost_catalogue_version_drops_what_was_kept(
     catalogue.get_movie(10)
     assert cache.catalogue_version() != first
     assert set(catalogue._movies) == {10}
+
+
+def test_recommendations_and_top_movies_take_movie_details_from_the_catalogue(
+    client, refreshed: Database, cache: CacheStore
+) -> None:  # type: ignore[no-untyped-def]
+    top = client.get("/api/v1/movies/top?limit=5").get_json()
+    movie = top["top_movies"][0]["movie"]
+    user_id = client.put("/api/v1/user", json={"gender": "F"}).get_json()["user_id"]
+    path = f"/api/v1/user/{user_id}/recommendations?limit=5"
+    recommended = client.get(path).get_json()["recommendations"]
+    assert movie in [{k: r[k] for k in movie} for r in recommended]  # cold start: the top
+
+    def titles() -> tuple[str, str]:
+        top_title = client.get("/api/v1/movies/top?limit=5").get_json()["top_movies"][0]
+        first = next(r for r in client.get(path).get_json()["recommendations"]
+                     if r["movie_id"] == movie["movie_id"])  # fmt: skip
+        return top_title["movie"]["title"], first["title"]
+
+    # Changed behind the catalogue's back: both answers keep what the process holds.
+    with refreshed.session() as session:
+        session.execute(
+            update(Movie).where(Movie.movie_id == movie["movie_id"]).values(title="Renamed")
+        )
+    assert titles() == (movie["title"], movie["title"])
+    # A load announces a new catalogue: both answers read the new details.
+    assert announce_new_catalogue(cache) is None
+    assert titles() == ("Renamed", "Renamed")

@@ -582,6 +582,36 @@ def test_serve_help_and_one_line_setting_errors(clean_gunicorn_env: pytest.Monke
     assert result.exit_code == 2 and "--workers" in result.output
 
 
+def test_post_fork_leaves_a_worker_one_blas_thread_when_numpy_comes_later() -> None:
+    """A worker without --preload imports numpy when it loads the app, after post_fork (a
+    fresh interpreter here: numpy not imported yet); and one with --preload had it before."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from types import SimpleNamespace
+from movierec.cli_serve import config_path
+namespace = {"__name__": "gunicorn_config"}
+exec(compile(config_path().read_text(), str(config_path()), "exec"), namespace)
+preload = sys.argv[1] == "preload"
+if preload:
+    import numpy
+assert ("numpy" in sys.modules) == preload
+namespace["post_fork"](SimpleNamespace(app=SimpleNamespace()), SimpleNamespace())
+import numpy, scipy.linalg
+from threadpoolctl import threadpool_info
+print(sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}))
+"""
+    for mode in ("lazy", "preload"):
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+        result = subprocess.run(
+            [sys.executable, "-c", script, mode], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[1]", (mode, result.stdout)
+
+
 def test_post_fork_releases_a_preloaded_apps_connections(
     settings: Settings, clean_gunicorn_env: pytest.MonkeyPatch
 ) -> None:

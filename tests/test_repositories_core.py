@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from movierec.db import Database
-from movierec.db.models import Movie, Rating, User
+from movierec.db.models import DismissedMovie, Movie, Rating, User
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories import ratings as ratings_repo
 from movierec.db.repositories.user_history import user_history
@@ -32,11 +33,22 @@ def _fields(movie: object) -> dict[str, object]:
     return {name: getattr(movie, name) for name in MOVIE_FIELDS}
 
 
+def _orm_dismissed(session: Session, user_id: int) -> set[int]:
+    query = select(DismissedMovie.movie_id).where(DismissedMovie.user_id == user_id)
+    return set(session.scalars(query))
+
+
 def test_user_history_equals_the_orm_query(loaded_db: Database) -> None:
     with loaded_db.session() as session:
-        session.add(User(gender="F"))  # a user without ratings: an empty history, not None
+        unrated = User(gender="F")  # a user without ratings: an empty history, not None
+        session.add(unrated)
         session.flush()
-        user_ids = list(session.scalars(select(User.user_id))) + [999_999]
+        user_ids = sorted(session.scalars(select(User.user_id))) + [999_999]
+        # Dismissals: one user with several, the user without ratings with one.
+        now = datetime(2024, 5, 6, tzinfo=UTC)
+        for user_id, movie_id in [(user_ids[0], 10), (user_ids[0], 1200), (unrated.user_id, 30)]:
+            session.add(DismissedMovie(user_id=user_id, movie_id=movie_id, dismissed_at=now))
+        session.flush()
         checked = []
         for user_id in user_ids:
             expected = _orm_history(session, user_id)
@@ -48,7 +60,10 @@ def test_user_history_equals_the_orm_query(loaded_db: Database) -> None:
                 got = dict(zip(history.movie_ids.tolist(), history.ratings.tolist(), strict=True))
                 assert got == {m: r for m, (r, _) in expected.items()}
                 assert history.latest == max((t for _, t in expected.values()), default=None)
+                assert history.dismissed == _orm_dismissed(session, user_id)
+                assert history.movie_ids.dtype == np.int64
             checked.append(expected)
+        assert user_history(session, user_ids[0]).dismissed == {10, 1200}
     assert None in checked and {} in checked and any(len(s or ()) > 5 for s in checked)
 
 

@@ -112,8 +112,22 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     # Fold-in does one small matrix-vector product per request; with several workers and
     # threads per core, a multi-threaded BLAS only makes them contend (measured: a 59k x 50
     # product took 3x longer on two BLAS threads than on one under load).
+    limit_blas_threads()
+
+
+# Read by OpenBLAS (numpy's and scipy's), MKL and OpenMP when they are loaded.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread in this process. Without --preload the worker imports numpy only when
+    it loads the app, after post_fork: threadpoolctl alone would find no BLAS to limit then
+    (every worker ran two OpenBLAS threads on two cores), so the variables that a BLAS reads
+    when it is loaded are set too; threadpoolctl limits one already loaded (--preload)."""
     from threadpoolctl import threadpool_limits
 
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = "1"
     threadpool_limits(1, "blas")
 
 

@@ -16,7 +16,7 @@ from movierec.api.engine_schemas import (
 from movierec.api.errors import errors
 from movierec.api.responses import respond
 from movierec.api.schemas import UserPath, movie_fields, serialize_movie
-from movierec.extensions import get_cache, get_db, get_settings
+from movierec.extensions import get_cache, get_catalogue, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
 from movierec.services import top_movies as top_movies_service
 from movierec.services.recommendations import Recommendation
@@ -53,6 +53,7 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
     found = recommendations_service.recommend(
         get_db(),
         get_cache(),
+        get_catalogue(),
         path.user_id,
         limit,
         settings.stat_movie_users_lower_limit,
@@ -92,6 +93,7 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     top = top_movies_service.top_movies(
         get_db(),
         get_cache(),
+        get_catalogue(),
         query.limit,
         get_settings().stat_movie_users_lower_limit,
         offset=query.offset,

@@ -1,5 +1,5 @@
 """Dismissed movies ("not interested"): a user says a movie is not for them, and it is never
-recommended to them again (``dismissed_movie_ids`` on the recommendations path), whether
+recommended to them again (``user_history`` reads them on the recommendations path), whether
 the list comes from the model or from the top movies. A dismissal is not a rating: it trains
 nothing and is not in the user's rating lists; un-dismissing brings the movie back.
 

@@ -22,10 +22,11 @@ filter (``movie_filter``) keeps only matching movies, looking as deep into the l
 (one query for the matching ids; ``services.movie_filters``); ``offset`` skips that many of the
 movies that pass.
 
-A request costs two queries for the user's ratings and what they dismissed (as of now, and
+A request costs one query for the user's ratings and what they dismissed (as of now, and
 whether the user exists), one Redis read of their cached list, at most a few Redis reads of the
-top list (cold start, backfill, filters) and one query for the movie details; the model is read
-from Redis once per version.
+top list (cold start, backfill, filters) and one of the catalogue's version; the movie details
+come from the process's catalogue (``services.catalogue``: a query only for movies it does not
+hold yet), the model from Redis once per version.
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ from movierec import metrics
 from movierec.cache import CacheStore
 from movierec.cache.store import CachedList
 from movierec.db import Database
-from movierec.db.models import Movie
-from movierec.db.repositories.dismissed import dismissed_movie_ids
-from movierec.db.repositories.movies import movies_by_ids
+from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.user_history import UserHistory, user_history
 from movierec.recommender.serving import ServingModel
+from movierec.services.catalogue import MovieCatalogue
 from movierec.services.errors import NotFound
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
 from movierec.services.top_movies import DATABASE, cached_list_or_none, fill_from_top
@@ -65,10 +65,10 @@ EXPLANATIONS_PER_MOVIE = 2
 
 @dataclass(frozen=True)
 class Recommendation:
-    movie: Movie
+    movie: MovieDetails
     score: float | None  # the ranking model's; None for a movie from the top list
     predicted_rating: float | None  # the rating model's (stars); None where not predicted
-    because: list[Movie]  # liked movies most similar to it (may be empty)
+    because: list[MovieDetails]  # liked movies most similar to it (may be empty)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Recommendations:
 def recommend(
     db: Database,
     cache: CacheStore,
+    catalogue: MovieCatalogue,
     user_id: int,
     limit: int,
     min_votes: int,
@@ -92,7 +93,8 @@ def recommend(
     dismissed, all passing ``movie_filter``, after skipping the first ``offset`` such movies.
 
     Without statistics in Redis (or without Redis) the top movies come from the database
-    (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Raises ``NotFound`` for an unknown user.
+    (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Movie details come from ``catalogue`` (the
+    process's copy, else the database). Raises ``NotFound`` for an unknown user.
     """
     wanted = offset + limit
     matching: set[int] | None = None
@@ -100,30 +102,32 @@ def recommend(
         history = user_history(session, user_id)
         if history is None:
             raise NotFound(f"user {user_id} not found")
-        # Rated or watched (the history already read), or dismissed.
-        exclude = set(history.movie_ids.tolist()) | dismissed_movie_ids(session, user_id)
+        # Rated or watched, or dismissed: all read by that one query.
+        exclude = set(history.movie_ids.tolist()) | history.dismissed
         if movie_filter:
             matching = movie_filter.matching_ids(session)
             # No deeper than the matching movies the user may get: the search ends there.
             wanted = min(wanted, len(matching - exclude))
-        model = cache.serving_model()
-        ranked, source = _ranked_list(cache, model, user_id, history, exclude, wanted, matching)
+    # The rest holds no connection of its own: the top list's and the catalogue's database
+    # fallbacks take one from the pool, and a request must never hold two.
+    model = cache.serving_model()
+    ranked, source = _ranked_list(cache, model, user_id, history, exclude, wanted, matching)
+    chosen, top_source = fill_from_top(
+        db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
+    )
+    chosen = chosen[offset:]
+    reasons = _explain(model, history, ranked, chosen)
+    wanted_details = set(chosen).union(*reasons.values()) if reasons else set(chosen)
+    movies = catalogue.movies_by_ids(wanted_details)
+    # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
+    gone = set(chosen) - movies.keys()
+    if gone:  # cached before they left the catalogue: pick again without them
+        log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
         chosen, top_source = fill_from_top(
-            db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
+            db, cache, ranked.movie_ids, exclude | gone, wanted, min_votes, matching
         )
         chosen = chosen[offset:]
-        reasons = _explain(model, history, ranked, chosen)
-        wanted_details = set(chosen).union(*reasons.values()) if reasons else set(chosen)
-        movies = movies_by_ids(session, wanted_details)
-        # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
-        gone = set(chosen) - movies.keys()
-        if gone:  # cached before they left the catalogue: pick again without them
-            log.warning("cached movies no longer in the catalogue: %s", sorted(gone))
-            chosen, top_source = fill_from_top(
-                db, cache, ranked.movie_ids, exclude | gone, wanted, min_votes, matching
-            )
-            chosen = chosen[offset:]
-            movies.update(movies_by_ids(session, set(chosen) - movies.keys()))
+        movies.update(catalogue.movies_by_ids(set(chosen) - movies.keys()))
     in_ranked = set(ranked.movie_ids)
     items = [
         Recommendation(

@@ -21,11 +21,11 @@ import numpy as np
 from movierec.cache import CacheStore
 from movierec.cache.store import REDIS_UNAVAILABLE, CachedList, MovieStat
 from movierec.db import Database
-from movierec.db.models import Movie
-from movierec.db.repositories.movies import movies_by_ids
+from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.statistics import movie_aggregates
 from movierec.recommender.lists import merge_recommendations
 from movierec.recommender.statistics import rank_movies
+from movierec.services.catalogue import MovieCatalogue
 from movierec.services.movie_filters import NO_FILTER, MovieFilter, top_list_reads
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ DATABASE_RANKING_TTL_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class TopMovie:
-    movie: Movie
+    movie: MovieDetails
     votes: int
     avg_rating: float | None
 
@@ -144,6 +144,7 @@ def fill_from_top(
 def top_movies(
     db: Database,
     cache: CacheStore,
+    catalogue: MovieCatalogue,
     limit: int,
     min_votes: int,
     *,
@@ -152,7 +153,7 @@ def top_movies(
 ) -> TopMovies:
     """The ``limit`` most rated movies (then best average) passing ``movie_filter``, after the
     first ``offset`` of them, with their statistics: the published ones, else the database's
-    of now."""
+    of now. Movie details come from ``catalogue`` (the process's copy, else the database)."""
     if movie_filter:
         with db.session() as session:
             matching = movie_filter.matching_ids(session)
@@ -173,8 +174,7 @@ def top_movies(
         source = CACHE
         if why is not None:
             stats, source = database_ranking(db, min_votes, why).stats(limit, offset), DATABASE
-    with db.session() as session:
-        found = movies_by_ids(session, (stat.movie_id for stat in stats))
+    found = catalogue.movies_by_ids(stat.movie_id for stat in stats)
     entries = [
         TopMovie(found[stat.movie_id], stat.votes, stat.avg_rating)
         for stat in stats

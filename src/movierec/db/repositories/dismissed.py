@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import DismissedMovie, Movie
@@ -23,18 +23,6 @@ def dismiss(session: Session, user_id: int, movie_id: int, dismissed_at: datetim
         .execution_options(preserve_rowcount=True)
     )
     return bool(result.rowcount)
-
-
-_DISMISSED_IDS = select(DismissedMovie.__table__.c.movie_id).where(
-    DismissedMovie.__table__.c.user_id == bindparam("user_id")
-)
-
-
-def dismissed_movie_ids(session: Session, user_id: int) -> set[int]:
-    """The movies the user dismissed: never to be recommended to them (built once, run as
-    Core: it is on the path of every recommendations request)."""
-    rows = session.connection().execute(_DISMISSED_IDS, {"user_id": user_id})
-    return {movie_id for (movie_id,) in rows}
 
 
 def get_dismissal(session: Session, user_id: int, movie_id: int) -> DismissedMovie | None:
