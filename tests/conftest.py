@@ -137,11 +137,14 @@ def empty_database(database: Database) -> None:
 
 @pytest.fixture
 def cache(settings: Settings) -> Iterator[CacheStore]:
-    """The session's Redis namespace, emptied before the test."""
+    """The session's Redis namespace, emptied before the test and after it (what a test
+    published must not reach modules that rely on nothing being published)."""
     store = CacheStore.from_settings(settings)
     for key in store.client.scan_iter(match=store.key("*"), count=1000):
         store.client.delete(key)
     yield store
+    for key in store.client.scan_iter(match=store.key("*"), count=1000):
+        store.client.delete(key)
     store.close()
 
 
