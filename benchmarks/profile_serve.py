@@ -30,7 +30,8 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from itertools import cycle
+from itertools import cycle, islice
+from pathlib import Path
 
 from serve import prepare_users
 from stack import add_backend_arguments, movielens_stack
@@ -135,11 +136,35 @@ def profile_case(client, case: str, requests: Iterator[tuple], n: int, top: int)
     stats.sort_stats("cumulative").print_stats(r"movierec/(?!api/__init__)", top)
 
 
+def write_answers(client, path: Path, cases: list[str], users, movies) -> None:  # type: ignore[no-untyped-def]
+    extra = [
+        ("GET", "/api/v1/movies/top?limit=7&offset=3&genres=Comedy", None),
+        ("GET", f"/api/v1/user/{users['cached'][0]}/recommendations?limit=30&offset=5", None),
+        ("GET", f"/api/v1/user/{users['fold-in'][0]}/recommendations?genres=Drama,Crime", None),
+        ("GET", f"/api/v1/user/{users['cold'][0]}/recommendations?year_min=1990", None),
+        ("GET", "/api/v1/user/999999/recommendations", None),
+        ("GET", "/api/v1/movies/top?limit=0", None),
+    ]
+    asked = [
+        r for case in cases if case != "rate" for r in islice(requests_of(case, users, movies), 50)
+    ]
+    with path.open("w") as out:
+        for method, target, body in asked + extra:
+            response = client.open(target, method=method, json=body)
+            out.write(f"{method} {target} {response.status_code} {response.get_data(True)}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100, help="Per case and round.")
     parser.add_argument("--rounds", type=int, default=7, help="Timed rounds of every case.")
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument(
+        "--answers",
+        type=Path,
+        help="Write every read case's answers (status, body) for 50 of its requests here, to "
+        "compare two versions' answers byte for byte (the data and models are the same).",
+    )
     parser.add_argument("--top", type=int, default=15, help="Functions shown per listing.")
     add_backend_arguments(parser)
     args = parser.parse_args()
@@ -161,6 +186,8 @@ def main() -> None:
         threadpool_limits(1, "blas")
         # A worker's steady state: every movie's details kept by its catalogue.
         app.extensions["movierec.catalogue"].movies_by_ids(movies)
+        if args.answers:  # before anything else: the same state in every run
+            write_answers(client, args.answers, cases, users, movies)
         streams = {case: requests_of(case, users, movies) for case in cases}
         for case in cases:
             warm(client, case, streams[case], args.requests // 2)
