@@ -61,14 +61,12 @@ class MovieStatistics:
     source: Literal["cache", "database"]  # published by the last refresh, or counted now
 
 
-def movie_statistics(
-    catalogue: MovieCatalogue, cache: CacheStore, db: Database, movie_id: int, min_votes: int
+def current_movie_statistics(
+    db: Database, cache: CacheStore, movie_id: int, min_votes: int
 ) -> MovieStatistics:
     """A movie's votes and average: the published statistics (what the top list and implicit
     ratings use); counted by the database now, under the same lower limit, when none are
-    published for the movie (before the first refresh, a movie new since then, Redis down).
-    ``NotFound`` for an unknown movie."""
-    catalogue.get_movie(movie_id)
+    published for the movie (before the first refresh, a movie new since then, Redis down)."""
     try:
         stat = cache.movie_stat(movie_id)
     except REDIS_UNAVAILABLE:
@@ -78,6 +76,14 @@ def movie_statistics(
     with db.session() as session:
         votes, average = movie_votes_and_average(session, movie_id)
     return MovieStatistics(movie_id, votes, average if votes >= min_votes else None, "database")
+
+
+def movie_statistics(
+    catalogue: MovieCatalogue, cache: CacheStore, db: Database, movie_id: int, min_votes: int
+) -> MovieStatistics:
+    """``current_movie_statistics`` of a movie of the catalogue; ``NotFound`` for another."""
+    catalogue.get_movie(movie_id)
+    return current_movie_statistics(db, cache, movie_id, min_votes)
 
 
 @dataclass(frozen=True)

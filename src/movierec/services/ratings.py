@@ -20,14 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from movierec.cache import CacheStore
-from movierec.cache.store import REDIS_UNAVAILABLE
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories import ratings as ratings_repo
 from movierec.db.repositories import users as users_repo
-from movierec.db.repositories.statistics import movie_votes_and_average
 from movierec.services.errors import Conflict, InvalidInput, NotFound
+from movierec.services.movies import current_movie_statistics
 
 MIN_RATING = 0.0
 MAX_RATING = 5.0
@@ -111,18 +110,9 @@ def delete_rating(db: Database, user_id: int, movie_id: int) -> None:
 
 
 def movie_average(db: Database, cache: CacheStore, movie_id: int, min_votes: int) -> float | None:
-    """The movie's average rating: the published one (statistics store); when Redis holds none
-    for the movie (no statistics published, a movie new since the last refresh, Redis down),
-    the database's of now, under the same rule: only from ``min_votes`` votes up."""
-    try:
-        stat = cache.movie_stat(movie_id)
-    except REDIS_UNAVAILABLE:
-        stat = None
-    if stat is not None:
-        return stat.avg_rating
-    with db.session() as session:
-        votes, average = movie_votes_and_average(session, movie_id)
-    return average if votes >= min_votes else None
+    """The movie's average rating: the published one, else the database's of now under the
+    same rule (``services.movies.current_movie_statistics``)."""
+    return current_movie_statistics(db, cache, movie_id, min_votes).avg_rating
 
 
 def implicit_rating(
