@@ -56,7 +56,7 @@ def operator_page() -> str:
     return render_template("web/operator.html")
 
 
-@web.app_context_processor
+@web.context_processor
 def page_context() -> dict[str, object]:
     return {"star_choices": STAR_CHOICES}
 

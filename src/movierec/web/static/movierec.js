@@ -398,32 +398,44 @@ async function showRecommendations(user) {
   );
 }
 
+// A row of the user's lists: the movie (a link to its page), what to show beside it, and one
+// button that undoes it (a DELETE of ``path``), after which the user page is shown anew.
+function undoableRow(user, movie, details, { text, label, path, message }) {
+  const row = element("li");
+  const link = element("a", movie.title);
+  link.href = `${ROOT}/movies/${movie.movie_id}`;
+  const button = element("button", text);
+  button.type = "button";
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", () =>
+    attempt(async () => {
+      await api("DELETE", `/user/${user}/${path}`, { movie_id: movie.movie_id });
+      await pages.refreshUser();
+      say(message);
+    }),
+  );
+  row.append(link, ...details, button);
+  return row;
+}
+
 async function showRatings(user) {
   const order = document.getElementById("ratings-order").value;
   const answer = await api("GET", `/user/${user}/ratings/${order}?limit=50`);
   fill(
     document.getElementById("ratings"),
-    answer.ratings.map((entry) => {
-      const row = element("li");
-      const link = element("a", entry.movie.title);
-      link.href = `${ROOT}/movies/${entry.movie.movie_id}`;
-      const remove = element("button", "Remove");
-      remove.type = "button";
-      remove.setAttribute("aria-label", `Remove your rating of ${entry.movie.title}`);
-      remove.addEventListener("click", () =>
-        attempt(async () => {
-          await api("DELETE", `/user/${user}/rating`, { movie_id: entry.movie.movie_id });
-          await pages.refreshUser();
-          say(`Removed your rating of “${entry.movie.title}”.`);
-        }),
-      );
-      row.append(
-        link,
-        element("span", entry.is_implicit ? `watched (${stars(entry.rating)})` : stars(entry.rating), "rating"),
-        remove,
-      );
-      return row;
-    }),
+    answer.ratings.map(({ movie, rating, is_implicit: implicit }) =>
+      undoableRow(
+        user,
+        movie,
+        [element("span", implicit ? `watched (${stars(rating)})` : stars(rating), "rating")],
+        {
+          text: "Remove",
+          label: `Remove your rating of ${movie.title}`,
+          path: "rating",
+          message: `Removed your rating of “${movie.title}”.`,
+        },
+      ),
+    ),
     "No ratings yet: rate a recommended movie, or search for one you know.",
   );
 }
@@ -432,23 +444,14 @@ async function showDismissed(user) {
   const answer = await api("GET", `/user/${user}/dismissed?limit=50`);
   fill(
     document.getElementById("dismissed"),
-    answer.dismissed.map((entry) => {
-      const row = element("li");
-      const link = element("a", entry.movie.title);
-      link.href = `${ROOT}/movies/${entry.movie.movie_id}`;
-      const undo = element("button", "Undo");
-      undo.type = "button";
-      undo.setAttribute("aria-label", `Recommend ${entry.movie.title} again`);
-      undo.addEventListener("click", () =>
-        attempt(async () => {
-          await api("DELETE", `/user/${user}/dismissed`, { movie_id: entry.movie.movie_id });
-          await pages.refreshUser();
-          say(`“${entry.movie.title}” may be recommended again.`);
-        }),
-      );
-      row.append(link, undo);
-      return row;
-    }),
+    answer.dismissed.map(({ movie }) =>
+      undoableRow(user, movie, [], {
+        text: "Undo",
+        label: `Recommend ${movie.title} again`,
+        path: "dismissed",
+        message: `“${movie.title}” may be recommended again.`,
+      }),
+    ),
     "Nothing dismissed.",
   );
 }
