@@ -70,7 +70,7 @@ def test_like_wildcards_are_plain_characters(client, loaded_db: Database) -> Non
 
 def test_bad_searches_are_400(client, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]
     for query, needle in [("", "q"), ("?q=", "q"), ("?q=%20,%20", "at least one word"),
-                          ("?q=%00", "at least one word"),
+                          ("?q=%00", "at least one word"), ("?q=%18", "at least one word"),
                           ("?q=a&limit=0", "limit"), (f"?q={'x' * 201}", "q")]:  # fmt: skip
         response = client.get(f"/api/v1/movies/search{query}")
         assert response.status_code == 400, query
@@ -99,3 +99,17 @@ def test_statistics_as_published_else_counted_now(
     missing = client.get("/api/v1/movie/35/statistics")
     assert missing.status_code == 404
     assert missing.get_json()["error"]["message"] == "movie 35 not found"
+
+
+def test_the_document_states_which_queries_have_a_word(client, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]
+    import re
+    from urllib.parse import quote
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    parameters = document["paths"]["/api/v1/movies/search"]["get"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "q")["schema"]["pattern"]
+    # The document's pattern and the API agree: valid by the pattern is never a 400, and what
+    # the pattern refuses is one.
+    for q in ["toy", " x ", "\x18", "\x18a", " , ", "é", "\u00a0", "()[]", "'\"", "\t1"]:
+        status = client.get(f"/api/v1/movies/search?q={quote(q)}").status_code
+        assert status == (200 if re.search(pattern, q) else 400), repr(q)

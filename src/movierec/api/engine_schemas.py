@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
@@ -9,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from movierec.api.schemas import MAX_LIMIT, LimitQuery, MovieOut, QueryModel, UtcTimestamp
 from movierec.services.movie_filters import GENRES, GENRES_PATTERN, MovieFilter, parse_genres
+from movierec.services.movies import HAS_TITLE_WORD, NO_TITLE_WORD
 
 DEFAULT_TOP_MOVIES = 100
 # Deep pages cost a read of the top list that deep: bounded, and far beyond what anyone pages to.
@@ -237,9 +239,17 @@ class MovieSearchQuery(LimitQuery):
     q: str = Field(
         min_length=1,
         max_length=200,
-        description='Words of the title, in any case and order (`matrix the` finds "The Matrix").',
-        json_schema_extra={"example": "toy story"},
+        description='Words of the title, in any case and order (`matrix the` finds "The '
+        'Matrix"); blanks, punctuation and control characters separate them.',
+        json_schema_extra={"example": "toy story", "pattern": HAS_TITLE_WORD},
     )
+
+    @field_validator("q")
+    @classmethod
+    def _has_a_word(cls, value: str) -> str:
+        if not re.search(HAS_TITLE_WORD, value):
+            raise PydanticCustomError("title_words", NO_TITLE_WORD)
+        return value
 
 
 class FoundMovieOut(MovieOut):

@@ -92,13 +92,22 @@ class FoundMovie:
     votes: int | None  # as published; None when no statistics are at hand
 
 
+# What separates the words of a search: blanks, the punctuation of titles, and control
+# characters (no title holds one, and PostgreSQL refuses NUL in a pattern). The body of a
+# regular-expression character class, the same in Python and in JSON Schema.
+TITLE_WORD_SEPARATORS = r"\s\x00-\x1f\x7f,.:;!?()\[\]" + "\"'"  # no escape ECMA-262 "u" refuses
+# A query has a word when it has any other character: the OpenAPI document states it as the
+# pattern of ``q``, so clients (and schemathesis) know which queries are valid.
+HAS_TITLE_WORD = f"[^{TITLE_WORD_SEPARATORS}]"
+NO_TITLE_WORD = "give at least one word of the title"
+
+
 def search_words(query: str) -> list[str]:
     """The words a title must all contain (any case, any order: "matrix the" finds
     "The Matrix"); ``InvalidInput`` when there are none."""
-    # Control characters separate words too: no title holds one (and PostgreSQL refuses NUL).
-    words = [word for word in re.split(r"[\s\x00-\x1f\x7f,.:;!?()\[\]\"']+", query) if word]
+    words = [word for word in re.split(f"[{TITLE_WORD_SEPARATORS}]+", query) if word]
     if not words:
-        raise InvalidInput("q: give at least one word of the title")
+        raise InvalidInput(f"q: {NO_TITLE_WORD}")
     return list(dict.fromkeys(word.casefold() for word in words))
 
 
