@@ -157,6 +157,25 @@ def test_fold_in_of_a_known_users_ratings_agrees_with_their_refreshed_list(  # t
         assert len(set(_ids(response)) & set(cached)) >= 7, (user, _ids(response), cached)
 
 
+def test_a_list_from_a_new_refresh_is_judged_by_that_refreshs_model_at_once(  # type: ignore[no-untyped-def]
+    client, refreshed: Database, cache: CacheStore, fast_settings: Settings, monkeypatch
+) -> None:
+    # However long a process goes between checks of the published model, a list it reads
+    # from a newer refresh is compared with that refresh's read time, not the old model's:
+    # otherwise a user who rated before the refresh stays folded in until the next check.
+    import movierec.cache.store as store
+
+    monkeypatch.setattr(store, "MODEL_CHECK_SECONDS", 3600.0)
+    user = 4
+    with refreshed.session() as session:
+        session.execute(update(Rating).where(Rating.user_id == user).values(ts=datetime.now(UTC)))
+    assert client.get(f"/api/v1/user/{user}/recommendations").get_json()["source"] == "fold_in"
+    refresh_recommendations(refreshed, cache, fast_settings)  # reads the user's new ratings
+    response = client.get(f"/api/v1/user/{user}/recommendations?limit=10")
+    assert response.get_json()["source"] == "model"
+    assert _ids(response) == (cache.recommendations_for(user) or [])[:10]
+
+
 def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type: ignore[no-untyped-def]
     client, refreshed: Database
 ) -> None:

@@ -66,6 +66,13 @@ if not version then return false end
 return redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])
 """
 
+# The same, with the version it was read from: {version, value} (value nil when missing).
+_READ_CURRENT_HASH_FIELD_AND_VERSION = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+return {version, redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])}
+"""
+
 # Top-list entries start..stop (inclusive, LRANGE style) of the current statistics version.
 _READ_CURRENT_TOP_IDS = """
 local version = redis.call('GET', KEYS[1])
@@ -377,15 +384,23 @@ class CacheStore:
         """The servable model published with recommendations ``version``, or None."""
         return self.binary_client.get(self.key("recs", version, "model"))
 
-    def serving_model(self) -> ServingModel | None:
+    def serving_model(self, seen_version: str | None = None) -> ServingModel | None:
         """The current version's servable model, loaded once per version by this process and
-        shared by its threads; a new version is picked up within ``MODEL_CHECK_SECONDS``. None
+        shared by its threads; a new version is picked up within ``MODEL_CHECK_SECONDS``, or at
+        once when the caller has ``seen_version`` (read with a user's list) and this process
+        holds another: a list and the model it is judged by must come from one refresh. None
         when none is published (or it cannot be read: logged, and the lists still serve)."""
         now = time.monotonic()
-        if now - self._model_checked < MODEL_CHECK_SECONDS:
+
+        def fresh() -> bool:
+            if seen_version is not None and seen_version != self._model_version:
+                return False
+            return now - self._model_checked < MODEL_CHECK_SECONDS
+
+        if fresh():
             return self._model
         with self._model_lock:
-            if now - self._model_checked < MODEL_CHECK_SECONDS:
+            if fresh():
                 return self._model
             try:
                 version = self.current_version("recs")
@@ -479,8 +494,18 @@ class CacheStore:
 
     def cached_list(self, user_id: int) -> CachedList | None:
         """The cached ranked list of a user, or None when the current set has none."""
-        value = self._read_current_field("recs", "", str(user_id))
-        return None if value is None else decode_list(value)
+        return self.published_list(user_id)[1]
+
+    def published_list(self, user_id: int) -> tuple[str | None, CachedList | None]:
+        """The current recommendations version and the user's list in it (None when it has
+        none), read in one round trip; (None, None) when nothing is published."""
+        reply = self._script(_READ_CURRENT_HASH_FIELD_AND_VERSION)(
+            keys=[self.key("recs", "current")], args=[self.key("recs", ""), "", str(user_id)]
+        )
+        if not reply:
+            return None, None
+        version, value = reply
+        return version, None if value is None else decode_list(value)
 
     def recommendations_for(self, user_id: int) -> list[int] | None:
         """The cached ranked movie ids of a user, or None when the current set has none."""

@@ -23,10 +23,10 @@ filter (``movie_filter``) keeps only matching movies, looking as deep into the l
 movies that pass.
 
 A request costs one query for the user's ratings and what they dismissed (as of now, and
-whether the user exists), one Redis read of their cached list, at most a few Redis reads of the
-top list (cold start, backfill, filters) and one of the catalogue's version; the movie details
-come from the process's catalogue (``services.catalogue``: a query only for movies it does not
-hold yet), the model from Redis once per version.
+whether the user exists), one Redis read of their cached list and its version, at most a few
+Redis reads of the top list (cold start, backfill, filters) and one of the catalogue's version;
+the movie details come from the process's catalogue (``services.catalogue``: a query only for
+movies it does not hold yet), the model from Redis once per version.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from movierec.recommender.serving import ServingModel
 from movierec.services.catalogue import MovieCatalogue
 from movierec.services.errors import NotFound
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
-from movierec.services.top_movies import DATABASE, cached_list_or_none, fill_from_top
+from movierec.services.top_movies import DATABASE, fill_from_top, published_list_or_none
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,10 @@ def recommend(
             wanted = min(wanted, len(matching - exclude))
     # The rest holds no connection of its own: the top list's and the catalogue's database
     # fallbacks take one from the pool, and a request must never hold two.
-    model = cache.serving_model()
-    ranked, source = _ranked_list(cache, model, user_id, history, exclude, wanted, matching)
+    version, cached = published_list_or_none(cache, user_id)
+    # The model of the list's refresh: its read time decides whether the list is out of date.
+    model = cache.serving_model(version)
+    ranked, source = _ranked_list(model, cached, history, exclude, wanted, matching)
     chosen, top_source = fill_from_top(
         db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
     )
@@ -149,16 +151,15 @@ def recommend(
 
 
 def _ranked_list(
-    cache: CacheStore,
     model: ServingModel | None,
-    user_id: int,
+    cached: CachedList | None,
     history: UserHistory,
     exclude: set[int],
     wanted: int,
     matching: set[int] | None,
 ) -> tuple[CachedList, str]:
-    """The user's ranked movies (before exclusions and backfill) and where they came from."""
-    cached = cached_list_or_none(cache, user_id)  # None too when Redis is down
+    """The user's ranked movies (before exclusions and backfill) and where they came from,
+    given their published list (None when there is none, or Redis is down)."""
     changed_since = (
         history.latest is not None
         and model is not None

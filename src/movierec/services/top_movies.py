@@ -183,11 +183,12 @@ def top_movies(
     return TopMovies(entries, source)
 
 
-def cached_list_or_none(cache: CacheStore, user_id: int) -> CachedList | None:
-    """The user's cached list, or None when there is none or Redis is down (the caller then
-    falls back to the top movies, from the database if need be)."""
+def published_list_or_none(cache: CacheStore, user_id: int) -> tuple[str | None, CachedList | None]:
+    """The current recommendations version and the user's cached list in it (None when there
+    is none), or (None, None) when Redis is down (the caller then falls back to the top movies,
+    from the database if need be)."""
     try:
-        return cache.cached_list(user_id)
+        return cache.published_list(user_id)
     except REDIS_UNAVAILABLE as error:
         log.debug("Redis unavailable (%s): no cached list for user %d", error, user_id)
-        return None
+        return None, None
