@@ -59,7 +59,6 @@ class FactorModel(UserItemIndex):
     item_factors: np.ndarray
 
 
-
 @dataclass
 class TrainedSVD:
     """The fitted Surprise objects (for comparisons with Surprise itself) and their arrays."""
