@@ -236,13 +236,28 @@ class ServingModel:
         found: dict[int, list[int]] = {}
         if len(liked) == 0:
             return found
+        # The liked movies by id, so that a stable sort by similarity breaks ties by id.
+        by_id = np.argsort(liked, kind="stable")
+        liked, liked_columns = liked[by_id], liked_columns[by_id]
         similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T  # recommended x liked
-        for row, movie in enumerate(recommended.tolist()):
-            if columns[row] < 0:
-                continue
-            order = np.lexsort((liked, -similarity[row]))[:per_movie]
-            chosen = [int(liked[i]) for i in order if similarity[row, i] > 0]
-            if chosen:
+        # The best, then the next best, ... of every row at once: argmax picks the first of
+        # equals, the smallest id. Sorting the rows (a sort per recommended movie before) was
+        # a tenth of a cached recommendations request (issue 12).
+        rows_at = np.arange(len(recommended))
+        left = similarity.copy()
+        nearest = np.empty((len(recommended), min(per_movie, len(liked))), dtype=np.int64)
+        positive = np.empty(nearest.shape, dtype=bool)
+        for rank in range(nearest.shape[1]):
+            nearest[:, rank] = best = left.argmax(axis=1)
+            positive[:, rank] = left[rows_at, best] > 0
+            left[rows_at, best] = -np.inf
+        rows = zip(
+            recommended.tolist(), (columns >= 0).tolist(), liked[nearest].tolist(),
+            positive.tolist(), strict=True,
+        )  # fmt: skip
+        for movie, seen, nearest_ids, is_positive in rows:
+            chosen = [m for m, keep in zip(nearest_ids, is_positive, strict=True) if keep]
+            if seen and chosen:
                 found[movie] = chosen
         return found
 

@@ -1,0 +1,71 @@
+"""ServingModel.explain ("because you liked ..."): the liked movies nearest to each recommended
+one, as a full sort by cosine (ties by movie id) would pick them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from movierec.recommender.serving import ServingModel
+from movierec.recommender.training import FactorModel
+
+
+def _model_with_vectors(item_ids: np.ndarray, vectors: np.ndarray) -> ServingModel:
+    factors = np.zeros((len(item_ids), vectors.shape[1]))
+    rating = FactorModel(
+        global_mean=3.5,
+        user_ids=np.empty(0, dtype=np.int64),
+        item_ids=item_ids,
+        user_bias=np.empty(0),
+        item_bias=np.zeros(len(item_ids)),
+        user_factors=np.empty((0, vectors.shape[1])),
+        item_factors=factors,
+    )
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return ServingModel("puresvd", {}, rating, 0.02, 0.0, None, unit.astype(np.float32))
+
+
+def _by_full_sort(
+    model: ServingModel, liked: np.ndarray, recommended: np.ndarray, per_movie: int
+) -> dict[int, list[int]]:
+    unit = model._unit_vectors
+    assert unit is not None
+    column = {int(m): k for k, m in enumerate(model.item_ids)}
+    known = [int(m) for m in liked if int(m) in column]
+    found = {}
+    for movie in (int(m) for m in recommended):
+        if movie not in column or not known:
+            continue
+        cosine = {m: float(unit[column[movie]] @ unit[column[m]]) for m in known}
+        nearest = sorted(known, key=lambda m: (-cosine[m], m))[:per_movie]
+        chosen = [m for m in nearest if cosine[m] > 0]
+        if chosen:
+            found[movie] = chosen
+    return found
+
+
+def test_explain_picks_what_a_full_sort_picks_ties_by_id_and_only_positive_cosines() -> None:
+    rng = np.random.default_rng(7)
+    item_ids = np.arange(10, 70, dtype=np.int64)
+    # Few directions (some opposite, some orthogonal), shared by many movies: cosines tie
+    # often, and exactly (unit vectors with exact cosines, scaled by powers of two), so that
+    # which of two equal movies comes first is the rule's, not rounding's.
+    directions = np.array(
+        [[1, 0, 0, 0], [0, 1, 0, 0], [-1, 0, 0, 0], [0.5, 0.5, 0.5, 0.5], [0.5, -0.5, 0.5, -0.5]]
+    )
+    scales = rng.choice([0.5, 1.0, 2.0, 4.0], size=(len(item_ids), 1))
+    vectors = directions[rng.integers(0, len(directions), len(item_ids))] * scales
+    model = _model_with_vectors(item_ids, vectors)
+    for _ in range(200):
+        liked = rng.choice(np.arange(0, 80), size=rng.integers(1, 30), replace=False)
+        recommended = rng.choice(np.arange(0, 80), size=rng.integers(1, 15), replace=False)
+        per_movie = int(rng.integers(1, 4))
+        expected = _by_full_sort(model, liked, recommended, per_movie)
+        assert model.explain(liked, recommended, per_movie) == expected
+
+
+def test_explain_leaves_out_movies_with_no_liked_movie_in_their_direction() -> None:
+    item_ids = np.array([1, 2, 3], dtype=np.int64)
+    vectors = np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.1]])
+    model = _model_with_vectors(item_ids, vectors)
+    assert model.explain(np.array([1]), np.array([2, 3])) == {3: [1]}
+    assert model.explain(np.array([], dtype=np.int64), np.array([2, 3])) == {}
