@@ -20,9 +20,14 @@ writes for users of its own, so that it never turns a cached list into a fold-in
 
 For every case, in alternating rounds (so that a neighbour's load on a shared machine hits all
 cases alike), wrk runs ``--seconds`` at ``--connections`` connections (requests/s, p50, p99)
-and ``--seconds`` at one connection (p99). The table shows the median over the rounds, the
-throughput relative to the bare endpoint's, and whether the goals of issue 12 are met: reads
->= 60% of the bare throughput with p99 <= 5 ms at one connection, writes p99 <= 15 ms.
+and ``--seconds`` at one connection (p99). Meanwhile the CPU time of the server's processes
+(the arbiter, its workers and the workers it recycled) is counted: the CPU one request costs the
+server. The table shows the median over the rounds, the throughput relative to the bare
+endpoint's, the server CPU per request and the bare endpoint's as a share of it (the throughput
+ratio the server would reach if it had the cores to itself: CPU time does not grow when a
+neighbour or the hypervisor takes the cores away, wall time does), and whether the goals of
+issue 12 are met: reads >= 60% of the bare throughput with p99 <= 5 ms at one connection,
+writes p99 <= 15 ms.
 
 Client and servers share the machine: compare rows of one run, not runs on different machines.
 Exits 2 when wrk is not installed.
@@ -41,11 +46,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 import requests
 from sqlalchemy import create_engine, text
@@ -229,9 +235,24 @@ CASES = [
 ]
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str  # http://127.0.0.1:port
+    pid: int  # gunicorn's arbiter
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the arbiter, its live workers and the workers it reaped."""
+        arbiter = psutil.Process(self.pid)
+        total = sum(arbiter.cpu_times()[:4])  # user, system, reaped children's user, system
+        for worker in arbiter.children():
+            with suppress(psutil.NoSuchProcess):  # recycled meanwhile: counted once reaped
+                total += sum(worker.cpu_times()[:2])
+        return total
+
+
 @contextmanager
 def server(command: list[str], env: dict[str, str], name: str):  # type: ignore[no-untyped-def]
-    """A gunicorn server on a free port of 127.0.0.1; yields its base URL."""
+    """A gunicorn server on a free port of 127.0.0.1; yields it."""
     log_dir = Path(tempfile.mkdtemp(prefix=f"movierec-bench-{name}-"))
     log_path = log_dir / "server.log"
     with log_path.open("wb") as log:
@@ -250,7 +271,7 @@ def server(command: list[str], env: dict[str, str], name: str):  # type: ignore[
             base = match.group(1) if match else time.sleep(0.1)
         if base is None:
             raise SystemExit(f"{name} server did not start:\n{log_path.read_text()[-3000:]}")
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -269,19 +290,23 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} does not answer 200")
 
 
-def run_wrk(base: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
+def run_wrk(target: Server, script: Path, connections: int, seconds: float) -> dict[str, float]:
     threads = min(connections, 2)
+    cpu_before = target.cpu_seconds()
     result = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), base],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script),
+         target.base],
         capture_output=True,
         text=True,
         check=True,
-    )
+    )  # fmt: skip
+    cpu = target.cpu_seconds() - cpu_before
     line = next((x for x in result.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise SystemExit(f"wrk printed no summary:\n{result.stdout}{result.stderr}")
     raw = json.loads(line.removeprefix("WRKJSON "))
     return {
+        "cpu_ms": 1000 * cpu / max(raw["requests"], 1),
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
         "p50": raw["p50_us"] / 1000,
         "p99": raw["p99_us"] / 1000,
@@ -318,24 +343,25 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
     bare_command = [sys.executable, "-m", "gunicorn", "-c", str(config_path()), *workers,
                     "--chdir", str(REPO / "benchmarks"), "bare_endpoint:create_app()"]  # fmt: skip
     with ExitStack() as servers:
-        bases = {
+        servers_by_name = {
             "movierec": servers.enter_context(
                 server([sys.executable, "-m", "movierec", "serve", *workers], env, "movierec")
             ),
             "bare": servers.enter_context(server(bare_command, env, "bare")),
         }
-        wait_ready(f"{bases['movierec']}/health/ready")
-        answer = requests.get(f"{bases['movierec']}/api/v1/user/1/recommendations", timeout=10)
+        movierec_base = servers_by_name["movierec"].base
+        wait_ready(f"{movierec_base}/health/ready")
+        answer = requests.get(f"{movierec_base}/api/v1/user/1/recommendations", timeout=10)
         answer.raise_for_status()
         redis.Redis.from_url(args.redis_url).set(env["BARE_ENDPOINT_KEY"], answer.content)
-        wait_ready(f"{bases['bare']}/bare")
-        context = prepare_context(bases["movierec"], env)
+        wait_ready(f"{servers_by_name['bare'].base}/bare")
+        context = prepare_context(movierec_base, env)
         scripts = {}
         for case in cases:
             scripts[case.name] = workdir / f"{case.name}.lua"
             scripts[case.name].write_text(WRK_LUA % {"request": case.lua(context)})
         for case in cases:  # warm every worker's pools and caches; not counted
-            run_wrk(bases[case.server], scripts[case.name], args.connections, args.warmup)
+            run_wrk(servers_by_name[case.server], scripts[case.name], args.connections, args.warmup)
 
         print(
             f"{len(os.sched_getaffinity(0))} cores, {args.workers} workers per server, "
@@ -346,14 +372,15 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
         measured: dict[str, list[dict[str, float]]] = {c.name: [] for c in cases}
         for round_no in range(1, args.rounds + 1):
             for case in cases:
-                base, script = bases[case.server], scripts[case.name]
-                row = run_wrk(base, script, args.connections, args.seconds)
-                row["p99_1"] = run_wrk(base, script, 1, args.seconds)["p99"]
+                target, script = servers_by_name[case.server], scripts[case.name]
+                row = run_wrk(target, script, args.connections, args.seconds)
+                row["p99_1"] = run_wrk(target, script, 1, args.seconds)["p99"]
                 measured[case.name].append(row)
                 print(
                     f"  round {round_no} {case.name:13} {row['rps']:7.0f} req/s  "
                     f"p50 {row['p50']:6.2f}  p99 {row['p99']:6.2f}  "
-                    f"p99@1 {row['p99_1']:6.2f} ms  errors {row['errors']:.0f}",
+                    f"p99@1 {row['p99_1']:6.2f} ms  cpu {row['cpu_ms']:5.2f} ms/req  "
+                    f"errors {row['errors']:.0f}",
                     flush=True,
                 )
     return measured
@@ -400,18 +427,20 @@ def main() -> None:
         name: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
         for name, rows in measured.items()
     }
-    bare_rps = summary["bare"]["rps"]
+    bare_rps, bare_cpu = summary["bare"]["rps"], summary["bare"]["cpu_ms"]
     print()
     print(
         f"{'case':13} {'what':34} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'p99@1 ms':>8} {'vs bare':>7} {'errors':>6} goal"
+        f"{'p99@1 ms':>8} {'vs bare':>7} {'cpu ms':>6} {'cpu vs bare':>11} {'errors':>6} goal"
     )
     for case in cases:
         row = summary[case.name]
         row["ratio"] = row["rps"] / bare_rps
+        row["cpu_ratio"] = bare_cpu / row["cpu_ms"]
         print(
             f"{case.name:13} {case.what:34} {row['rps']:7.0f} {row['p50']:7.2f} {row['p99']:7.2f} "
-            f"{row['p99_1']:8.2f} {row['ratio']:6.0%} {row['errors']:6.0f} {goal(case, row)}"
+            f"{row['p99_1']:8.2f} {row['ratio']:6.0%} {row['cpu_ms']:6.2f} "
+            f"{row['cpu_ratio']:10.0%} {row['errors']:6.0f} {goal(case, row)}"
         )
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rounds": measured}, indent=2))
