@@ -63,6 +63,7 @@ def main() -> None:
             name, params, min_votes=min_votes, rating_model=lambda: rating_model(train),
             threads=threads,
         )  # fmt: skip
+
     rows, failures = [], []
     print(f"{'data':<12} {'split':<9} {'model':<8} {'users':>6} {'NDCG@10':>8} {'×pop':>6} "
           f"{'distinct':>8} {'cover':>6} {'rare':>6} {'fit s':>6}")  # fmt: skip
