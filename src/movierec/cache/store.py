@@ -66,11 +66,13 @@ if not version then return false end
 return redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])
 """
 
-# The same, with the version it was read from: {version, value} (value nil when missing).
-_READ_CURRENT_HASH_FIELD_AND_VERSION = """
+# A user's published list with the version it belongs to, and the catalogue's version, in one
+# round trip: {recommendations version, list, catalogue version}, each nil when there is none.
+_READ_USER_LIST = """
 local version = redis.call('GET', KEYS[1])
-if not version then return false end
-return {version, redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])}
+local list = false
+if version then list = redis.call('HGET', ARGV[1] .. version, ARGV[2]) end
+return {version, list, redis.call('GET', KEYS[2])}
 """
 
 # Top-list entries start..stop (inclusive, LRANGE style) of the current statistics version.
@@ -128,6 +130,18 @@ class CachedList:
     movie_ids: list[int]
     scores: dict[int, float]
     predicted_ratings: dict[int, float]
+
+
+@dataclass(frozen=True)
+class PublishedList:
+    """What a recommendations answer reads from Redis first (``CacheStore.published_list``)."""
+
+    version: str | None  # the current recommendations set; None when none is published
+    cached: CachedList | None  # the user's list in it; None when it has none
+    catalogue_version: str | None  # the movie catalogue's (None: not set yet)
+
+
+NOTHING_PUBLISHED = PublishedList(None, None, None)
 
 
 def encode_list(
@@ -494,18 +508,17 @@ class CacheStore:
 
     def cached_list(self, user_id: int) -> CachedList | None:
         """The cached ranked list of a user, or None when the current set has none."""
-        return self.published_list(user_id)[1]
+        return self.published_list(user_id).cached
 
-    def published_list(self, user_id: int) -> tuple[str | None, CachedList | None]:
-        """The current recommendations version and the user's list in it (None when it has
-        none), read in one round trip; (None, None) when nothing is published."""
-        reply = self._script(_READ_CURRENT_HASH_FIELD_AND_VERSION)(
-            keys=[self.key("recs", "current")], args=[self.key("recs", ""), "", str(user_id)]
+    def published_list(self, user_id: int) -> PublishedList:
+        """The user's list in the current recommendations set, read in one round trip with
+        that set's version and the movie catalogue's."""
+        version, value, catalogue_version = self._script(_READ_USER_LIST)(
+            keys=[self.key("recs", "current"), self.key("catalogue", "version")],
+            args=[self.key("recs", ""), str(user_id)],
         )
-        if not reply:
-            return None, None
-        version, value = reply
-        return version, None if value is None else decode_list(value)
+        cached = None if value is None else decode_list(value)
+        return PublishedList(version, cached, catalogue_version)
 
     def recommendations_for(self, user_id: int) -> list[int] | None:
         """The cached ranked movie ids of a user, or None when the current set has none."""

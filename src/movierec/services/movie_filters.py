@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from movierec.cache import CacheStore
@@ -78,7 +79,7 @@ class MovieFilter:
         """Whether it filters anything out at all."""
         return bool(self.genres) or self.year_min is not None or self.year_max is not None
 
-    def matching_ids(self, session: Session) -> set[int]:
+    def matching_ids(self, session: Session | Connection) -> set[int]:
         """The ids of every movie of the catalogue that passes (one query)."""
         return movie_ids_matching(
             session, genres=self.genres, year_min=self.year_min, year_max=self.year_max

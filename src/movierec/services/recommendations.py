@@ -23,10 +23,10 @@ filter (``movie_filter``) keeps only matching movies, looking as deep into the l
 movies that pass.
 
 A request costs one query for the user's ratings and what they dismissed (as of now, and
-whether the user exists), one Redis read of their cached list and its version, at most a few
-Redis reads of the top list (cold start, backfill, filters) and one of the catalogue's version;
-the movie details come from the process's catalogue (``services.catalogue``: a query only for
-movies it does not hold yet), the model from Redis once per version.
+whether the user exists), one Redis read of their cached list with its version and the movie
+catalogue's, and at most a few Redis reads of the top list (cold start, backfill, filters); the
+movie details come from the process's catalogue (``services.catalogue``: a query only for movies
+it does not hold yet), the model from Redis once per version.
 """
 
 from __future__ import annotations
@@ -98,29 +98,29 @@ def recommend(
     """
     wanted = offset + limit
     matching: set[int] | None = None
-    with db.session() as session:
-        history = user_history(session, user_id)
+    with db.connection() as connection:
+        history = user_history(connection, user_id)
         if history is None:
             raise NotFound(f"user {user_id} not found")
         # Rated or watched, or dismissed: all read by that one query.
         exclude = set(history.movie_ids.tolist()) | history.dismissed
         if movie_filter:
-            matching = movie_filter.matching_ids(session)
+            matching = movie_filter.matching_ids(connection)
             # No deeper than the matching movies the user may get: the search ends there.
             wanted = min(wanted, len(matching - exclude))
     # The rest holds no connection of its own: the top list's and the catalogue's database
     # fallbacks take one from the pool, and a request must never hold two.
-    version, cached = published_list_or_none(cache, user_id)
+    published = published_list_or_none(cache, user_id)
     # The model of the list's refresh: its read time decides whether the list is out of date.
-    model = cache.serving_model(version)
-    ranked, source = _ranked_list(model, cached, history, exclude, wanted, matching)
+    model = cache.serving_model(published.version)
+    ranked, source = _ranked_list(model, published.cached, history, exclude, wanted, matching)
     chosen, top_source = fill_from_top(
         db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
     )
     chosen = chosen[offset:]
     reasons = _explain(model, history, ranked, chosen)
     wanted_details = set(chosen).union(*reasons.values()) if reasons else set(chosen)
-    movies = catalogue.movies_by_ids(wanted_details)
+    movies = catalogue.movies_by_ids(wanted_details, published.catalogue_version)
     # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
     gone = set(chosen) - movies.keys()
     if gone:  # cached before they left the catalogue: pick again without them
@@ -129,7 +129,9 @@ def recommend(
             db, cache, ranked.movie_ids, exclude | gone, wanted, min_votes, matching
         )
         chosen = chosen[offset:]
-        movies.update(catalogue.movies_by_ids(set(chosen) - movies.keys()))
+        movies.update(
+            catalogue.movies_by_ids(set(chosen) - movies.keys(), published.catalogue_version)
+        )
     in_ranked = set(ranked.movie_ids)
     items = [
         Recommendation(

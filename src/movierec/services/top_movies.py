@@ -19,7 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.cache import CacheStore
-from movierec.cache.store import REDIS_UNAVAILABLE, CachedList, MovieStat
+from movierec.cache.store import (
+    NOTHING_PUBLISHED,
+    REDIS_UNAVAILABLE,
+    MovieStat,
+    PublishedList,
+)
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.statistics import movie_aggregates
@@ -183,12 +188,12 @@ def top_movies(
     return TopMovies(entries, source)
 
 
-def published_list_or_none(cache: CacheStore, user_id: int) -> tuple[str | None, CachedList | None]:
-    """The current recommendations version and the user's cached list in it (None when there
-    is none), or (None, None) when Redis is down (the caller then falls back to the top movies,
-    from the database if need be)."""
+def published_list_or_none(cache: CacheStore, user_id: int) -> PublishedList:
+    """The user's published list with its versions (``CacheStore.published_list``); nothing
+    when Redis is down (the caller then falls back to the top movies, from the database if need
+    be)."""
     try:
         return cache.published_list(user_id)
     except REDIS_UNAVAILABLE as error:
         log.debug("Redis unavailable (%s): no cached list for user %d", error, user_id)
-        return None, None
+        return NOTHING_PUBLISHED

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, cast, func, literal, or_, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import Movie
@@ -55,7 +55,7 @@ def movies_by_ids(session: Session, movie_ids: Iterable[int]) -> dict[int, Movie
 
 
 def movie_ids_matching(
-    session: Session,
+    session: Session | Connection,
     *,
     genres: Collection[str] = (),
     year_min: int | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Text, bindparam, cast, func, literal, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import DismissedMovie, Rating, User
@@ -16,7 +16,7 @@ _USER_ID = bindparam("user_id")
 # of the newest, and the dismissed movies as one string of ids; no row for an unknown user.
 # Strings rather than a row per rating: a user has hundreds of ratings, and a result row each
 # (with its timestamp made UTC in Python) was about a quarter of the CPU of a recommendations
-# request (issue 12). Built once, run as SQLAlchemy Core on the session's connection.
+# request (issue 12). Built once, run as SQLAlchemy Core.
 _USER_HISTORY = (
     select(
         _USERS.c.user_id,
@@ -49,12 +49,12 @@ class UserHistory:
         return self.movie_ids[self.ratings >= threshold]
 
 
-def user_history(session: Session, user_id: int) -> UserHistory | None:
+def user_history(connection: Connection | Session, user_id: int) -> UserHistory | None:
     """Every rating of the user (movie, stars) with the time of the newest, and the movies the
     user dismissed; None when there is no such user. One query (users LEFT JOIN ratings: the
     existence check and the dismissed movies cost no extra round trip on the recommendation
     path), with what fold-in, explanations and the exclusions need."""
-    row = session.connection().execute(_USER_HISTORY, {"user_id": user_id}).first()
+    row = connection.execute(_USER_HISTORY, {"user_id": user_id}).first()
     if row is None:
         return None
     # "10:4.5,31:3" -> [10, 4.5, 31, 3]: parsed by NumPy, not a Python object per rating.
