@@ -3,6 +3,7 @@
     apt-get install -y wrk          # Debian/Ubuntu (macOS: brew install wrk)
     python benchmarks/serve.py [--seconds 10] [--rounds 3] [--connections 16] [--workers 3]
                                [--cases recs-cached,movie,...] [--json results.json]
+                               [--plot serving.png]
 
 Creates a throwaway PostgreSQL database and Redis key prefix, loads ml-latest-small with the
 product's own loader (``movierec data load``) and runs both refreshes (``movierec stats``,
@@ -387,6 +388,41 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
     return measured
 
 
+def plot(cases: list[Case], summary: dict[str, dict[str, float]], path: Path) -> Path:
+    """Two panels per case: throughput relative to the bare endpoint (wrk's, and the CPU
+    ratio), and the p99 at one connection, each with issue 12's goal drawn across."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [case for case in cases if case.server != "bare"]
+    names = [case.name for case in shown]
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    ratio_ax, latency_ax = figure.subplots(1, 2)
+    at = range(len(shown))
+    ratio_ax.bar([x - 0.2 for x in at], [100 * summary[n]["ratio"] for n in names], 0.4,
+                 label="requests/s (wrk)", color="#1f77b4")  # fmt: skip
+    ratio_ax.bar([x + 0.2 for x in at], [100 * summary[n]["cpu_ratio"] for n in names], 0.4,
+                 label="server CPU per request", color="#9ecae1")  # fmt: skip
+    ratio_ax.axhline(100 * READ_GOAL_RATIO, color="#d62728", linestyle="--", label="goal (reads)")
+    ratio_ax.set_ylim(0, 100)
+    ratio_ax.set_ylabel("% of the bare Flask endpoint")
+    ratio_ax.set_title("Throughput against the bare endpoint")
+    ratio_ax.legend(loc="upper right", fontsize="small")
+    latency_ax.bar(list(at), [summary[n]["p99_1"] for n in names], 0.6, color="#1f77b4")
+    latency_ax.scatter(list(at), [
+        READ_GOAL_P99_MS if case.kind == "read" else WRITE_GOAL_P99_MS for case in shown
+    ], marker="_", s=600, color="#d62728", label="goal", zorder=3)  # fmt: skip
+    latency_ax.axhline(summary["bare"]["p99_1"], color="#7f7f7f", linestyle=":", label="bare")
+    latency_ax.set_ylabel("p99 at one connection (ms)")
+    latency_ax.set_title("Latency")
+    latency_ax.legend(loc="upper left", fontsize="small")
+    for ax in (ratio_ax, latency_ax):
+        ax.set_xticks(list(at), names, rotation=30, ha="right")
+    figure.savefig(path, dpi=110)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="Per case and connection count.")
@@ -400,6 +436,7 @@ def main() -> None:
         help=f"Comma-separated subset of: {', '.join(c.name for c in CASES)}.",
     )
     parser.add_argument("--json", type=Path, help="Also write every measurement here.")
+    parser.add_argument("--plot", type=Path, help="Also draw the summary as a PNG here.")
     add_backend_arguments(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -445,6 +482,8 @@ def main() -> None:
         )
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rounds": measured}, indent=2))
+    if args.plot:
+        print(f"plot: {plot(cases, summary, args.plot)}")
 
 
 if __name__ == "__main__":
