@@ -236,13 +236,12 @@ class ServingModel:
         found: dict[int, list[int]] = {}
         if len(liked) == 0:
             return found
-        # The liked movies by id, so that a stable sort by similarity breaks ties by id.
+        # The liked movies by id: argmax takes the first of equal similarities, the smallest id.
         by_id = np.argsort(liked, kind="stable")
         liked, liked_columns = liked[by_id], liked_columns[by_id]
         similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T  # recommended x liked
-        # The best, then the next best, ... of every row at once: argmax picks the first of
-        # equals, the smallest id. Sorting the rows (a sort per recommended movie before) was
-        # a tenth of a cached recommendations request (issue 12).
+        # The best, then the next best, ... of every row at once. Sorting the rows (a sort per
+        # recommended movie before) was a tenth of a cached recommendations request (issue 12).
         rows_at = np.arange(len(recommended))
         left = similarity.copy()
         nearest = np.empty((len(recommended), min(per_movie, len(liked))), dtype=np.int64)
