@@ -353,6 +353,8 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
     from movierec.cli_serve import config_path
 
     env = {**stack.env, "BARE_ENDPOINT_KEY": f"{stack.db_name}:bare"}
+    if args.threads is not None:  # both servers: read by gunicorn after the config file
+        env["GUNICORN_CMD_ARGS"] = f"--threads {args.threads}"
     workers = ["--workers", str(args.workers)]
     bare_command = [sys.executable, "-m", "gunicorn", "-c", str(config_path()), *workers,
                     "--chdir", str(REPO / "benchmarks"), "bare_endpoint:create_app()"]  # fmt: skip
@@ -378,7 +380,8 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
             run_wrk(servers_by_name[case.server], scripts[case.name], args.connections, args.warmup)
 
         print(
-            f"{len(os.sched_getaffinity(0))} cores, {args.workers} workers per server, "
+            f"{len(os.sched_getaffinity(0))} cores, {args.workers} workers per server"
+            f"{'' if args.threads is None else f' x {args.threads} threads'}, "
             f"{args.connections} connections, {args.seconds:g}s per measurement, "
             f"{args.rounds} rounds",
             flush=True,
@@ -443,6 +446,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds of all cases.")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers of each server.")
+    parser.add_argument(
+        "--threads", type=int, help="gunicorn threads per worker of each server (default: 4)."
+    )
     parser.add_argument("--warmup", type=float, default=2, help="Seconds per case, not counted.")
     parser.add_argument(
         "--cases",

@@ -1,4 +1,4 @@
-"""Benchmark: MovieRec's gunicorn default (gthread, cores+1 workers x 4 threads) against the
+"""Benchmark: MovieRec's gunicorn default (gthread, cores+1 workers x 2 threads) against the
 classic recommendation for gunicorn (sync workers, 2 x cores + 1) and a middle way (gthread,
 2 x cores + 1 workers x 2 threads), serving recommendations.
 
@@ -176,7 +176,7 @@ def main() -> None:
         env, admin, db_name = stack.env, stack.admin, stack.db_name
         configs = [
             ("reference: sync, 2*cores+1", 2 * cores + 1, "--worker-class sync --threads 1"),
-            ("movierec: gthread, cores+1 x 4", cores + 1, ""),
+            ("movierec: gthread, cores+1 x 2", cores + 1, ""),
             ("candidate: gthread, 2*cores+1 x 2", 2 * cores + 1, "--threads 2"),
         ]
         wall_ms, cpu_ms = request_cost(env)

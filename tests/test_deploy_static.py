@@ -552,7 +552,7 @@ def test_cores_follow_affinity_and_the_cgroup_quota(tmp_path: Path) -> None:
 
 def test_packaged_gunicorn_config_defaults(clean_gunicorn_env: pytest.MonkeyPatch) -> None:
     cfg = server_config()
-    assert cfg.worker_class_str == "gthread" and cfg.threads == 4
+    assert cfg.worker_class_str == "gthread" and cfg.threads == 2
     assert cfg.workers == gunicorn_config_namespace()["available_cores"]() + 1
     assert cfg.preload_app is False
     assert cfg.accesslog == "-"

@@ -10,12 +10,15 @@ Why these values (docs/deploy.md has the measurements):
   time is CPU, measured by benchmarks/serve_workers.py), so processes, one GIL each, are what
   set the throughput: one worker per available core, plus one so that a core stays busy while
   a worker waits on PostgreSQL or Redis, is recycled, or is stuck.
-* Each worker has 4 threads (``gthread``) not for throughput but so that a slow client or an
-  idle keep-alive connection occupies a thread, never a whole process: outside docker compose
-  nothing buffers requests in front of gunicorn, and sync workers assume something does. Fewer
-  processes also keep memory about a third lower than gunicorn's 2 x cores + 1 sync workers.
+* Each worker has 2 threads (``gthread``) so that a slow client or an idle keep-alive
+  connection occupies a thread, never a whole process: outside docker compose nothing buffers
+  requests in front of gunicorn, and sync workers assume something does. Two, not more: the
+  threads of a worker share one GIL, and with 4 they spent their time handing it over
+  (benchmarks/serve.py --threads: cached recommendations 585 -> 744 req/s, GET movie 1,477 ->
+  1,688, movies/top 933 -> 1,121 with 2; the bare endpoint alike). Fewer processes also keep
+  memory about a third lower than gunicorn's 2 x cores + 1 sync workers.
 * Each thread holds at most one database connection, so a web container uses at most
-  ``workers x threads`` PostgreSQL connections (12 with the defaults on 2 cores; three such
+  ``workers x threads`` PostgreSQL connections (6 with the defaults on 2 cores; three such
   containers plus the scheduler stay well inside PostgreSQL's default of 100).
 * ``preload_app`` stays off: ``create_app`` is cheap and loads no model (recommendations live in
   Redis), so preloading saves little (measured: 3 workers, 320 -> 275 MB proportional set size)
@@ -54,7 +57,7 @@ def default_workers() -> int:
 # The process tier. WEB_CONCURRENCY is the usual variable of platforms and gunicorn itself.
 workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
 worker_class = "gthread"
-threads = 4
+threads = 2
 preload_app = False
 
 # Where it listens (``movierec serve --bind`` overrides; 0.0.0.0 so a container is reachable).
