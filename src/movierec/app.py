@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from movierec.api import create_openapi_app
+from movierec.api.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
@@ -26,6 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     cache.init_app(app)
     # Movie details kept per process until a load announces a new catalogue (issue 12).
     app.extensions["movierec.catalogue"] = MovieCatalogue(db, cache)
+    # Finished answers of published data, per process, under their versions (issue 12).
+    app.extensions["movierec.answers"] = AnswerCache()
 
     from movierec.api import register_api
     from movierec.api.observability import register_observability

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from movierec.api.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
@@ -24,3 +25,7 @@ def get_settings() -> Settings:
 
 def get_catalogue() -> MovieCatalogue:
     return current_app.extensions["movierec.catalogue"]
+
+
+def get_answers() -> AnswerCache:
+    return current_app.extensions["movierec.answers"]

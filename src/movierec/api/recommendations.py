@@ -13,9 +13,9 @@ from movierec.api.engine_schemas import (
     TopMoviesQuery,
 )
 from movierec.api.errors import errors
-from movierec.api.responses import respond
+from movierec.api.responses import respond, respond_json
 from movierec.api.schemas import UserPath, movie_fields
-from movierec.extensions import get_cache, get_catalogue, get_db, get_settings
+from movierec.extensions import get_answers, get_cache, get_catalogue, get_db, get_settings
 from movierec.services import recommendations as recommendations_service
 from movierec.services import top_movies as top_movies_service
 from movierec.services.recommendations import Recommendation
@@ -95,6 +95,13 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     average rating (as of the last statistics refresh; ``source`` "cache"). Without statistics
     in Redis, or with Redis down, the same order computed from the database now (``source``
     "database"). The genre and year filters apply before ``limit`` and ``offset``."""
+    movie_filter = query.movie_filter()
+    # The same query on the same published statistics and catalogue: the same bytes, kept.
+    versions = top_movies_service.published_answer_versions(get_cache())
+    key = None if versions is None else (versions, query.limit, query.offset, movie_filter)
+    kept = None if key is None else get_answers().get(key)
+    if kept is not None:
+        return respond_json(kept)
     top = top_movies_service.top_movies(
         get_db(),
         get_cache(),
@@ -102,11 +109,15 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
         query.limit,
         get_settings().stat_movie_users_lower_limit,
         offset=query.offset,
-        movie_filter=query.movie_filter(),
+        movie_filter=movie_filter,
     )
     # One validation of the whole answer; each movie is read from its attributes (MovieOut).
     entries = [
         {"avg_rating": entry.avg_rating, "movie": entry.movie, "votes": entry.votes}
         for entry in top.entries
     ]
-    return respond(TopMoviesOut.model_validate({"source": top.source, "top_movies": entries}))
+    body = TopMoviesOut.model_validate({"source": top.source, "top_movies": entries})
+    answer = body.model_dump_json()
+    if key is not None and top.source == top_movies_service.CACHE:
+        get_answers().put(key, answer)
+    return respond_json(answer)

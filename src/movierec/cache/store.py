@@ -75,6 +75,18 @@ if version then list = redis.call('HGET', ARGV[1] .. version, ARGV[2]) end
 return {version, list, redis.call('GET', KEYS[2])}
 """
 
+# The current statistics version, if its keys are all there (else false), and the catalogue's
+# version (false when not set): what a top-movies answer from the published statistics is a
+# function of, read in one round trip.
+_READ_STATISTICS_AND_CATALOGUE_VERSIONS = """
+local version = redis.call('GET', KEYS[1])
+if version then
+    local prefix = ARGV[1] .. version
+    if redis.call('EXISTS', prefix .. ':movies', prefix .. ':top') < 2 then version = false end
+end
+return {version, redis.call('GET', KEYS[2])}
+"""
+
 # Top-list entries start..stop (inclusive, LRANGE style) of the current statistics version.
 _READ_CURRENT_TOP_IDS = """
 local version = redis.call('GET', KEYS[1])
@@ -590,6 +602,15 @@ class CacheStore:
         return result
 
     # -- recovery (issue 10): is anything published, and locks of dead holders ---------------
+
+    def statistics_and_catalogue_versions(self) -> tuple[str | None, str | None]:
+        """``published_version("stats")`` and ``catalogue_version()``'s current value (None
+        when not set yet), read in one round trip."""
+        statistics, catalogue = self._script(_READ_STATISTICS_AND_CATALOGUE_VERSIONS)(
+            keys=[self.key("stats", "current"), self.key("catalogue", "version")],
+            args=[self.key("stats", "")],
+        )
+        return statistics, catalogue
 
     def published_version(self, kind: str) -> str | None:
         """The current version of ``kind`` ("recs" or "stats") if all its keys still exist;

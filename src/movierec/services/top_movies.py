@@ -188,6 +188,20 @@ def top_movies(
     return TopMovies(entries, source)
 
 
+def published_answer_versions(cache: CacheStore) -> tuple[str, str] | None:
+    """The statistics and catalogue versions a top-movies answer from the published statistics
+    is a function of (with the query; published versions never change), or None when no
+    statistics are published or Redis is down: the answer then comes from the database and
+    must be computed each time."""
+    try:
+        statistics, catalogue = cache.statistics_and_catalogue_versions()
+        if statistics is not None and catalogue is None:  # none yet: the first reader makes it
+            catalogue = cache.catalogue_version()
+    except REDIS_UNAVAILABLE:
+        return None
+    return None if statistics is None else (statistics, catalogue)
+
+
 def published_list_or_none(cache: CacheStore, user_id: int) -> PublishedList:
     """The user's published list with its versions (``CacheStore.published_list``); nothing
     when Redis is down (the caller then falls back to the top movies, from the database if need
