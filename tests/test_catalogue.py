@@ -18,8 +18,13 @@ from movierec.data.load import load_movielens
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories.movies import movies_by_ids
-from movierec.services.catalogue import MovieCatalogue, announce_new_catalogue
+from movierec.services.catalogue import (
+    CATALOGUE_CHECK_SECONDS,
+    MovieCatalogue,
+    announce_new_catalogue,
+)
 from movierec.services.errors import NotFound
+from process_helpers import wait_until
 
 
 def _retitled_copy(source: Path, folder: Path, movie_id: int, title: str) -> Path:
@@ -51,9 +56,15 @@ def test_the_api_serves_movie_details_kept_until_a_load_announces_new_ones(
     load_movielens(loaded_db, str(retitled), show_progress=False)
     assert client.get("/api/v1/movie/30").get_json()["title"] == "Movie 30"
 
-    # The product's loader announces the change: every process drops what it kept.
+    # The product's loader announces the change: within a second (CATALOGUE_CHECK_SECONDS)
+    # every process drops what it kept.
     result = _load_command(settings, retitled)
     assert result.exit_code == 0, result.output
+
+    def renamed() -> bool:
+        return client.get("/api/v1/movie/30").get_json()["title"] == "Renamed Movie"
+
+    wait_until(renamed, 2 * CATALOGUE_CHECK_SECONDS + 1, "the announced catalogue", 0.05)
     assert client.get("/api/v1/movie/30").get_json() == {
         "movie_id": 30,
         "title": "Renamed Movie",
@@ -94,7 +105,7 @@ def test_catalogue_answers_like_the_repository_and_keeps_only_real_movies(
 def test_catalogue_without_redis_reads_the_database_and_keeps_nothing(
     settings: Settings, loaded_db: Database, cache: CacheStore
 ) -> None:
-    catalogue = MovieCatalogue(loaded_db, cache)
+    catalogue = MovieCatalogue(loaded_db, cache, check_seconds=0)  # the version every time
     assert catalogue.get_movie(30).title == "Movie 30"
     assert catalogue._movies
     catalogue.cache = CacheStore("redis://127.0.0.1:9/0", settings.redis_key_prefix)
@@ -107,7 +118,7 @@ def test_catalogue_without_redis_reads_the_database_and_keeps_nothing(
 def test_a_lost_catalogue_version_drops_what_was_kept(
     loaded_db: Database, cache: CacheStore
 ) -> None:
-    catalogue = MovieCatalogue(loaded_db, cache)
+    catalogue = MovieCatalogue(loaded_db, cache, check_seconds=0)
     catalogue.get_movie(30)
     first = cache.catalogue_version()
     cache.client.delete(cache.key("catalogue", "version"))  # e.g. Redis restarted empty
@@ -141,3 +152,20 @@ def test_recommendations_and_top_movies_take_movie_details_from_the_catalogue(
     # A load announces a new catalogue: both answers read the new details.
     assert announce_new_catalogue(cache) is None
     assert titles() == ("Renamed", "Renamed")
+
+
+def test_the_version_is_trusted_for_the_check_interval_unless_a_caller_read_a_newer_one(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    catalogue = MovieCatalogue(loaded_db, cache, check_seconds=3600)
+    catalogue.get_movie(30)
+    kept = catalogue._version
+    new = cache.new_catalogue_version()  # a load announced a new catalogue
+    catalogue.get_movie(10)  # within the interval: no Redis read, the copy is kept
+    assert catalogue._version == kept and 30 in catalogue._movies
+    catalogue.movies_by_ids([10], new)  # read along with something else: counts at once
+    assert catalogue._version == new and set(catalogue._movies) == {10}
+    catalogue.check_seconds = 0  # the interval is over
+    newer = cache.new_catalogue_version()
+    catalogue.get_movie(20)
+    assert catalogue._version == newer and set(catalogue._movies) == {20}

@@ -110,6 +110,7 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
         get_settings().stat_movie_users_lower_limit,
         offset=query.offset,
         movie_filter=movie_filter,
+        catalogue_version=None if versions is None else versions[1],
     )
     # One validation of the whole answer; each movie is read from its attributes (MovieOut).
     entries = [

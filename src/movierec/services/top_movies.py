@@ -155,10 +155,12 @@ def top_movies(
     *,
     offset: int = 0,
     movie_filter: MovieFilter = NO_FILTER,
+    catalogue_version: str | None = None,
 ) -> TopMovies:
     """The ``limit`` most rated movies (then best average) passing ``movie_filter``, after the
     first ``offset`` of them, with their statistics: the published ones, else the database's
-    of now. Movie details come from ``catalogue`` (the process's copy, else the database)."""
+    of now. Movie details come from ``catalogue`` (the process's copy, else the database), as of
+    ``catalogue_version`` when the caller has just read it (``published_answer_versions``)."""
     if movie_filter:
         with db.session() as session:
             matching = movie_filter.matching_ids(session)
@@ -179,7 +181,7 @@ def top_movies(
         source = CACHE
         if why is not None:
             stats, source = database_ranking(db, min_votes, why).stats(limit, offset), DATABASE
-    found = catalogue.movies_by_ids(stat.movie_id for stat in stats)
+    found = catalogue.movies_by_ids((stat.movie_id for stat in stats), catalogue_version)
     entries = [
         TopMovie(found[stat.movie_id], stat.votes, stat.avg_rating)
         for stat in stats
