@@ -75,14 +75,21 @@ if version then list = redis.call('HGET', ARGV[1] .. version, ARGV[2]) end
 return {version, list, redis.call('GET', KEYS[2])}
 """
 
-# The current statistics version, if its keys are all there (else false), and the catalogue's
-# version (false when not set): what a top-movies answer from the published statistics is a
-# function of, read in one round trip.
+# The keys of a statistics version: {p}:stats:{version}:{suffix}.
+_STATISTICS_KEY_SUFFIXES = ("movies", "top")
+
+# The current statistics version, if its keys (ARGV[2..]: their suffixes) are all there, else
+# false, and the catalogue's version (false when not set): what a top-movies answer from the
+# published statistics is a function of, read in one round trip.
 _READ_STATISTICS_AND_CATALOGUE_VERSIONS = """
 local version = redis.call('GET', KEYS[1])
 if version then
-    local prefix = ARGV[1] .. version
-    if redis.call('EXISTS', prefix .. ':movies', prefix .. ':top') < 2 then version = false end
+    for i = 2, #ARGV do
+        if redis.call('EXISTS', ARGV[1] .. version .. ':' .. ARGV[i]) == 0 then
+            version = false
+            break
+        end
+    end
 end
 return {version, redis.call('GET', KEYS[2])}
 """
@@ -349,7 +356,7 @@ class CacheStore:
         if kind == "recs":
             model = [self.key("recs", version, "model")] if optional else []
             return [self.key("recs", version), *model]
-        return [self.key("stats", version, "movies"), self.key("stats", version, "top")]
+        return [self.key("stats", version, suffix) for suffix in _STATISTICS_KEY_SUFFIXES]
 
     def current_version(self, kind: str) -> str | None:
         return self.client.get(self.key(kind, "current"))
@@ -608,7 +615,7 @@ class CacheStore:
         when not set yet), read in one round trip."""
         statistics, catalogue = self._script(_READ_STATISTICS_AND_CATALOGUE_VERSIONS)(
             keys=[self.key("stats", "current"), self.key("catalogue", "version")],
-            args=[self.key("stats", "")],
+            args=[self.key("stats", ""), *_STATISTICS_KEY_SUFFIXES],
         )
         return statistics, catalogue
 
