@@ -67,7 +67,7 @@ def main() -> None:
     # built a model are hidden by the allocator reusing freed memory).
     state = model.ranker.state() if model.ranker is not None else {}
     held = [model.item_ids, model.rating.item_bias, model.rating.item_factors, *state.values()]
-    worker_mb = (sum(a.nbytes for a in held) + model._unit().nbytes) / 2**20
+    worker_mb = (sum(a.nbytes for a in held) + model.unit_vectors().nbytes) / 2**20
     print(f"{args.movies:,} movies, ranker {model.ranker_name} ({settings.puresvd_factors} factors,"
           f" rating weight {settings.ranker_rating_weight}), rating model "
           f"{settings.model_n_factors} factors")  # fmt: skip

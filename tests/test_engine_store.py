@@ -9,10 +9,17 @@ import textwrap
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from movierec.cache import CacheStore
-from movierec.cache.store import BUILD_TTL_SECONDS, GRACE_TTL_SECONDS, LockBusy, MovieStat
+from movierec.cache.store import (
+    BUILD_TTL_SECONDS,
+    GRACE_TTL_SECONDS,
+    LockBusy,
+    MovieStat,
+    decode_list,
+)
 
 
 def _lists(n_users: int, offset: int) -> list[tuple[int, list[int]]]:
@@ -36,6 +43,37 @@ def test_published_lists_are_read_back_and_the_old_version_retires(cache: CacheS
     assert cache.recommendations_for(4) is None  # not in the new set: no stale leftovers
     assert 0 < cache.client.ttl(cache.key("recs", first)) <= GRACE_TTL_SECONDS
     assert cache.client.ttl(cache.key("recs", second)) == -1  # the current one never expires
+
+
+def test_lists_are_read_back_with_their_reasons_and_older_values_still_read(
+    cache: CacheStore,
+) -> None:
+    reasons = np.array([[7, 9], [-1, -1], [8, -1]])
+    scored = (1, np.array([10, 20, 30]), np.array([0.9, 0.5, 0.25]), np.array([4.5, np.nan, 3.0]))
+    cache.publish_recommendations([(*scored, reasons), (2, *scored[1:]), (3, [10, 20])])
+    explained = cache.published_list(1).cached
+    assert explained is not None and explained.movie_ids == [10, 20, 30]
+    assert explained.scores == {10: 0.9, 20: 0.5, 30: 0.25}
+    assert explained.predicted_ratings == {10: 4.5, 30: 3.0}
+    assert explained.reasons == {10: [7, 9], 30: [8]}  # none for 20: left out
+    # Published without reasons (or before them): known to have none, not "no reasons".
+    unexplained = [cache.published_list(2).cached, cache.published_list(3).cached]
+    assert [c.reasons for c in unexplained if c is not None] == [None, None]
+    assert decode_list("10:0.9:4.500,20:0.5:").reasons is None
+    assert decode_list("10:0.9:4.500:,20:0.5::3").reasons == {20: [3]}
+
+
+def test_change_marks_only_move_forward_and_a_refresh_forgets_what_it_read(
+    cache: CacheStore,
+) -> None:
+    assert cache.published_list(5).changed_at is None
+    cache.mark_user_changed(5, 200.5)
+    cache.mark_user_changed(5, 100.0)  # a mark that arrives late does not undo a later one
+    cache.mark_user_changed(6, 300.0)
+    assert cache.published_list(5).changed_at == 200.5
+    assert cache.forget_changes_before(250.0) == 1
+    assert cache.published_list(5).changed_at is None
+    assert cache.published_list(6).changed_at == 300.0
 
 
 def test_forget_user_drops_only_that_users_list(cache: CacheStore) -> None:

@@ -166,3 +166,22 @@ def test_top_n_equals_ranking_by_surprise_predict(small_movielens: Path) -> None
         gaps = np.abs(np.diff([est for est, _ in estimates[: n + 1]]))
         assert gaps.min() > 1e-9
         assert movies == [movie for _, movie in estimates[:n]]
+
+
+@given(
+    st.lists(st.sets(st.integers(0, 11), max_size=8), min_size=1, max_size=6),
+    st.data(),
+)
+def test_rated_items_including_another_set_holds_both_per_row(rows, data) -> None:  # type: ignore[no-untyped-def]
+    # The rated movies and the dismissed ones, as the refresh masks them together.
+    extra = [data.draw(st.sets(st.integers(0, 11), max_size=3)) for _ in rows]
+
+    def csr(sets: list[set[int]]) -> RatedItems:
+        indptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)
+        indices = np.array([m for s in sets for m in sorted(s)], dtype=np.int64)
+        return RatedItems(indptr=indptr, indices=indices)
+
+    both = csr(rows).including(csr(extra))
+    for row, (own, added) in enumerate(zip(rows, extra, strict=True)):
+        held = both.indices[both.indptr[row] : both.indptr[row + 1]].tolist()
+        assert sorted(held) == sorted(list(own) + list(added))

@@ -1,10 +1,14 @@
 """ServingModel.explain ("because you liked ..."): the liked movies nearest to each recommended
-one, as a full sort by cosine (ties by movie id) would pick them."""
+one, as a full sort by cosine (ties by movie id) would pick them; and the refresh's reasons
+for every list (``recommender.explanations``) as explain gives them for one."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
+from movierec.recommender.explanations import LIKED_THRESHOLD, explain_lists, liked_items
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel
 
@@ -21,7 +25,9 @@ def _model_with_vectors(item_ids: np.ndarray, vectors: np.ndarray) -> ServingMod
         item_factors=factors,
     )
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return ServingModel("puresvd", {}, rating, 0.02, 0.0, None, unit.astype(np.float32))
+    return ServingModel(
+        "puresvd", {}, rating, 0.02, 0.0, None, _unit_vectors=unit.astype(np.float32)
+    )
 
 
 def _by_full_sort(
@@ -61,6 +67,35 @@ def test_explain_picks_what_a_full_sort_picks_ties_by_id_and_only_positive_cosin
         per_movie = int(rng.integers(1, 4))
         expected = _by_full_sort(model, liked, recommended, per_movie)
         assert model.explain(liked, recommended, per_movie) == expected
+
+
+def test_the_refresh_explains_every_list_as_explain_explains_one() -> None:
+    # The refresh's kernel (many users' lists at once, from their ratings) against the read
+    # path's explain of one user, on vectors whose cosines tie often and exactly.
+    rng = np.random.default_rng(11)
+    item_ids = np.arange(10, 70, dtype=np.int64)
+    directions = np.array([[1, 0, 0], [0, 1, 0], [-1, 0, 0], [0.6, 0.8, 0], [0, -0.6, 0.8]])
+    scales = rng.choice([0.5, 1.0, 2.0], size=(len(item_ids), 1))
+    vectors = directions[rng.integers(0, len(directions), len(item_ids))] * scales
+    model = _model_with_vectors(item_ids, vectors)
+    user_ids = np.arange(1, 41, dtype=np.int64)
+    ids = SimpleNamespace(user_ids=user_ids, item_ids=item_ids)
+    rated = [rng.choice(item_ids, size=rng.integers(0, 25), replace=False) for _ in user_ids]
+    stars = [rng.choice([2.0, 3.5, 4.0, 4.5, 5.0], size=len(movies)) for movies in rated]
+    liked = liked_items(
+        ids, np.repeat(user_ids, [len(m) for m in rated]), np.concatenate(rated),
+        np.concatenate(stars),
+    )  # fmt: skip
+    lists = [rng.choice(item_ids, size=rng.integers(0, 12), replace=False) for _ in user_ids]
+    reasons = explain_lists(model.unit_vectors(), item_ids, liked, np.arange(40), lists, 2)
+    for movies, ratings, listed, found in zip(rated, stars, lists, reasons, strict=True):
+        expected = model.explain(movies[ratings >= LIKED_THRESHOLD], listed, 2)
+        assert found.shape == (len(listed), 2)
+        got = {int(m): [int(r) for r in row if r >= 0] for m, row in zip(listed, found)}
+        assert {m: r for m, r in got.items() if r} == expected
+    # A user the liked rows do not hold (-1) gets no reasons; nor does a ranker without vectors.
+    assert (explain_lists(model.unit_vectors(), item_ids, liked, [-1], [item_ids[:5]])[0] < 0).all()
+    assert (explain_lists(None, item_ids, liked, [0], [item_ids[:5]])[0] < 0).all()
 
 
 def test_explain_leaves_out_movies_with_no_liked_movie_in_their_direction() -> None:

@@ -3,16 +3,21 @@
 Key layout (every key starts with the configured prefix, ``movierec`` by default)::
 
     {p}:recs:current            -> version id of the recommendation set readers use
-    {p}:recs:{version}          HASH  user_id -> "movie:score:stars,movie:score:stars,..."
-                                      (best first; score = the ranker's, stars = the rating
-                                      model's prediction, empty when unknown; a value from
-                                      before the two models is "movie,movie,..." and still read)
+    {p}:recs:{version}          HASH  user_id -> "movie:score:stars:reasons,..." (best first;
+                                      score = the ranker's, stars = the rating model's
+                                      prediction, empty when unknown; reasons = the liked
+                                      movies that explain it, "id;id", maybe empty. Older
+                                      values, "movie:score:stars,..." and "movie,movie,...",
+                                      are still read)
     {p}:recs:{version}:model    STRING  the servable model (``recommender.serving``, .npz bytes):
                                         what the web tier folds new ratings into
     {p}:stats:current           -> version id of the statistics readers use
     {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
     {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
     {p}:catalogue:version       -> version id of the movie catalogue (new after every load)
+    {p}:users:changed           HASH  user_id -> epoch seconds of the user's latest write that
+                                      changes what they may be recommended (after its commit):
+                                      a list from ratings read before it is out of date
 
 A publish writes a whole new version under keys that expire on their own (so a killed refresh
 leaves nothing behind), then in one MULTI/EXEC makes them permanent, points ``current`` at them
@@ -66,13 +71,37 @@ if not version then return false end
 return redis.call('HGET', ARGV[1] .. version .. ARGV[2], ARGV[3])
 """
 
-# A user's published list with the version it belongs to, and the catalogue's version, in one
-# round trip: {recommendations version, list, catalogue version}, each nil when there is none.
+# A user's published list with the version it belongs to, the catalogue's version and the
+# time the user last changed, in one round trip: {recommendations version, list, catalogue
+# version, changed}, each nil when there is none.
 _READ_USER_LIST = """
 local version = redis.call('GET', KEYS[1])
 local list = false
 if version then list = redis.call('HGET', ARGV[1] .. version, ARGV[2]) end
-return {version, list, redis.call('GET', KEYS[2])}
+return {version, list, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[2])}
+"""
+
+# Set the user's change mark to ARGV[2] unless it holds a later one: two writers' marks may
+# arrive out of order, and the later change is the one a list must not be older than.
+_MARK_CHANGED = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and tonumber(held) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# Drop the change marks at or before ARGV[1] (epoch seconds): a published refresh read the
+# ratings after them, so no list can be older than they are.
+_FORGET_CHANGES_BEFORE = """
+local marks = redis.call('HGETALL', KEYS[1])
+local dropped = 0
+for i = 1, #marks, 2 do
+    if tonumber(marks[i + 1]) <= tonumber(ARGV[1]) then
+        redis.call('HDEL', KEYS[1], marks[i])
+        dropped = dropped + 1
+    end
+end
+return dropped
 """
 
 # The keys of a statistics version: {p}:stats:{version}:{suffix}.
@@ -149,6 +178,9 @@ class CachedList:
     movie_ids: list[int]
     scores: dict[int, float]
     predicted_ratings: dict[int, float]
+    # Per movie the liked movies that explain it (absent: none); None when the list was
+    # published without them (older lists, fold-in lists before they are explained).
+    reasons: dict[int, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +190,7 @@ class PublishedList:
     version: str | None  # the current recommendations set; None when none is published
     cached: CachedList | None  # the user's list in it; None when it has none
     catalogue_version: str | None  # the movie catalogue's (None: not set yet)
+    changed_at: float | None = None  # the user's latest change mark (``mark_user_changed``)
 
 
 NOTHING_PUBLISHED = PublishedList(None, None, None)
@@ -167,16 +200,25 @@ def encode_list(
     movie_ids: Sequence[int],
     scores: Sequence[float] | None = None,
     predicted_ratings: Sequence[float] | None = None,
+    reasons: Sequence[Sequence[int]] | None = None,
 ) -> str:
-    """``movie:score:stars`` entries joined by commas. Scores keep 6 significant digits (only
-    their order matters), stars 3 decimals; a missing or NaN value is left empty."""
+    """``movie:score:stars:reasons`` entries joined by commas (``movie:score:stars`` without
+    ``reasons``: a row of liked movie ids per movie, -1 for none). Scores keep 6 significant
+    digits (only their order matters), stars 3 decimals; a missing or NaN value is left empty."""
     if scores is None:
         return ",".join(str(int(movie)) for movie in movie_ids)
     stars = predicted_ratings if predicted_ratings is not None else [math.nan] * len(movie_ids)
-    return ",".join(
+    entries = [
         f"{int(movie)}:{_number(score, '.6g')}:{_number(star, '.3f')}"
         for movie, score, star in zip(movie_ids, scores, stars, strict=True)
-    )
+    ]
+    if reasons is not None:
+        rows = reasons.tolist() if hasattr(reasons, "tolist") else reasons
+        entries = [
+            f"{entry}:{';'.join(str(liked) for liked in row if liked >= 0)}"
+            for entry, row in zip(entries, rows, strict=True)
+        ]
+    return ",".join(entries)
 
 
 def _number(value: float, spec: str) -> str:
@@ -187,16 +229,23 @@ def decode_list(value: str) -> CachedList:
     movie_ids: list[int] = []
     scores: dict[int, float] = {}
     stars: dict[int, float] = {}
+    reasons: dict[int, list[int]] = {}
+    explained = False
     for entry in value.split(",") if value else ():
-        movie, _, rest = entry.partition(":")
-        movie_id = int(movie)
+        parts = entry.split(":", 3)
+        movie_id = int(parts[0])
+        score, star = (parts[1], parts[2]) if len(parts) > 2 else ("", "")
+        why = parts[3] if len(parts) > 3 else None
         movie_ids.append(movie_id)
-        score, _, star = rest.partition(":")
         if score:
             scores[movie_id] = float(score)
         if star:
             stars[movie_id] = float(star)
-    return CachedList(movie_ids, scores, stars)
+        if why is not None:
+            explained = True
+            if why:
+                reasons[movie_id] = [int(liked) for liked in why.split(";")]
+    return CachedList(movie_ids, scores, stars, reasons if explained else None)
 
 
 def new_version() -> str:
@@ -531,13 +580,34 @@ class CacheStore:
 
     def published_list(self, user_id: int) -> PublishedList:
         """The user's list in the current recommendations set, read in one round trip with
-        that set's version and the movie catalogue's."""
-        version, value, catalogue_version = self._script(_READ_USER_LIST)(
-            keys=[self.key("recs", "current"), self.key("catalogue", "version")],
+        that set's version, the movie catalogue's and the user's change mark."""
+        version, value, catalogue_version, changed = self._script(_READ_USER_LIST)(
+            keys=[
+                self.key("recs", "current"),
+                self.key("catalogue", "version"),
+                self.key("users", "changed"),
+            ],
             args=[self.key("recs", ""), str(user_id)],
         )
         cached = None if value is None else decode_list(value)
-        return PublishedList(version, cached, catalogue_version)
+        return PublishedList(
+            version, cached, catalogue_version, None if changed is None else float(changed)
+        )
+
+    def mark_user_changed(self, user_id: int, at: float) -> None:
+        """Note that the user wrote something that changes what they may be recommended, at
+        ``at`` (epoch seconds, after the write committed): a list from ratings read before
+        then is out of date (``services.changes``). A later mark never goes back in time."""
+        self._script(_MARK_CHANGED)(
+            keys=[self.key("users", "changed")], args=[str(user_id), repr(float(at))]
+        )
+
+    def forget_changes_before(self, at: float) -> int:
+        """Drop the change marks at or before ``at``: the current set's ratings were read
+        after them. Returns how many were dropped."""
+        return int(
+            self._script(_FORGET_CHANGES_BEFORE)(keys=[self.key("users", "changed")], args=[at])
+        )
 
     def recommendations_for(self, user_id: int) -> list[int] | None:
         """The cached ranked movie ids of a user, or None when the current set has none."""

@@ -23,15 +23,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import redis
 from tqdm import tqdm
 
 from movierec.cache.store import CacheStore, MovieStat, new_version
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import model_runs
+from movierec.db.repositories.dismissed import dismissed_arrays
 from movierec.db.repositories.ratings import ratings_arrays
 from movierec.db.repositories.statistics import movie_aggregates
 from movierec.recommender.data import InteractionMatrix
+from movierec.recommender.explanations import liked_items, with_explanations
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
 from movierec.recommender.ranking import build_ranker, ranker_params
 from movierec.recommender.scoring import (
@@ -174,11 +177,15 @@ def _refresh_recommendations(
     params = svd_params(settings)
     ranker_name, ranker_settings = ranker_config(settings)
     log.info("recommendations refresh %s: loading ratings", version)
+    # Read first: a load changes ratings before it announces a new catalogue version, so while
+    # this one is current the lists miss no loaded rating (else the web tier reads the user's).
+    catalogue_version = cache.catalogue_version()
     # Ratings written after this moment may be missing from the model: the web tier folds in
-    # a user whose latest rating is newer (a little early is harmless, late would not be).
+    # a user whose latest write is newer (a little early is harmless, late would not be).
     ratings_read_at = time.time()
     with db.engine.connect() as connection:
         ratings = ratings_arrays(connection)  # flat arrays: no Python object per rating
+        dismissed_users, dismissed_movies = dismissed_arrays(connection)
     load_seconds = time.perf_counter() - started
     if ratings.empty:
         raise NothingToTrain("there are no ratings in the database to train on")
@@ -208,6 +215,8 @@ def _refresh_recommendations(
         log.info("recommendations refresh %s: training %s", version, ranker_name)
         rank_started = time.perf_counter()
         interactions = InteractionMatrix.from_ratings(ratings, model.user_ids, model.item_ids)
+        # The stars as read (float64: the matrix keeps float32), for the reasons of each list.
+        liked = liked_items(model, ratings.user_ids, ratings.movie_ids, ratings.ratings)
         del ratings
         threads = scoring_threads(settings)
         ranker = build_ranker(
@@ -219,23 +228,34 @@ def _refresh_recommendations(
             threads=threads,
         ).fit(interactions)
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
-        serving = ServingModel.of(ranker, model, params.reg_all, ratings_read_at).to_bytes()
+        serving = ServingModel.of(
+            ranker, model, params.reg_all, ratings_read_at, catalogue_version
+        ).to_bytes()
+        # The reasons from the vectors as the web tier reads them back, float32 and all.
+        unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
+        # Neither rated nor dismissed: a list is served as published (services.recommendations).
+        excluded = RatedItems.from_matrix(interactions.matrix).including(
+            RatedItems.from_ratings(model, dismissed_users, dismissed_movies)
+        )
 
         clock = _ScoringClock(len(ranker.user_ids), show_progress)
         publish_started = time.perf_counter()
         ranked = iter_top_n(
             ranker,
-            RatedItems.from_matrix(interactions.matrix),
+            excluded,
             list_length(settings),
             memory_bytes=settings.scoring_memory_mb * 2**20,
             threads=threads,
             on_batch=clock,
         )
-        lists: UserLists = with_predicted_ratings(ranked, model)
+        lists: UserLists = with_explanations(
+            with_predicted_ratings(ranked, model), unit_vectors, model, liked
+        )
         if lists_hook is not None:
             lists = lists_hook(lists)
         with clock.bar:
             cache.publish_recommendations(lists, version=version, model=serving)
+        _forget_changes_before(cache, ratings_read_at)
         figures["score_seconds"] = clock.seconds
         figures["publish_seconds"] = time.perf_counter() - publish_started - clock.seconds
     except BaseException as error:
@@ -254,6 +274,15 @@ def _refresh_recommendations(
         **figures,  # type: ignore[arg-type]
     )
     return report
+
+
+def _forget_changes_before(cache: CacheStore, ratings_read_at: float) -> None:
+    # The published lists know every change marked before their ratings were read. Kept when
+    # Redis fails now: an old mark costs a user one answer computed from their ratings.
+    try:
+        cache.forget_changes_before(ratings_read_at)
+    except redis.RedisError as error:
+        log.warning("cannot drop the change marks before the refresh: %s", error)
 
 
 def refresh_statistics(db: Database, cache: CacheStore, settings: Settings) -> StatisticsReport:

@@ -83,6 +83,18 @@ class RatedItems:
     def count(self, user_row: int) -> int:
         return int(self.indptr[user_row + 1] - self.indptr[user_row])
 
+    def including(self, other: RatedItems) -> RatedItems:
+        """The movies of both, per user row (the same rows): each row's ``other`` movies go
+        after its own, so a row is no longer in column order (masking needs no order). Cheap
+        when ``other`` is small (the dismissed movies beside every rating)."""
+        if len(other.indices) == 0:
+            return self
+        added = np.diff(other.indptr)
+        rows = np.repeat(np.arange(len(added)), added)
+        indices = np.insert(self.indices, self.indptr[rows + 1], other.indices)
+        indptr = self.indptr + np.concatenate([[0], np.cumsum(added)])
+        return RatedItems(indptr=indptr, indices=indices)
+
 
 def users_per_batch(n_items: int, memory_bytes: int) -> int:
     """How many users fit in one scoring batch within ``memory_bytes``."""
@@ -206,6 +218,9 @@ class ScoredList(NamedTuple):
     movie_ids: np.ndarray
     scores: np.ndarray
     predicted_ratings: np.ndarray
+    # Per movie the liked movies that explain it (``recommender.explanations``), best first,
+    # -1 where there are fewer: shape (len(movie_ids), EXPLANATIONS_PER_MOVIE). None: unknown.
+    reasons: np.ndarray | None = None
 
 
 def with_predicted_ratings(

@@ -54,6 +54,10 @@ class ServingModel:
     rating_regularization: float
     ratings_read_at: float  # epoch seconds: ratings newer than this are not in the model
     ranker: Ranker | None  # None: this ranker cannot fold in (EASE)
+    # The movie catalogue's version when the ratings were read: while it is still current, no
+    # load has changed anyone's ratings since, and the lists were published finished (the
+    # dismissed movies left out, the reasons attached). None: a model from before that.
+    catalogue_version: str | None = None
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -73,6 +77,7 @@ class ServingModel:
         rating_model: FactorModel,
         rating_regularization: float,
         ratings_read_at: float,
+        catalogue_version: str | None = None,
     ) -> ServingModel:
         """The servable part of a trained ranker and rating model (same movie ids)."""
         movie_side = FactorModel(
@@ -90,8 +95,9 @@ class ServingModel:
         except FoldInUnavailable:
             served = None
         return cls(
-            ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at, served
-        )
+            ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at,
+            served, catalogue_version,
+        )  # fmt: skip
 
     def to_bytes(self) -> bytes:
         arrays: dict[str, np.ndarray] = {
@@ -110,6 +116,7 @@ class ServingModel:
             "global_mean": self.rating.global_mean,
             "rating_regularization": self.rating_regularization,
             "ratings_read_at": self.ratings_read_at,
+            "catalogue_version": self.catalogue_version,
         }
         arrays["meta"] = np.array(json.dumps(meta, default=float))
         buffer = io.BytesIO()
@@ -147,7 +154,7 @@ class ServingModel:
                               regularization, item_ids)  # fmt: skip
         return cls(
             meta["ranker"], meta["ranker_params"], rating, regularization,
-            float(meta["ratings_read_at"]), ranker,
+            float(meta["ratings_read_at"]), ranker, meta.get("catalogue_version"),
         )  # fmt: skip
 
     # -- answering --------------------------------------------------------------------------
@@ -197,7 +204,9 @@ class ServingModel:
         stars = model.global_mean + bias + model.item_bias[columns]
         return np.clip(stars + model.item_factors[columns] @ factors, *RATING_SCALE)  # few rows
 
-    def _unit(self) -> np.ndarray | None:
+    def unit_vectors(self) -> np.ndarray | None:
+        """The ranker's movie vectors scaled to length 1 (float32; zero rows stay zero), what
+        similarity and explanations compare; None for a ranker without a movie space."""
         if self._unit_vectors is None and self.ranker is not None:
             vectors = self.ranker.item_vectors()
             if vectors is None:
@@ -211,7 +220,7 @@ class ServingModel:
     def similar(self, movie_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
         (best first, the movie itself left out); empty when the model has not seen it."""
-        unit = self._unit()
+        unit = self.unit_vectors()
         column = int(self.columns(np.array([movie_id]))[0])
         if unit is None or column < 0 or not unit[column].any():
             return np.empty(0, dtype=np.int64), np.empty(0)
@@ -225,7 +234,7 @@ class ServingModel:
     ) -> dict[int, list[int]]:
         """For each recommended movie, up to ``per_movie`` of ``liked_ids`` most similar to it
         (positive cosine only), most similar first."""
-        unit = self._unit()
+        unit = self.unit_vectors()
         if unit is None or len(liked_ids) == 0 or len(recommended_ids) == 0:
             return {}
         liked = np.asarray(liked_ids, dtype=np.int64)

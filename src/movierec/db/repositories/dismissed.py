@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+import numpy as np
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import DismissedMovie, Movie
@@ -51,3 +52,11 @@ def dismissed_movies(
         .limit(limit)
     )
     return [(dismissal, movie) for dismissal, movie in session.execute(query)]
+
+
+def dismissed_arrays(connection: Connection) -> tuple[np.ndarray, np.ndarray]:
+    """Every dismissal as two parallel int64 arrays (user ids, movie ids): what the refresh
+    leaves out of the lists beside the rated movies."""
+    rows = connection.execute(select(DismissedMovie.user_id, DismissedMovie.movie_id)).all()
+    pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]

@@ -1,0 +1,120 @@
+"""Why a movie is recommended: the movies the user liked that are most similar to it.
+
+A reason is a movie the user rated at least ``LIKED_THRESHOLD`` stars whose vector in the
+ranker's movie space has the highest cosine with the recommended movie's (positive cosines
+only), up to ``EXPLANATIONS_PER_MOVIE`` per movie, most similar first; equal cosines go to the
+smaller movie id. ``ServingModel.explain`` answers it for one user at read time (a fold-in
+list); ``explain_lists`` answers it at refresh for every published list, so that a cached list
+is served with its reasons and without reading the user's ratings (issue 12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numba import njit
+
+from movierec.recommender.data import positions
+from movierec.recommender.scoring import HasIds, RatedItems, ScoredList
+
+# A rating at least this high makes a movie a reason ("because you liked ...").
+LIKED_THRESHOLD = 4.0
+EXPLANATIONS_PER_MOVIE = 2
+
+
+@njit(cache=True, nogil=True)
+def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, per_movie, out):  # type: ignore[no-untyped-def]
+    """For each list entry ``e`` (movie column ``list_columns[e]`` of user row
+    ``list_rows[e]``): the ``per_movie`` liked columns of that row with the highest positive
+    cosine, best first, into ``out[e]`` (-1 where there are fewer). The liked columns of a row
+    are in ascending order, which is ascending movie id: a later one enters only if it beats
+    a buffered cosine, so ties keep the smaller id, as ``np.argmax`` does."""
+    best = np.empty(per_movie, dtype=np.float64)
+    for e in range(len(list_columns)):
+        column, row = list_columns[e], list_rows[e]
+        filled = 0
+        for r in range(per_movie):
+            out[e, r] = -1
+        if column < 0 or row < 0:
+            continue
+        for p in range(liked_indptr[row], liked_indptr[row + 1]):
+            liked = liked_columns[p]
+            cosine = 0.0
+            for f in range(unit.shape[1]):
+                cosine += np.float64(unit[column, f]) * np.float64(unit[liked, f])
+            if cosine <= 0.0 or (filled == per_movie and cosine <= best[per_movie - 1]):
+                continue
+            position = filled if filled < per_movie else per_movie - 1
+            if filled < per_movie:
+                filled += 1
+            while position > 0 and best[position - 1] < cosine:
+                best[position] = best[position - 1]
+                out[e, position] = out[e, position - 1]
+                position -= 1
+            best[position] = cosine
+            out[e, position] = liked
+
+
+def liked_items(
+    model: HasIds, user_ids: np.ndarray, movie_ids: np.ndarray, ratings: np.ndarray
+) -> RatedItems:
+    """Each user's liked movies (stars >= ``LIKED_THRESHOLD``; parallel rating arrays) as CSR
+    rows and columns over ``model``'s ids, columns ascending within a row."""
+    liked = np.asarray(ratings) >= LIKED_THRESHOLD
+    return RatedItems.from_ratings(model, np.asarray(user_ids)[liked], np.asarray(movie_ids)[liked])
+
+
+def explain_lists(
+    unit_vectors: np.ndarray | None,
+    item_ids: np.ndarray,
+    liked: RatedItems,
+    user_rows: np.ndarray,
+    list_movie_ids: list[np.ndarray],
+    per_movie: int = EXPLANATIONS_PER_MOVIE,
+) -> list[np.ndarray]:
+    """The reasons of many lists at once: for list ``i`` (movie ids of user row
+    ``user_rows[i]`` of ``liked``; -1 for a user it does not hold) an int64 array of shape
+    (len(list), ``per_movie``) of liked movie ids, best first, -1 where there are fewer. No
+    reasons at all (every entry -1) without ``unit_vectors`` (a ranker with no movie space)."""
+    lengths = np.array([len(movies) for movies in list_movie_ids], dtype=np.int64)
+    total = int(lengths.sum())
+    out = np.full((total, per_movie), -1, dtype=np.int64)
+    if unit_vectors is not None and total:
+        movies = np.concatenate(list_movie_ids).astype(np.int64)
+        rows = np.repeat(np.asarray(user_rows, dtype=np.int64), lengths)
+        _nearest_liked(
+            unit_vectors, rows, positions(item_ids, movies), liked.indptr, liked.indices,
+            per_movie, out,
+        )  # fmt: skip
+        found = out >= 0
+        out[found] = item_ids[out[found]]
+    return np.split(out, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+
+def with_explanations(
+    lists: Iterator[ScoredList],
+    unit_vectors: np.ndarray | None,
+    model: HasIds,
+    liked: RatedItems,
+    chunk: int = 1024,
+) -> Iterator[ScoredList]:
+    """Attach each list's reasons as the lists stream past (``chunk`` users per kernel call),
+    for users and movies of ``model`` (``liked``'s rows and columns)."""
+    pending: list[ScoredList] = []
+
+    def explained() -> Iterator[ScoredList]:
+        rows = positions(model.user_ids, np.array([scored.user_id for scored in pending]))
+        reasons = explain_lists(
+            unit_vectors, model.item_ids, liked, rows, [scored.movie_ids for scored in pending]
+        )
+        for scored, found in zip(pending, reasons, strict=True):
+            yield scored._replace(reasons=found)
+
+    for scored in lists:
+        pending.append(scored)
+        if len(pending) == chunk:
+            yield from explained()
+            pending = []
+    if pending:
+        yield from explained()
