@@ -18,6 +18,7 @@ from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
 from movierec.db.models import Movie, Rating
+from movierec.db.repositories import users as users_repo
 from movierec.jobs.refresh import list_length, refresh_recommendations, refresh_statistics
 
 TOP_N = 20
@@ -39,6 +40,7 @@ LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 def _rate(
     db: Database,
+    cache: CacheStore,
     user_id: int,
     movie_ids: list[int],
     implicit: bool = False,
@@ -56,6 +58,19 @@ def _rate(
             )
             for m in movie_ids
         )
+        # Recorded as the rating services record a change (services.changes): only the
+        # ratings' own times are made up.
+        users_repo.mark_changed(session, user_id, datetime.now(UTC))
+    cache.mark_user_changed(user_id, time.time())
+
+
+def _restamp_ratings(db: Database, cache: CacheStore, user_id: int) -> None:
+    """The user's ratings again, as if written now (and recorded as a change)."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        session.execute(update(Rating).where(Rating.user_id == user_id).values(ts=now))
+        users_repo.mark_changed(session, user_id, now)
+    cache.mark_user_changed(user_id, time.time())
 
 
 def _top_ids(cache: CacheStore) -> list[int]:
@@ -85,8 +100,8 @@ def test_movies_rated_since_the_refresh_are_dropped_and_backfilled(  # type: ign
 ) -> None:
     cached = cache.recommendations_for(7) or []
     assert len(cached) == list_length(fast_settings) == 30
-    _rate(refreshed, 7, cached[:2], ts=LONG_AGO)  # an explicit rating ...
-    _rate(refreshed, 7, [cached[5]], implicit=True, ts=LONG_AGO)  # ... and a "watched"
+    _rate(refreshed, cache, 7, cached[:2], ts=LONG_AGO)  # an explicit rating ...
+    _rate(refreshed, cache, 7, [cached[5]], implicit=True, ts=LONG_AGO)  # ... and a "watched"
     rated = _rated(refreshed, 7)
     # Within the margin: the next cached movies move up, no top movie needed.
     expected = [m for m in cached if m not in rated]
@@ -131,7 +146,7 @@ def test_new_user_gets_the_top_movies_they_have_not_rated(  # type: ignore[no-un
     response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
     assert _ids(response) == top[:10]
     assert (response.get_json()["source"], response.get_json()["backfilled"]) == ("popular", 10)
-    _rate(refreshed, user_id, [top[0], top[3]])
+    _rate(refreshed, cache, user_id, [top[0], top[3]])
     response = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10")
     # Rated since the refresh: a list of their own at once, computed from their two ratings.
     assert response.get_json()["source"] == "fold_in"
@@ -146,10 +161,7 @@ def test_fold_in_of_a_known_users_ratings_agrees_with_their_refreshed_list(  # t
     for user in (4, 9, 23):
         cached = (cache.recommendations_for(user) or [])[:10]
         # The same ratings again, now newer than the model: the answer is folded in.
-        with refreshed.session() as session:
-            session.execute(
-                update(Rating).where(Rating.user_id == user).values(ts=datetime.now(UTC))
-            )
+        _restamp_ratings(refreshed, cache, user)
         response = client.get(f"/api/v1/user/{user}/recommendations?limit=10")
         assert response.get_json()["source"] == "fold_in"
         # PureSVD's fold-in is its own projection; only the blend's stars differ a little
@@ -167,8 +179,7 @@ def test_a_list_from_a_new_refresh_is_judged_by_that_refreshs_model_at_once(  # 
 
     monkeypatch.setattr(store, "MODEL_CHECK_SECONDS", 3600.0)
     user = 4
-    with refreshed.session() as session:
-        session.execute(update(Rating).where(Rating.user_id == user).values(ts=datetime.now(UTC)))
+    _restamp_ratings(refreshed, cache, user)
     assert client.get(f"/api/v1/user/{user}/recommendations").get_json()["source"] == "fold_in"
     refresh_recommendations(refreshed, cache, fast_settings)  # reads the user's new ratings
     response = client.get(f"/api/v1/user/{user}/recommendations?limit=10")
@@ -297,7 +308,7 @@ def test_readers_during_refreshes_always_get_full_lists(  # type: ignore[no-unty
 ) -> None:
     users = list(range(1, 61, 7))
     for user in users:  # so that the old lists need backfill, the new ones do not
-        _rate(refreshed, user, (cache.recommendations_for(user) or [])[:12], ts=LONG_AGO)
+        _rate(refreshed, cache, user, (cache.recommendations_for(user) or [])[:12], ts=LONG_AGO)
     rated = {user: _rated(refreshed, user) for user in users}
     problems: list[str] = []
     versions: set[str | None] = set()
@@ -407,7 +418,7 @@ def test_fold_in_lists_leave_out_dismissed_movies_and_honour_filters(  # type: i
 ) -> None:
     user_id = new_user(refreshed)
     top = _top_ids(cache)
-    _rate(refreshed, user_id, top[:3], stars=5.0)
+    _rate(refreshed, cache, user_id, top[:3], stars=5.0)
     first = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
     assert first["source"] == "fold_in"
     best = first["recommendations"][0]["movie_id"]

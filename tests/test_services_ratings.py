@@ -58,24 +58,26 @@ def _count(db: Database, user_id: int, movie_id: int) -> int:
         )
 
 
-def test_rate_stores_rounded_and_rating_again_replaces(loaded_db: Database) -> None:
-    first = service.rate(loaded_db, USER, MOVIE, 3.8)
+def test_rate_stores_rounded_and_rating_again_replaces(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    first = service.rate(loaded_db, cache, USER, MOVIE, 3.8)
     assert (first.rating, first.is_implicit) == (4.0, False)
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit, stored.ts) == (4.0, False, first.ts)
-    second = service.rate(loaded_db, USER, MOVIE, 1.2)
+    second = service.rate(loaded_db, cache, USER, MOVIE, 1.2)
     assert _row(loaded_db, USER, MOVIE).rating == second.rating == 1.0
     assert second.ts >= first.ts
     assert _count(loaded_db, USER, MOVIE) == 1
 
 
-def test_rate_names_what_is_missing(loaded_db: Database) -> None:
+def test_rate_names_what_is_missing(loaded_db: Database, cache: CacheStore) -> None:
     with pytest.raises(NotFound, match="user 999 not found"):
-        service.rate(loaded_db, 999, MOVIE, 3)
+        service.rate(loaded_db, cache, 999, MOVIE, 3)
     with pytest.raises(NotFound, match="movie 15 not found"):
-        service.rate(loaded_db, USER, 15, 3)
+        service.rate(loaded_db, cache, USER, 15, 3)
     with pytest.raises(InvalidInput):
-        service.rate(loaded_db, USER, MOVIE, 7)
+        service.rate(loaded_db, cache, USER, MOVIE, 7)
     assert _row(loaded_db, USER, 15) is None
 
 
@@ -141,7 +143,7 @@ def test_watch_default_only_for_a_movie_that_truly_has_no_average(
 
 
 def test_watch_keeps_an_explicit_rating(loaded_db: Database, cache: CacheStore) -> None:
-    service.rate(loaded_db, USER, MOVIE, 1.5)
+    service.rate(loaded_db, cache, USER, MOVIE, 1.5)
     assert service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5) is True
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit) == (1.5, False)
@@ -149,7 +151,7 @@ def test_watch_keeps_an_explicit_rating(loaded_db: Database, cache: CacheStore) 
 
 def test_rating_a_watched_movie_makes_it_explicit(loaded_db: Database, cache: CacheStore) -> None:
     service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
-    service.rate(loaded_db, USER, MOVIE, 5)
+    service.rate(loaded_db, cache, USER, MOVIE, 5)
     stored = _row(loaded_db, USER, MOVIE)
     assert (stored.rating, stored.is_implicit) == (5.0, False)
     assert _count(loaded_db, USER, MOVIE) == 1
@@ -157,32 +159,32 @@ def test_rating_a_watched_movie_makes_it_explicit(loaded_db: Database, cache: Ca
 
 def test_unwatch_removes_only_an_implicit_rating(loaded_db: Database, cache: CacheStore) -> None:
     service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
-    assert service.unwatch(loaded_db, USER, MOVIE) is False
+    assert service.unwatch(loaded_db, cache, USER, MOVIE) is False
     assert _row(loaded_db, USER, MOVIE) is None
-    assert service.unwatch(loaded_db, USER, MOVIE) is False  # not watched: the state holds
+    assert service.unwatch(loaded_db, cache, USER, MOVIE) is False  # not watched: the state holds
 
-    service.rate(loaded_db, OTHER_USER, MOVIE, 4.5)
+    service.rate(loaded_db, cache, OTHER_USER, MOVIE, 4.5)
     with pytest.raises(Conflict, match="delete the rating instead"):
-        service.unwatch(loaded_db, OTHER_USER, MOVIE)
+        service.unwatch(loaded_db, cache, OTHER_USER, MOVIE)
     assert _row(loaded_db, OTHER_USER, MOVIE).rating == 4.5
 
     with pytest.raises(NotFound, match="user 999"):
-        service.unwatch(loaded_db, 999, MOVIE)
+        service.unwatch(loaded_db, cache, 999, MOVIE)
     with pytest.raises(NotFound, match="movie 15"):
-        service.unwatch(loaded_db, USER, 15)
+        service.unwatch(loaded_db, cache, USER, 15)
 
 
 def test_delete_rating(loaded_db: Database, cache: CacheStore) -> None:
-    service.rate(loaded_db, USER, MOVIE, 2)
-    service.delete_rating(loaded_db, USER, MOVIE)
+    service.rate(loaded_db, cache, USER, MOVIE, 2)
+    service.delete_rating(loaded_db, cache, USER, MOVIE)
     assert _row(loaded_db, USER, MOVIE) is None
     with pytest.raises(NotFound, match=f"user {USER} has not rated movie {MOVIE}"):
-        service.delete_rating(loaded_db, USER, MOVIE)
+        service.delete_rating(loaded_db, cache, USER, MOVIE)
     service.watch(loaded_db, cache, USER, MOVIE, default_rating=3.5, min_votes=5)
-    service.delete_rating(loaded_db, USER, MOVIE)  # an implicit rating is a rating too
+    service.delete_rating(loaded_db, cache, USER, MOVIE)  # an implicit rating is a rating too
     assert _row(loaded_db, USER, MOVIE) is None
     with pytest.raises(NotFound, match="movie 15 not found"):
-        service.delete_rating(loaded_db, USER, 15)
+        service.delete_rating(loaded_db, cache, USER, 15)
 
 
 def test_watch_with_redis_down_stores_the_database_average(loaded_db: Database) -> None:

@@ -13,6 +13,7 @@ from movierec.config import Settings, load_settings
 from movierec.db import Database
 from movierec.logs import configure_logging
 from movierec.services.catalogue import MovieCatalogue
+from movierec.services.changes import RecentChanges
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -27,6 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     cache.init_app(app)
     # Movie details kept per process until a load announces a new catalogue (issue 12).
     app.extensions["movierec.catalogue"] = MovieCatalogue(db, cache)
+    # The users changed lately, read from the database at most once a second (issue 12).
+    app.extensions["movierec.changes"] = RecentChanges(db)
     # Finished answers of published data, per process, under their versions (issue 12).
     app.extensions["movierec.answers"] = AnswerCache()
 

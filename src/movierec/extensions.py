@@ -9,6 +9,7 @@ from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.services.catalogue import MovieCatalogue
+from movierec.services.changes import RecentChanges
 
 
 def get_db() -> Database:
@@ -29,3 +30,7 @@ def get_catalogue() -> MovieCatalogue:
 
 def get_answers() -> AnswerCache:
     return current_app.extensions["movierec.answers"]
+
+
+def get_changes() -> RecentChanges:
+    return current_app.extensions["movierec.changes"]

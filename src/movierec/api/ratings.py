@@ -78,7 +78,7 @@ def rate(path: UserPath, body: RatingBody):  # type: ignore[no-untyped-def]
 
     0 to 5 stars, rounded to the nearest half star (ties up); replaces an earlier rating of the
     movie, explicit or implicit."""
-    record = ratings_service.rate(get_db(), path.user_id, body.movie_id, body.rating)
+    record = ratings_service.rate(get_db(), get_cache(), path.user_id, body.movie_id, body.rating)
     return respond(RatingOut.model_validate(record))
 
 
@@ -93,7 +93,7 @@ def rate(path: UserPath, body: RatingBody):  # type: ignore[no-untyped-def]
 )
 def delete_rating(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
     """Remove the user's rating of a movie (explicit or implicit)."""
-    ratings_service.delete_rating(get_db(), path.user_id, body.movie_id)
+    ratings_service.delete_rating(get_db(), get_cache(), path.user_id, body.movie_id)
     return respond(RatingDeletedOut(movie_id=body.movie_id, user_id=path.user_id))
 
 
@@ -140,5 +140,5 @@ def unwatch(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
 
     Removes the implicit rating; a movie that was not watched answers watched false too. An
     explicit rating is not removed (409): delete the rating instead."""
-    watched = ratings_service.unwatch(get_db(), path.user_id, body.movie_id)
+    watched = ratings_service.unwatch(get_db(), get_cache(), path.user_id, body.movie_id)
     return respond(WatchedOut(movie_id=body.movie_id, user_id=path.user_id, watched=watched))

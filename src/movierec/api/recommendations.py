@@ -15,7 +15,14 @@ from movierec.api.engine_schemas import (
 from movierec.api.errors import errors
 from movierec.api.responses import respond, respond_json
 from movierec.api.schemas import UserPath, movie_fields
-from movierec.extensions import get_answers, get_cache, get_catalogue, get_db, get_settings
+from movierec.extensions import (
+    get_answers,
+    get_cache,
+    get_catalogue,
+    get_changes,
+    get_db,
+    get_settings,
+)
 from movierec.services import recommendations as recommendations_service
 from movierec.services import top_movies as top_movies_service
 from movierec.services.recommendations import Recommendation
@@ -53,6 +60,7 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
         get_db(),
         get_cache(),
         get_catalogue(),
+        get_changes(),
         path.user_id,
         limit,
         settings.stat_movie_users_lower_limit,

@@ -75,6 +75,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), nullable=False, server_default=func.current_timestamp()
     )
+    # The user's latest write that changes what they may be recommended (services.changes).
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class Movie(Base):
@@ -128,7 +130,7 @@ class DeletedUser(Base):
 
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     deleted_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), nullable=False, server_default=func.current_timestamp()
+        UTCDateTime(), nullable=False, server_default=func.current_timestamp(), index=True
     )
 
 

@@ -1,7 +1,9 @@
 """Dismissed movies ("not interested"): a user says a movie is not for them, and it is never
-recommended to them again (``user_history`` reads them on the recommendations path), whether
-the list comes from the model or from the top movies. A dismissal is not a rating: it trains
-nothing and is not in the user's rating lists; un-dismissing brings the movie back.
+recommended to them again, whether the list comes from the model or from the top movies: the
+refresh leaves them out of the lists, and a dismissal since marks the user changed
+(``services.changes``), so their next answer reads them (``user_history``). A dismissal is
+not a rating: it trains nothing and is not in the user's rating lists; un-dismissing brings
+the movie back.
 
 The writes are single statements that decide atomically (an insert-if-absent, a conditional
 delete), as the ratings' are (see ``services/ratings``).
@@ -10,14 +12,16 @@ delete), as the ratings' are (see ``services/ratings``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from movierec.cache import CacheStore
 from movierec.db import Database
 from movierec.db.models import Movie
 from movierec.db.repositories import dismissed as dismissed_repo
 from movierec.db.repositories import users as users_repo
+from movierec.services.changes import announce_change, change_time
 from movierec.services.errors import NotFound
 
 # The same (user, movie) foreign keys as a rating's: the same diagnosis of a missing one.
@@ -40,27 +44,37 @@ class DismissedEntry:
     dismissed_at: datetime
 
 
-def dismiss(db: Database, user_id: int, movie_id: int) -> Dismissal:
+def dismiss(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> Dismissal:
     """Dismiss the movie for the user. Idempotent: dismissing it again changes nothing and
     answers the first dismissal (``created`` False)."""
 
     def write(session: Session) -> Dismissal:
-        created = dismissed_repo.dismiss(session, user_id, movie_id, datetime.now(UTC))
+        at = change_time()
+        created = dismissed_repo.dismiss(session, user_id, movie_id, at)
+        if created:
+            users_repo.mark_changed(session, user_id, at)
         row = dismissed_repo.get_dismissal(session, user_id, movie_id)
         assert row is not None  # inserted now or before, in this transaction's view
         return Dismissal(user_id, movie_id, row.dismissed_at, created)
 
-    return _write_or_not_found(db, user_id, movie_id, write)  # type: ignore[no-any-return]
+    dismissal: Dismissal = _write_or_not_found(db, user_id, movie_id, write)
+    if dismissal.created:
+        announce_change(cache, user_id)
+    return dismissal
 
 
-def undismiss(db: Database, user_id: int, movie_id: int) -> None:
+def undismiss(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> None:
     """Un-dismiss the movie: it may be recommended again. ``NotFound`` when the user had not
     dismissed it (the message says whether the user, the movie or the dismissal is missing)."""
     with db.session() as session:
-        if dismissed_repo.undismiss(session, user_id, movie_id):
-            return
-        _diagnose_missing(session, user_id, movie_id)
-    raise NotFound(f"user {user_id} has not dismissed movie {movie_id}")
+        undismissed = dismissed_repo.undismiss(session, user_id, movie_id)
+        if undismissed:
+            users_repo.mark_changed(session, user_id, change_time())
+        else:
+            _diagnose_missing(session, user_id, movie_id)
+    if not undismissed:
+        raise NotFound(f"user {user_id} has not dismissed movie {movie_id}")
+    announce_change(cache, user_id)
 
 
 def dismissed_movies(db: Database, user_id: int, limit: int) -> list[DismissedEntry]:

@@ -5,8 +5,9 @@ conditional delete), issued before any read in its transaction: concurrent clien
 write nor create a duplicate row, and SQLite never has to upgrade a read lock to a write lock.
 A missing user or movie is detected by the foreign keys and only then diagnosed, to say which.
 
-A write takes effect at once for the user: the recommendations are filtered by the user's
-current ratings when they are read (``user_history``), not only at the next refresh.
+A write takes effect at once for the user: it marks the user changed (``services.changes``:
+in its transaction, and in Redis once committed), so their next recommendations are computed
+from their current ratings (``user_history``), not only at the next refresh.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from movierec.db.models import Movie
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories import ratings as ratings_repo
 from movierec.db.repositories import users as users_repo
+from movierec.services.changes import announce_change, change_time
 from movierec.services.errors import Conflict, InvalidInput, NotFound
 from movierec.services.movies import current_movie_statistics
 
@@ -86,27 +88,32 @@ def _write_or_not_found(db: Database, user_id: int, movie_id: int, write) -> obj
         raise  # both exist: some other constraint failed, which is a bug
 
 
-def rate(db: Database, user_id: int, movie_id: int, rating: float) -> RatingRecord:
+def rate(
+    db: Database, cache: CacheStore, user_id: int, movie_id: int, rating: float
+) -> RatingRecord:
     """Store (or replace) the user's explicit rating of the movie, rounded to the half star."""
     record = RatingRecord(user_id, movie_id, round_half_star(rating), False, _now())
-    _write_or_not_found(
-        db,
-        user_id,
-        movie_id,
-        lambda session: ratings_repo.upsert_rating(
-            session, user_id, movie_id, record.rating, False, record.ts
-        ),
-    )
+
+    def write(session: Session) -> None:
+        ratings_repo.upsert_rating(session, user_id, movie_id, record.rating, False, record.ts)
+        users_repo.mark_changed(session, user_id, record.ts)
+
+    _write_or_not_found(db, user_id, movie_id, write)
+    announce_change(cache, user_id)
     return record
 
 
-def delete_rating(db: Database, user_id: int, movie_id: int) -> None:
+def delete_rating(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> None:
     """Remove the user's rating of the movie, explicit or implicit."""
     with db.session() as session:
-        if ratings_repo.delete_rating(session, user_id, movie_id):
-            return
-        _diagnose_missing(session, user_id, movie_id)
-    raise NotFound(f"user {user_id} has not rated movie {movie_id}")
+        deleted = ratings_repo.delete_rating(session, user_id, movie_id)
+        if deleted:
+            users_repo.mark_changed(session, user_id, change_time())
+        else:
+            _diagnose_missing(session, user_id, movie_id)
+    if not deleted:
+        raise NotFound(f"user {user_id} has not rated movie {movie_id}")
+    announce_change(cache, user_id)
 
 
 def movie_average(db: Database, cache: CacheStore, movie_id: int, min_votes: int) -> float | None:
@@ -136,31 +143,35 @@ def watch(
     """Mark the movie watched: an implicit rating, unless the user already rated it (an
     explicit rating, or an earlier watch, is kept as it is). Returns True (watched)."""
     value = implicit_rating(db, cache, movie_id, default_rating, min_votes)
-    _write_or_not_found(
-        db,
-        user_id,
-        movie_id,
-        lambda session: ratings_repo.insert_rating_if_absent(
-            session, user_id, movie_id, value, True, _now()
-        ),
-    )
+
+    def write(session: Session) -> None:
+        at = _now()
+        if ratings_repo.insert_rating_if_absent(session, user_id, movie_id, value, True, at):
+            users_repo.mark_changed(session, user_id, at)
+
+    _write_or_not_found(db, user_id, movie_id, write)
+    announce_change(cache, user_id)
     return True
 
 
-def unwatch(db: Database, user_id: int, movie_id: int) -> bool:
+def unwatch(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> bool:
     """Remove the user's implicit rating of the movie. Returns False (not watched any more).
 
     Un-watching a movie that was not watched succeeds too (the state asked for holds). An
     explicit rating is not removed here: that is a Conflict, the client must delete the rating.
     """
     with db.session() as session:
-        if ratings_repo.delete_rating(session, user_id, movie_id, implicit_only=True):
-            return False
-        if ratings_repo.get_rating(session, user_id, movie_id) is not None:
+        changed = ratings_repo.delete_rating(session, user_id, movie_id, implicit_only=True)
+        if changed:
+            users_repo.mark_changed(session, user_id, change_time())
+        elif ratings_repo.get_rating(session, user_id, movie_id) is not None:
             raise Conflict(
                 f"user {user_id} rated movie {movie_id} explicitly; delete the rating instead"
             )
-        _diagnose_missing(session, user_id, movie_id)
+        else:
+            _diagnose_missing(session, user_id, movie_id)
+    if changed:
+        announce_change(cache, user_id)
     return False
 
 

@@ -22,11 +22,20 @@ filter (``movie_filter``) keeps only matching movies, looking as deep into the l
 (one query for the matching ids; ``services.movie_filters``); ``offset`` skips that many of the
 movies that pass.
 
-A request costs one query for the user's ratings and what they dismissed (as of now, and
-whether the user exists), one Redis read of their cached list with its version and the movie
-catalogue's, and at most a few Redis reads of the top list (cold start, backfill, filters); the
-movie details come from the process's catalogue (``services.catalogue``: a query only for movies
-it does not hold yet), the model from Redis once per version.
+A request starts with one Redis read: the user's cached list with its version, the movie
+catalogue's version and the user's change mark. When nothing can have changed the list since
+the refresh published it, it is served as it is, without a query (``_as_published``): the
+refresh left out every movie the user had rated or dismissed and attached the reasons, the
+user has not written since its ratings were read (``services.changes``: the Redis mark, and
+the database's record read at most once a second), no load has happened since (the same
+catalogue version), and the list is long enough for the page without the top movies (no genre
+or year filter). That is the answer most requests get, and it is the same answer the longer
+way below gives for that user (issue 12).
+
+Otherwise one query reads the user's ratings and what they dismissed (as of now, and whether
+the user exists), and at most a few Redis reads of the top list follow (cold start, backfill,
+filters). The movie details come from the process's catalogue (``services.catalogue``: a
+query only for movies it does not hold yet), the model from Redis once per version.
 """
 
 from __future__ import annotations
@@ -38,12 +47,14 @@ import numpy as np
 
 from movierec import metrics
 from movierec.cache import CacheStore
-from movierec.cache.store import CachedList
+from movierec.cache.store import CachedList, PublishedList
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.user_history import UserHistory, user_history
+from movierec.recommender.explanations import EXPLANATIONS_PER_MOVIE, LIKED_THRESHOLD
 from movierec.recommender.serving import ServingModel
 from movierec.services.catalogue import MovieCatalogue
+from movierec.services.changes import RecentChanges
 from movierec.services.errors import NotFound
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
 from movierec.services.top_movies import DATABASE, fill_from_top, published_list_or_none
@@ -57,10 +68,6 @@ SOURCE_FOLD_IN = "fold_in"
 SOURCE_POPULAR = "popular"
 # The top movies computed from the database: Redis holds no statistics, or is down.
 SOURCE_DATABASE = "database"
-
-# A rating at least this high makes a movie a reason ("because you liked ...").
-LIKED_THRESHOLD = 4.0
-EXPLANATIONS_PER_MOVIE = 2
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ def recommend(
     db: Database,
     cache: CacheStore,
     catalogue: MovieCatalogue,
+    changes: RecentChanges,
     user_id: int,
     limit: int,
     min_votes: int,
@@ -94,8 +102,17 @@ def recommend(
 
     Without statistics in Redis (or without Redis) the top movies come from the database
     (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Movie details come from ``catalogue`` (the
-    process's copy, else the database). Raises ``NotFound`` for an unknown user.
+    process's copy, else the database); ``changes`` tells users changed lately. Raises
+    ``NotFound`` for an unknown user.
     """
+    published = published_list_or_none(cache, user_id)
+    # The model of the list's refresh: its read time decides whether the list is out of date.
+    model = cache.serving_model(published.version)
+    if not movie_filter:
+        served = _as_published(catalogue, changes, published, model, user_id, offset, limit)
+        if served is not None:
+            metrics.count_recommendation(SOURCE_MODEL)
+            return served
     wanted = offset + limit
     matching: set[int] | None = None
     with db.connection() as connection:
@@ -110,9 +127,6 @@ def recommend(
             wanted = min(wanted, len(matching - exclude))
     # The rest holds no connection of its own: the top list's and the catalogue's database
     # fallbacks take one from the pool, and a request must never hold two.
-    published = published_list_or_none(cache, user_id)
-    # The model of the list's refresh: its read time decides whether the list is out of date.
-    model = cache.serving_model(published.version)
     ranked, source = _ranked_list(model, published.cached, history, exclude, wanted, matching)
     chosen, top_source = fill_from_top(
         db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
@@ -150,6 +164,49 @@ def recommend(
         source=source,
         backfilled=sum(1 for item in items if item.movie.movie_id not in in_ranked),
     )
+
+
+def _as_published(
+    catalogue: MovieCatalogue,
+    changes: RecentChanges,
+    published: PublishedList,
+    model: ServingModel | None,
+    user_id: int,
+    offset: int,
+    limit: int,
+) -> Recommendations | None:
+    """The page of the user's published list as it stands, when nothing can have made it out
+    of date (see the module docstring); None when something may have."""
+    cached = published.cached
+    if (
+        model is None
+        or cached is None
+        or cached.reasons is None  # published before lists came finished
+        or model.catalogue_version is None
+        or model.catalogue_version != published.catalogue_version  # a load since
+        or len(cached.movie_ids) < offset + limit  # the top movies would fill it up
+    ):
+        return None
+    if published.changed_at is not None and published.changed_at > model.ratings_read_at:
+        return None
+    if changes.changed_after(user_id, model.ratings_read_at):  # a mark lost on its way
+        return None
+    chosen = cached.movie_ids[offset : offset + limit]
+    reasons = {m: cached.reasons[m] for m in chosen if m in cached.reasons}
+    wanted_details = set(chosen).union(*reasons.values())
+    movies = catalogue.movies_by_ids(wanted_details, published.catalogue_version)
+    if any(m not in movies for m in chosen):  # gone from the catalogue: the longer way
+        return None
+    items = [
+        Recommendation(
+            movies[m],
+            cached.scores.get(m),
+            cached.predicted_ratings.get(m),
+            [movies[r] for r in reasons.get(m, ()) if r in movies],
+        )
+        for m in chosen
+    ]
+    return Recommendations(items=items, source=SOURCE_MODEL, backfilled=0)
 
 
 def _ranked_list(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, exists, select, union_all, update
 from sqlalchemy.orm import Session
 
 from movierec.db.models import DeletedUser, User
@@ -24,13 +26,32 @@ def create_user(session: Session, gender: str | None, year_of_birth: int | None)
     return user
 
 
-def delete_user(session: Session, user_id: int) -> bool:
+def delete_user(session: Session, user_id: int, deleted_at: datetime | None = None) -> bool:
     """Delete a user (their ratings go with them: ON DELETE CASCADE); False if there was none.
-    A deleted user leaves a tombstone, so a re-load of the data set does not bring them back."""
+    A deleted user leaves a tombstone, so a re-load of the data set does not bring them back;
+    ``deleted_at`` (default: the database's clock) is when, for ``changed_since``."""
     result = session.execute(
         delete(User).where(User.user_id == user_id).execution_options(synchronize_session=False)
     )
     if not result.rowcount:
         return False
-    session.add(DeletedUser(user_id=user_id))
+    tombstone = DeletedUser(user_id=user_id)
+    if deleted_at is not None:  # else the server default
+        tombstone.deleted_at = deleted_at
+    session.add(tombstone)
     return True
+
+
+def mark_changed(session: Session, user_id: int, at: datetime) -> None:
+    """Note in the write's transaction that the user changed what they may be recommended."""
+    session.execute(update(User).where(User.user_id == user_id).values(changed_at=at))
+
+
+def changed_since(connection: Connection, since: datetime) -> list[tuple[int, datetime]]:
+    """(user id, when) of every user changed (``mark_changed``) or deleted after ``since``,
+    from the two indexed timestamps."""
+    changed = select(User.user_id, User.changed_at.label("at")).where(User.changed_at > since)
+    deleted = select(DeletedUser.user_id, DeletedUser.deleted_at.label("at")).where(
+        DeletedUser.deleted_at > since
+    )
+    return [(row.user_id, row.at) for row in connection.execute(union_all(changed, deleted))]

@@ -1,0 +1,181 @@
+"""A user's published list served as it stands, without a query (issue 12), and only while
+nothing can have made it out of date: the user's writes through any process (the Redis mark,
+and the database's record when the mark is lost), a load, a list too short for the page.
+On the real back ends; two apps stand for two web processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+
+from conftest import make_test_app
+from movierec.cache import CacheStore
+from movierec.config import Settings
+from movierec.db import Database
+from movierec.jobs.refresh import refresh_recommendations
+
+USERS = (3, 7, 12, 25, 41)
+
+
+@pytest.fixture
+def apps(settings: Settings, refreshed: Database, cache: CacheStore) -> Iterator[list[Flask]]:
+    """Two apps on the same back ends, each with its own process state (catalogue, model,
+    recently changed users), that read the database's record at most once an hour: what a
+    test sees of another app's write came through Redis."""
+    first, second = make_test_app(settings), make_test_app(settings)
+    pair = [next(first), next(second)]
+    for app in pair:
+        app.extensions["movierec.changes"].check_seconds = 3600.0
+    yield pair
+    for generator in (first, second):
+        next(generator, None)
+
+
+@contextmanager
+def counted_queries(app: Flask) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = app.extensions["movierec.db"].engine
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _get(app: Flask, user_id: int, query: str = "") -> dict:  # type: ignore[type-arg]
+    response = app.test_client().get(f"/api/v1/user/{user_id}/recommendations{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_an_unchanged_users_list_is_served_without_a_query_and_as_the_longer_way_serves_it(
+    apps: list[Flask], cache: CacheStore
+) -> None:
+    app = apps[0]
+    pages = {"": (0, 20), "?limit=5&offset=3": (3, 5), "?limit=30": (0, 30)}
+    for user in USERS:  # the first answers of a process read the movies and the changes
+        _get(app, user, "?limit=30")
+    quick = {}
+    for query, (offset, limit) in pages.items():
+        with counted_queries(app) as statements:
+            quick[query] = {user: _get(app, user, query) for user in USERS}
+        assert statements == [], query
+        for user, answer in quick[query].items():
+            assert answer["source"] == "model"
+            ids = [m["movie_id"] for m in answer["recommendations"]]
+            assert ids == (cache.recommendations_for(user) or [])[offset : offset + limit]
+    assert any("because" in m for a in quick[""].values() for m in a["recommendations"])
+    # Marked changed (at a time after the refresh read the ratings, though nothing changed):
+    # each answer reads the user's ratings, computes the reasons anew, and is the same.
+    for user in USERS:
+        cache.mark_user_changed(user, time.time())
+    for query in pages:
+        with counted_queries(app) as statements:
+            assert {user: _get(app, user, query) for user in USERS} == quick[query], query
+        assert len(statements) >= len(USERS)
+
+
+def test_every_write_through_one_process_shows_in_the_next_answer_of_another(
+    apps: list[Flask], cache: CacheStore, refreshed: Database
+) -> None:
+    writer = apps[0].test_client()
+    user = USERS[0]
+    listed = [m["movie_id"] for m in _get(apps[1], user)["recommendations"]]
+    rated = writer.put(f"/api/v1/user/{user}/rating", json={"movie_id": listed[0], "rating": 2})
+    assert rated.status_code == 200
+    answer = _get(apps[1], user)
+    assert answer["source"] == "fold_in"
+    assert listed[0] not in [m["movie_id"] for m in answer["recommendations"]]
+
+    other = USERS[1]
+    listed = [m["movie_id"] for m in _get(apps[1], other)["recommendations"]]
+    assert (
+        writer.put(f"/api/v1/user/{other}/dismissed", json={"movie_id": listed[1]}).status_code
+        == 201
+    )
+    assert listed[1] not in [m["movie_id"] for m in _get(apps[1], other)["recommendations"]]
+
+    third = USERS[2]
+    listed = [m["movie_id"] for m in _get(apps[1], third)["recommendations"]]
+    assert (
+        writer.put(f"/api/v1/user/{third}/watched", json={"movie_id": listed[2]}).status_code == 200
+    )
+    assert listed[2] not in [m["movie_id"] for m in _get(apps[1], third)["recommendations"]]
+
+
+def test_a_deleted_user_is_not_found_though_a_refresh_under_way_published_their_list(
+    apps: list[Flask], cache: CacheStore, refreshed: Database
+) -> None:
+    user = USERS[3]
+    listed = cache.published_list(user).cached
+    assert listed is not None and _get(apps[1], user)["source"] == "model"
+    assert apps[0].test_client().delete(f"/api/v1/user/{user}").status_code == 200
+    # A refresh that read the ratings before the deletion publishes the user's list again.
+    version = cache.current_version("recs")
+    cache.client.hset(cache.key("recs", version), str(user), "1:0.5:4.000:,2:0.4:3.000:")
+    response = apps[1].test_client().get(f"/api/v1/user/{user}/recommendations")
+    assert response.status_code == 404, response.get_json()
+
+
+def test_a_lost_redis_mark_is_made_good_from_the_database_within_the_check_interval(
+    apps: list[Flask], cache: CacheStore, refreshed: Database
+) -> None:
+    writer, reader = apps
+    user = USERS[4]
+    listed = [m["movie_id"] for m in _get(reader, user)["recommendations"]]
+    assert (
+        writer.test_client()
+        .put(f"/api/v1/user/{user}/rating", json={"movie_id": listed[0], "rating": 1})
+        .status_code
+        == 200
+    )
+    cache.client.hdel(cache.key("users", "changed"), str(user))  # the mark never arrived
+    # The reader read the database's record less than its interval ago: the list it serves
+    # is the published one, out of date for at most that long ...
+    assert _get(reader, user)["source"] == "model"
+    # ... and once the interval has passed, the record shows.
+    reader.extensions["movierec.changes"].check_seconds = 0.0
+    answer = _get(reader, user)
+    assert answer["source"] == "fold_in"
+    assert listed[0] not in [m["movie_id"] for m in answer["recommendations"]]
+
+
+def test_after_a_load_or_with_a_page_beyond_the_list_the_answer_reads_the_ratings(
+    apps: list[Flask], cache: CacheStore, refreshed: Database
+) -> None:
+    app = apps[0]
+    user = USERS[0]
+    _get(app, user)
+    with counted_queries(app) as statements:
+        _get(app, user, "?limit=25&offset=10")  # past the published 30: topped up
+    assert statements
+    cache.new_catalogue_version()  # a load: it may have changed the user's ratings
+    with counted_queries(app) as statements:
+        assert _get(app, user)["source"] == "model"
+    assert statements
+
+
+def test_the_refresh_leaves_dismissed_movies_out_and_forgets_the_marks_it_has_read(
+    apps: list[Flask], cache: CacheStore, refreshed: Database, fast_settings: Settings
+) -> None:
+    client = apps[0].test_client()
+    user = USERS[1]
+    listed = cache.recommendations_for(user) or []
+    for movie in listed[:3]:
+        assert (
+            client.put(f"/api/v1/user/{user}/dismissed", json={"movie_id": movie}).status_code
+            == 201
+        )
+    assert cache.published_list(user).changed_at is not None
+    refresh_recommendations(refreshed, cache, fast_settings)
+    assert not set(listed[:3]) & set(cache.recommendations_for(user) or [])
+    assert cache.published_list(user).changed_at is None  # read by this refresh
