@@ -17,7 +17,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from movierec.api import api_blueprint
+from movierec.api.engine_schemas import ReasonOut, RecommendationsOut, RecommendedMovieOut
 from movierec.api.json_provider import OrjsonProvider
+from movierec.api.recommendations import recommendations_json
 from movierec.api.schemas import LimitQuery
 
 
@@ -118,3 +120,49 @@ def test_a_query_model_must_be_a_query_model() -> None:
         @blueprint.get("/probe")
         def probe(query: PlainQuery):  # type: ignore[no-untyped-def]
             return {}
+
+
+def _in_order(fields: dict, model: type[BaseModel]) -> dict:  # type: ignore[type-arg]
+    """The fields in the model's order, as the service builds them."""
+    return {name: fields[name] for name in model.model_fields if name in fields}
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_movie = st.fixed_dictionaries(
+    {
+        "movie_id": st.integers(1, 2**31 - 1),
+        "title": st.text(),
+        "year": st.none() | st.integers(1870, 2100),
+        "genres": st.none() | st.text(),
+        "description": st.none() | st.text(),
+        "predicted_rating": st.none() | _finite,
+        "score": st.none() | _finite,
+    },
+    optional={
+        "because": st.lists(
+            st.fixed_dictionaries({"movie_id": st.integers(1, 2**31 - 1), "title": st.text()}).map(
+                lambda reason: _in_order(reason, ReasonOut)
+            ),
+            min_size=1,
+            max_size=2,
+        )
+    },
+).map(lambda movie: _in_order(movie, RecommendedMovieOut))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "user_id": st.integers(1, 2**31 - 1),
+            "recommendations": st.lists(_movie, max_size=5),
+            "source": st.sampled_from(["model", "fold_in", "popular", "database"]),
+            "backfilled": st.integers(0, 1000),
+        }
+    ).map(lambda answer: _in_order(answer, RecommendationsOut))
+)
+def test_recommendations_are_written_as_pydantic_writes_them(answer: dict) -> None:  # type: ignore[type-arg]
+    # Any titles, any finite scores and stars, with and without reasons: the bytes orjson
+    # writes (or pydantic, where they may differ) are pydantic's of the validated answer.
+    expected = RecommendationsOut.model_validate(answer).model_dump_json(exclude_unset=True)
+    assert recommendations_json(answer) == expected

@@ -31,6 +31,7 @@ runs, so a killed job frees it within a minute.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -188,9 +189,22 @@ class PublishedList:
     """What a recommendations answer reads from Redis first (``CacheStore.published_list``)."""
 
     version: str | None  # the current recommendations set; None when none is published
-    cached: CachedList | None  # the user's list in it; None when it has none
+    value: str | None  # the user's list in it, as stored; None when it has none
     catalogue_version: str | None  # the movie catalogue's (None: not set yet)
     changed_at: float | None = None  # the user's latest change mark (``mark_user_changed``)
+
+    @functools.cached_property
+    def cached(self) -> CachedList | None:
+        """The user's whole list, decoded (once)."""
+        return None if self.value is None else decode_list(self.value)
+
+    def length(self) -> int:
+        """How many movies the list holds (0 without one), without decoding it."""
+        return 0 if not self.value else self.value.count(",") + 1
+
+    def head(self, n: int) -> CachedList | None:
+        """The list's first ``n`` movies, decoded (a page needs no more)."""
+        return None if self.value is None else decode_list(self.value, n)
 
 
 NOTHING_PUBLISHED = PublishedList(None, None, None)
@@ -225,13 +239,16 @@ def _number(value: float, spec: str) -> str:
     return "" if value is None or math.isnan(value) else format(float(value), spec)
 
 
-def decode_list(value: str) -> CachedList:
+def decode_list(value: str, first: int | None = None) -> CachedList:
+    """An ``encode_list`` value (or an older one) as a ``CachedList``; only its ``first``
+    entries when given."""
     movie_ids: list[int] = []
     scores: dict[int, float] = {}
     stars: dict[int, float] = {}
     reasons: dict[int, list[int]] = {}
     explained = False
-    for entry in value.split(",") if value else ():
+    entries = value.split(",") if first is None else value.split(",", first)[:first]
+    for entry in entries if value else ():
         parts = entry.split(":", 3)
         movie_id = int(parts[0])
         score, star = (parts[1], parts[2]) if len(parts) > 2 else ("", "")
@@ -589,9 +606,8 @@ class CacheStore:
             ],
             args=[self.key("recs", ""), str(user_id)],
         )
-        cached = None if value is None else decode_list(value)
         return PublishedList(
-            version, cached, catalogue_version, None if changed is None else float(changed)
+            version, value, catalogue_version, None if changed is None else float(changed)
         )
 
     def mark_user_changed(self, user_id: int, at: float) -> None:

@@ -177,17 +177,17 @@ def _as_published(
 ) -> Recommendations | None:
     """The page of the user's published list as it stands, when nothing can have made it out
     of date (see the module docstring); None when something may have."""
-    cached = published.cached
     if (
         model is None
-        or cached is None
-        or cached.reasons is None  # published before lists came finished
         or model.catalogue_version is None
         or model.catalogue_version != published.catalogue_version  # a load since
-        or len(cached.movie_ids) < offset + limit  # the top movies would fill it up
+        or published.length() < offset + limit  # the top movies would fill it up
     ):
         return None
     if published.changed_at is not None and published.changed_at > model.ratings_read_at:
+        return None
+    cached = published.head(offset + limit)
+    if cached is None or cached.reasons is None:  # published before lists came finished
         return None
     if changes.changed_after(user_id, model.ratings_read_at):  # a mark lost on its way
         return None
