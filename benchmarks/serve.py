@@ -14,6 +14,8 @@ packaged gunicorn.conf.py, ``--workers N``):
 * benchmarks/bare_endpoint.py: one Redis GET of a 20-movie JSON list (a real recommendations
   answer), returned as it is: the most a Flask endpoint could serve.
 
+``live`` (GET /health/live, a view that reads nothing) is MovieRec's own floor: its request
+hooks (access, request id, metrics, security headers) and validation under the same layout.
 The recommendations cases read three kinds of user: cached lists (existing users, as the
 refresh left them), fold-in (existing users who rated a movie after the refresh, so their
 answer is computed at read time) and cold start (users created after the refresh). PUT rating
@@ -203,6 +205,9 @@ def prepare_users(http: Http, env: dict[str, str]) -> tuple[dict[str, list[int]]
 READ_GOALS = {"goal_ratio": READ_GOAL_RATIO, "goal_p99_ms": READ_GOAL_P99_MS}
 CASES = [
     Case("bare", "bare", _get(lambda c: ["/bare"]), "bare Flask: one Redis GET"),
+    # MovieRec's own floor: its hooks (access, request id, metrics, headers) and validation
+    # around a view that reads nothing.
+    Case("live", "movierec", _get(lambda c: ["/health/live"]), "GET health/live"),
     Case(
         "recs-cached",
         "movierec",
@@ -447,7 +452,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers of each server.")
     parser.add_argument(
-        "--threads", type=int, help="gunicorn threads per worker of each server (default: 4)."
+        "--threads", type=int, help="gunicorn threads per worker of each server (default: 2)."
     )
     parser.add_argument("--warmup", type=float, default=2, help="Seconds per case, not counted.")
     parser.add_argument(
