@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -17,7 +18,9 @@ from conftest import make_test_app
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
+from movierec.db.repositories import users as users_repo
 from movierec.jobs.refresh import refresh_recommendations
+from movierec.services.changes import COMMIT_MARGIN_SECONDS, RecentChanges
 
 USERS = (3, 7, 12, 25, 41)
 
@@ -179,3 +182,20 @@ def test_the_refresh_leaves_dismissed_movies_out_and_forgets_the_marks_it_has_re
     refresh_recommendations(refreshed, cache, fast_settings)
     assert not set(listed[:3]) & set(cache.recommendations_for(user) or [])
     assert cache.published_list(user).changed_at is None  # read by this refresh
+
+
+def test_the_database_record_counts_a_change_stamped_shortly_before_the_read(
+    refreshed: Database,
+) -> None:
+    # Stamped before its commit: a refresh may read the ratings between the two, so a change
+    # up to COMMIT_MARGIN_SECONDS older than the read still counts; an older one does not.
+    read_at = time.time()
+    with refreshed.session() as session:
+        users_repo.mark_changed(session, 3, datetime.fromtimestamp(read_at - 10, UTC))
+        users_repo.mark_changed(session, 7, datetime.fromtimestamp(read_at - 60, UTC))
+    changes = RecentChanges(refreshed, check_seconds=0.0)
+    assert COMMIT_MARGIN_SECONDS < 60
+    assert changes.changed_after(3, read_at)
+    assert not changes.changed_after(7, read_at)
+    assert not changes.changed_after(12, read_at)  # never changed
+    assert changes.changed_after(7, read_at - 45)  # an older refresh: read again, from further back

@@ -144,13 +144,15 @@ def watch(
     explicit rating, or an earlier watch, is kept as it is). Returns True (watched)."""
     value = implicit_rating(db, cache, movie_id, default_rating, min_votes)
 
-    def write(session: Session) -> None:
+    def write(session: Session) -> bool:
         at = _now()
-        if ratings_repo.insert_rating_if_absent(session, user_id, movie_id, value, True, at):
+        inserted = ratings_repo.insert_rating_if_absent(session, user_id, movie_id, value, True, at)
+        if inserted:
             users_repo.mark_changed(session, user_id, at)
+        return inserted
 
-    _write_or_not_found(db, user_id, movie_id, write)
-    announce_change(cache, user_id)
+    if _write_or_not_found(db, user_id, movie_id, write):
+        announce_change(cache, user_id)
     return True
 
 
