@@ -29,20 +29,39 @@ def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, p
     ``list_rows[e]``): the ``per_movie`` liked columns of that row with the highest positive
     cosine, best first, into ``out[e]`` (-1 where there are fewer). The liked columns of a row
     are in ascending order, which is ascending movie id: a later one enters only if it beats
-    a buffered cosine, so ties keep the smaller id, as ``np.argmax`` does."""
+    a buffered cosine, so ties keep the smaller id, as ``np.argmax`` does.
+
+    A row's liked vectors are gathered once, factor-major, for all of its entries (consecutive
+    in ``list_rows``): each cosine is still summed factor by factor in order, but the liked
+    movies' sums advance side by side, which the compiler vectorises."""
+    n_factors = unit.shape[1]
     best = np.empty(per_movie, dtype=np.float64)
+    gathered_row = -1
+    block = np.empty((n_factors, 0), dtype=np.float32)
+    cosines = np.empty(0, dtype=np.float32)
     for e in range(len(list_columns)):
         column, row = list_columns[e], list_rows[e]
-        filled = 0
         for r in range(per_movie):
             out[e, r] = -1
         if column < 0 or row < 0:
             continue
-        for p in range(liked_indptr[row], liked_indptr[row + 1]):
-            liked = liked_columns[p]
-            cosine = 0.0
-            for f in range(unit.shape[1]):
-                cosine += np.float64(unit[column, f]) * np.float64(unit[liked, f])
+        first, stop = liked_indptr[row], liked_indptr[row + 1]
+        n_liked = stop - first
+        if row != gathered_row:
+            block = np.empty((n_factors, n_liked), dtype=np.float32)
+            for j in range(n_liked):
+                for f in range(n_factors):
+                    block[f, j] = unit[liked_columns[first + j], f]
+            cosines = np.empty(n_liked, dtype=np.float32)
+            gathered_row = row
+        cosines[:] = 0.0
+        for f in range(n_factors):
+            weight = unit[column, f]
+            for j in range(n_liked):
+                cosines[j] += weight * block[f, j]
+        filled = 0
+        for j in range(n_liked):
+            cosine = cosines[j]
             if cosine <= 0.0 or (filled == per_movie and cosine <= best[per_movie - 1]):
                 continue
             position = filled if filled < per_movie else per_movie - 1
@@ -53,7 +72,7 @@ def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, p
                 out[e, position] = out[e, position - 1]
                 position -= 1
             best[position] = cosine
-            out[e, position] = liked
+            out[e, position] = liked_columns[first + j]
 
 
 def liked_items(
