@@ -91,7 +91,9 @@ def test_the_refresh_explains_every_list_as_explain_explains_one() -> None:
     for movies, ratings, listed, found in zip(rated, stars, lists, reasons, strict=True):
         expected = model.explain(movies[ratings >= LIKED_THRESHOLD], listed, 2)
         assert found.shape == (len(listed), 2)
-        got = {int(m): [int(r) for r in row if r >= 0] for m, row in zip(listed, found)}
+        got = {
+            int(m): [int(r) for r in row if r >= 0] for m, row in zip(listed, found, strict=True)
+        }
         assert {m: r for m, r in got.items() if r} == expected
     # A user the liked rows do not hold (-1) gets no reasons; nor does a ranker without vectors.
     assert (explain_lists(model.unit_vectors(), item_ids, liked, [-1], [item_ids[:5]])[0] < 0).all()
