@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from movierec.recommender.data import positions
-from movierec.recommender.scoring import HasIds, RatedItems, ScoredList
+from movierec.recommender.scoring import HasIds, RatedItems, ScoredList, in_chunks
 
 # A rating at least this high makes a movie a reason ("because you liked ...").
 LIKED_THRESHOLD = 4.0
@@ -27,7 +27,8 @@ EXPLANATIONS_PER_MOVIE = 2
 def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, per_movie, out):  # type: ignore[no-untyped-def]
     """For each list entry ``e`` (movie column ``list_columns[e]`` of user row
     ``list_rows[e]``): the ``per_movie`` liked columns of that row with the highest positive
-    cosine, best first, into ``out[e]`` (-1 where there are fewer). The liked columns of a row
+    cosine, best first, into ``out[e]`` (which holds -1 beforehand: it stays where there are
+    fewer). The liked columns of a row
     are in ascending order, which is ascending movie id: a later one enters only if it beats
     a buffered cosine, so ties keep the smaller id, as ``np.argmax`` does.
 
@@ -41,8 +42,6 @@ def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, p
     cosines = np.empty(0, dtype=np.float32)
     for e in range(len(list_columns)):
         column, row = list_columns[e], list_rows[e]
-        for r in range(per_movie):
-            out[e, r] = -1
         if column < 0 or row < 0:
             continue
         first, stop = liked_indptr[row], liked_indptr[row + 1]
@@ -120,20 +119,10 @@ def with_explanations(
 ) -> Iterator[ScoredList]:
     """Attach each list's reasons as the lists stream past (``chunk`` users per kernel call),
     for users and movies of ``model`` (``liked``'s rows and columns)."""
-    pending: list[ScoredList] = []
-
-    def explained() -> Iterator[ScoredList]:
+    for pending in in_chunks(lists, chunk):
         rows = positions(model.user_ids, np.array([scored.user_id for scored in pending]))
         reasons = explain_lists(
             unit_vectors, model.item_ids, liked, rows, [scored.movie_ids for scored in pending]
         )
         for scored, found in zip(pending, reasons, strict=True):
             yield scored._replace(reasons=found)
-
-    for scored in lists:
-        pending.append(scored)
-        if len(pending) == chunk:
-            yield from explained()
-            pending = []
-    if pending:
-        yield from explained()

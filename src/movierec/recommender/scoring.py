@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 _BYTES_PER_CELL = 8 + 8 + 1 + 8
 
 BatchDone = Callable[[int, float], None]
+
+
+T = TypeVar("T")
 
 
 class HasIds(Protocol):
@@ -229,13 +232,20 @@ def with_predicted_ratings(
     """Attach the rating model's predicted stars to each list, as they stream past: ``chunk``
     users at a time in one vectorised estimate (a Python call per user cost more than the
     scoring itself at 5M ratings)."""
-    pending: list[UserList] = []
-    for user_list in lists:
-        pending.append(user_list)
-        if len(pending) == chunk:
-            yield from _predicted(pending, model)
+    for pending in in_chunks(lists, chunk):
+        yield from _predicted(pending, model)
+
+
+def in_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` as they come, ``size`` at a time (the last chunk shorter, none empty)."""
+    pending: list[T] = []
+    for item in items:
+        pending.append(item)
+        if len(pending) == size:
+            yield pending
             pending = []
-    yield from _predicted(pending, model)
+    if pending:
+        yield pending
 
 
 def _predicted(lists: list[UserList], model: FactorModel) -> Iterator[ScoredList]:

@@ -25,7 +25,7 @@ from movierec.services.changes import announce_change, change_time
 from movierec.services.errors import NotFound
 
 # The same (user, movie) foreign keys as a rating's: the same diagnosis of a missing one.
-from movierec.services.ratings import _diagnose_missing, _write_or_not_found
+from movierec.services.ratings import _remove_or_not_found, _write_or_not_found
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,14 @@ def dismiss(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> Dis
 def undismiss(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> None:
     """Un-dismiss the movie: it may be recommended again. ``NotFound`` when the user had not
     dismissed it (the message says whether the user, the movie or the dismissal is missing)."""
-    with db.session() as session:
-        undismissed = dismissed_repo.undismiss(session, user_id, movie_id)
-        if undismissed:
-            users_repo.mark_changed(session, user_id, change_time())
-        else:
-            _diagnose_missing(session, user_id, movie_id)
-    if not undismissed:
-        raise NotFound(f"user {user_id} has not dismissed movie {movie_id}")
-    announce_change(cache, user_id)
+    _remove_or_not_found(
+        db,
+        cache,
+        user_id,
+        movie_id,
+        lambda session: dismissed_repo.undismiss(session, user_id, movie_id),
+        f"user {user_id} has not dismissed movie {movie_id}",
+    )
 
 
 def dismissed_movies(db: Database, user_id: int, limit: int) -> list[DismissedEntry]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -65,10 +65,6 @@ def round_half_star(value: float) -> float:
     return float(halves / 2) + 0.0  # + 0.0 turns -0.0 into 0.0: no star has a sign
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _diagnose_missing(session: Session, user_id: int, movie_id: int) -> None:
     """Raise NotFound naming the missing user or movie (checked in that order)."""
     if not users_repo.user_exists(session, user_id):
@@ -92,7 +88,7 @@ def rate(
     db: Database, cache: CacheStore, user_id: int, movie_id: int, rating: float
 ) -> RatingRecord:
     """Store (or replace) the user's explicit rating of the movie, rounded to the half star."""
-    record = RatingRecord(user_id, movie_id, round_half_star(rating), False, _now())
+    record = RatingRecord(user_id, movie_id, round_half_star(rating), False, change_time())
 
     def write(session: Session) -> None:
         ratings_repo.upsert_rating(session, user_id, movie_id, record.rating, False, record.ts)
@@ -103,17 +99,33 @@ def rate(
     return record
 
 
-def delete_rating(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> None:
-    """Remove the user's rating of the movie, explicit or implicit."""
+def _remove_or_not_found(  # type: ignore[no-untyped-def]
+    db: Database, cache: CacheStore, user_id: int, movie_id: int, remove, absent: str
+) -> None:
+    """Run ``remove(session)`` (a conditional delete: True if it removed something) in a
+    transaction that records the change, and announce it once committed. Nothing removed:
+    NotFound naming the missing user or movie, else ``absent``."""
     with db.session() as session:
-        deleted = ratings_repo.delete_rating(session, user_id, movie_id)
-        if deleted:
+        removed = remove(session)
+        if removed:
             users_repo.mark_changed(session, user_id, change_time())
         else:
             _diagnose_missing(session, user_id, movie_id)
-    if not deleted:
-        raise NotFound(f"user {user_id} has not rated movie {movie_id}")
+    if not removed:
+        raise NotFound(absent)
     announce_change(cache, user_id)
+
+
+def delete_rating(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> None:
+    """Remove the user's rating of the movie, explicit or implicit."""
+    _remove_or_not_found(
+        db,
+        cache,
+        user_id,
+        movie_id,
+        lambda session: ratings_repo.delete_rating(session, user_id, movie_id),
+        f"user {user_id} has not rated movie {movie_id}",
+    )
 
 
 def movie_average(db: Database, cache: CacheStore, movie_id: int, min_votes: int) -> float | None:
@@ -145,7 +157,7 @@ def watch(
     value = implicit_rating(db, cache, movie_id, default_rating, min_votes)
 
     def write(session: Session) -> bool:
-        at = _now()
+        at = change_time()
         inserted = ratings_repo.insert_rating_if_absent(session, user_id, movie_id, value, True, at)
         if inserted:
             users_repo.mark_changed(session, user_id, at)
