@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from movierec.cache import CacheStore
@@ -251,6 +252,21 @@ def new_user(db: Database) -> int:
         session.add(user)
         session.flush()
         return user.user_id
+
+
+@contextmanager
+def counted_queries(database: Database) -> Iterator[list[str]]:
+    """The SQL statements the database's engine runs inside the block, in order."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
 
 
 def rated_movies(database: Database, user_id: int) -> set[int]:

@@ -4,13 +4,16 @@ catalogue version, on both back ends."""
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from conftest import counted_queries
 from movierec.cache import CacheStore
 from movierec.cli import main
 from movierec.config import Settings
@@ -85,7 +88,7 @@ def test_a_load_without_redis_still_loads_and_warns(
     assert "until the next load" in warning
 
 
-def test_catalogue_answers_like_the_repository_and_keeps_only_real_movies(
+def test_catalogue_answers_like_the_repository_from_one_read_of_the_whole_catalogue(
     loaded_db: Database, cache: CacheStore
 ) -> None:
     catalogue = MovieCatalogue(loaded_db, cache)
@@ -93,13 +96,29 @@ def test_catalogue_answers_like_the_repository_and_keeps_only_real_movies(
     with loaded_db.session() as session:
         expected = movies_by_ids(session, ids)
     assert set(expected) == {10, 30, 1200}
-    assert catalogue.movies_by_ids(ids) == expected
-    assert catalogue.movies_by_ids(ids) == expected  # now from memory
-    assert set(catalogue._movies) == {10, 30, 1200}  # unknown ids are not kept
-    assert catalogue.movies_by_ids([]) == {}
-    assert catalogue.get_movie(10) == expected[10]
-    with pytest.raises(NotFound, match="movie 35 not found"):
-        catalogue.get_movie(35)
+    with counted_queries(loaded_db) as statements:
+        assert catalogue.movies_by_ids(ids) == expected
+    assert len(statements) == 1  # every movie, at once
+    with counted_queries(loaded_db) as statements:
+        assert catalogue.movies_by_ids(ids) == expected
+        assert catalogue.movies_by_ids(np.array([1200, 10])) == {m: expected[m] for m in (1200, 10)}
+        assert catalogue.movies_by_ids([]) == {}
+        assert catalogue.get_movie(10) == expected[10]
+        with pytest.raises(NotFound, match="movie 35 not found"):
+            catalogue.get_movie(35)
+    assert statements == []  # unknown ids included: the catalogue is all there is
+    with loaded_db.session() as session:
+        assert len(catalogue._movies or {}) == session.query(Movie).count()
+
+
+def test_concurrent_first_look_ups_read_the_catalogue_once(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    catalogue = MovieCatalogue(loaded_db, cache)
+    with counted_queries(loaded_db) as statements, ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda m: catalogue.get_movie(m).movie_id, [10, 20, 30] * 8))
+    assert found == [10, 20, 30] * 8
+    assert len(statements) == 1
 
 
 def test_catalogue_without_redis_reads_the_database_and_keeps_nothing(
@@ -107,12 +126,18 @@ def test_catalogue_without_redis_reads_the_database_and_keeps_nothing(
 ) -> None:
     catalogue = MovieCatalogue(loaded_db, cache, check_seconds=0)  # the version every time
     assert catalogue.get_movie(30).title == "Movie 30"
-    assert catalogue._movies
     catalogue.cache = CacheStore("redis://127.0.0.1:9/0", settings.redis_key_prefix)
-    assert catalogue.get_movie(30).title == "Movie 30"  # no 503: details need no Redis
-    assert catalogue._movies == {}  # a load may have happened meanwhile: nothing trusted
+    with counted_queries(loaded_db) as statements:
+        assert catalogue.get_movie(30).title == "Movie 30"  # no 503: details need no Redis
+        assert catalogue.get_movie(30).title == "Movie 30"
+    # A load may have happened meanwhile: nothing kept is trusted, each look-up asks.
+    assert len(statements) == 2
+    assert catalogue._movies is None
     catalogue.cache = cache
     assert catalogue.get_movie(20).title.startswith("Movie 20")
+    with counted_queries(loaded_db) as statements:
+        catalogue.get_movie(20)
+    assert statements == []  # Redis is back: kept again
 
 
 def test_a_lost_catalogue_version_drops_what_was_kept(
@@ -122,9 +147,10 @@ def test_a_lost_catalogue_version_drops_what_was_kept(
     catalogue.get_movie(30)
     first = cache.catalogue_version()
     cache.client.delete(cache.key("catalogue", "version"))  # e.g. Redis restarted empty
-    catalogue.get_movie(10)
+    with counted_queries(loaded_db) as statements:
+        catalogue.get_movie(10)
     assert cache.catalogue_version() != first
-    assert set(catalogue._movies) == {10}
+    assert len(statements) == 1  # the catalogue read again under the new version
 
 
 def test_recommendations_and_top_movies_take_movie_details_from_the_catalogue(
@@ -161,11 +187,37 @@ def test_the_version_is_trusted_for_the_check_interval_unless_a_caller_read_a_ne
     catalogue.get_movie(30)
     kept = catalogue._version
     new = cache.new_catalogue_version()  # a load announced a new catalogue
-    catalogue.get_movie(10)  # within the interval: no Redis read, the copy is kept
-    assert catalogue._version == kept and 30 in catalogue._movies
-    catalogue.movies_by_ids([10], new)  # read along with something else: counts at once
-    assert catalogue._version == new and set(catalogue._movies) == {10}
+    with counted_queries(loaded_db) as statements:
+        catalogue.get_movie(10)  # within the interval: no Redis read, the copy is kept
+    assert catalogue._version == kept and statements == []
+    with counted_queries(loaded_db) as statements:
+        catalogue.movies_by_ids([10], new)  # read along with something else: counts at once
+    assert catalogue._version == new and len(statements) == 1
     catalogue.check_seconds = 0  # the interval is over
     newer = cache.new_catalogue_version()
-    catalogue.get_movie(20)
-    assert catalogue._version == newer and set(catalogue._movies) == {20}
+    with counted_queries(loaded_db) as statements:
+        catalogue.get_movie(20)
+    assert catalogue._version == newer and len(statements) == 1
+
+
+def test_a_catalogue_read_while_a_newer_version_was_announced_is_not_kept(
+    loaded_db: Database, cache: CacheStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from movierec.db.repositories import movies as movies_repo
+
+    catalogue = MovieCatalogue(loaded_db, cache, check_seconds=3600)
+    read_all = movies_repo.all_movies
+
+    def announced_during_the_read(session):  # type: ignore[no-untyped-def]
+        movies = read_all(session)
+        # Meanwhile a load commits and announces, and another request reads the new version
+        # (its look-up then waits for this read to end).
+        catalogue._current_version(cache.new_catalogue_version())
+        return movies
+
+    monkeypatch.setattr(movies_repo, "all_movies", announced_during_the_read)
+    assert catalogue.get_movie(30).title == "Movie 30"  # this request is still answered
+    monkeypatch.setattr(movies_repo, "all_movies", read_all)
+    with counted_queries(loaded_db) as statements:
+        catalogue.get_movie(30)
+    assert len(statements) == 1  # the rows read under the old version were not kept

@@ -35,6 +35,7 @@ class MovieDetails:
 
 _COLUMNS = [_MOVIES.c[name] for name in MovieDetails.__dataclass_fields__]
 _MOVIE_BY_ID = select(*_COLUMNS).where(_MOVIES.c.movie_id == bindparam("movie_id"))
+_ALL_MOVIES = select(*_COLUMNS)
 _MOVIES_BY_IDS = select(*_COLUMNS).where(
     _MOVIES.c.movie_id.in_(bindparam("movie_ids", expanding=True))
 )
@@ -43,6 +44,12 @@ _MOVIES_BY_IDS = select(*_COLUMNS).where(
 def get_movie(session: Session, movie_id: int) -> MovieDetails | None:
     row = session.connection().execute(_MOVIE_BY_ID, {"movie_id": movie_id}).first()
     return None if row is None else MovieDetails(*row)
+
+
+def all_movies(session: Session) -> dict[int, MovieDetails]:
+    """Every movie, keyed by id, in one query (the per-process catalogue's copy)."""
+    rows = session.connection().execute(_ALL_MOVIES)
+    return {row[0]: MovieDetails(*row) for row in rows}
 
 
 def movies_by_ids(session: Session, movie_ids: Iterable[int]) -> dict[int, MovieDetails]:
