@@ -18,8 +18,12 @@ packaged gunicorn.conf.py, ``--workers N``):
 hooks (access, request id, metrics, security headers) and validation under the same layout.
 The recommendations cases read three kinds of user: cached lists (existing users, as the
 refresh left them), fold-in (existing users who rated a movie after the refresh, so their
-answer is computed at read time) and cold start (users created after the refresh). PUT rating
-writes for users of its own, so that it never turns a cached list into a fold-in.
+answer is computed at read time) and cold start (users created after the refresh). Each web
+process keeps the finished answers of unchanged lists (RECOMMENDATION_ANSWERS_KEPT), so after
+the warm-up ``recs-cached`` measures users who ask again; ``recs-built`` sends the same requests
+to a third server that keeps none: what the first request of a user after a refresh costs
+(started only when that case is asked for). PUT rating writes for users of its own, so that
+it never turns a cached list into a fold-in.
 
 For every case, in alternating rounds (so that a neighbour's load on a shared machine hits all
 cases alike), wrk runs ``--seconds`` at ``--connections`` connections (requests/s, p50, p99)
@@ -128,7 +132,7 @@ class Context:
 @dataclass(frozen=True)
 class Case:
     name: str
-    server: str  # "movierec" or "bare"
+    server: str  # "movierec", "movierec-unkept" (keeps no answers) or "bare"
     lua: Callable[[Context], str]  # the request() part of the wrk script
     what: str
     goal_ratio: float | None = None  # of the bare endpoint's requests/s
@@ -214,6 +218,14 @@ CASES = [
         _get(lambda c: [f"/api/v1/user/{u}/recommendations" for u in c.users]),
         "GET recommendations, cached list",
         **READ_GOALS,
+    ),
+    # The same requests on a server that keeps no finished answers: what a user's first
+    # request after a refresh costs (each process builds a page once per refresh and user).
+    Case(
+        "recs-built",
+        "movierec-unkept",
+        _get(lambda c: [f"/api/v1/user/{u}/recommendations" for u in c.users]),
+        "GET recommendations, cached, built",
     ),
     Case(
         "recs-fold-in",
@@ -364,12 +376,17 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
     bare_command = [sys.executable, "-m", "gunicorn", "-c", str(config_path()), *workers,
                     "--chdir", str(REPO / "benchmarks"), "bare_endpoint:create_app()"]  # fmt: skip
     with ExitStack() as servers:
+        movierec_command = [sys.executable, "-m", "movierec", "serve", *workers]
         servers_by_name = {
-            "movierec": servers.enter_context(
-                server([sys.executable, "-m", "movierec", "serve", *workers], env, "movierec")
-            ),
+            "movierec": servers.enter_context(server(movierec_command, env, "movierec")),
             "bare": servers.enter_context(server(bare_command, env, "bare")),
         }
+        if any(case.server == "movierec-unkept" for case in cases):
+            unkept = {**env, "RECOMMENDATION_ANSWERS_KEPT": "0"}
+            servers_by_name["movierec-unkept"] = servers.enter_context(
+                server(movierec_command, unkept, "movierec-unkept")
+            )
+            wait_ready(f"{servers_by_name['movierec-unkept'].base}/health/ready")
         movierec_base = servers_by_name["movierec"].base
         wait_ready(f"{movierec_base}/health/ready")
         answer = requests.get(f"{movierec_base}/api/v1/user/1/recommendations", timeout=10)

@@ -89,3 +89,6 @@ def test_the_kept_answers_are_bounded_least_recently_used_first() -> None:
     answers.put("c", "3")
     assert (answers.get("a"), answers.get("b"), answers.get("c")) == ("1", None, "3")
     assert len(answers) == 2
+    none_kept = AnswerCache(max_answers=0)
+    none_kept.put("a", "1")
+    assert none_kept.get("a") is None and len(none_kept) == 0

@@ -166,3 +166,20 @@ def test_recommendations_are_written_as_pydantic_writes_them(answer: dict) -> No
     # writes (or pydantic, where they may differ) are pydantic's of the validated answer.
     expected = RecommendationsOut.model_validate(answer).model_dump_json(exclude_unset=True)
     assert recommendations_json(answer) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, -0.0, 1e-4, 9.999e-5, -1e-4, 0.123457, 3.457, 999999999999999.9, 1e15, 1e-300]
+)
+def test_scores_at_the_edges_of_plain_decimals_are_written_as_pydantic_writes_them(
+    value: float,
+) -> None:
+    movie = {"movie_id": 1, "title": "T", "year": None, "genres": None, "description": None}
+    answer = {
+        "user_id": 1,
+        "recommendations": [{**movie, "predicted_rating": value, "score": -value}],
+        "source": "model",
+        "backfilled": 0,
+    }
+    expected = RecommendationsOut.model_validate(answer).model_dump_json(exclude_unset=True)
+    assert recommendations_json(answer) == expected

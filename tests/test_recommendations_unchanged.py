@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
-from conftest import make_test_app
+from conftest import counted_queries, make_test_app
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import users as users_repo
 from movierec.jobs.refresh import refresh_recommendations
+from movierec.services import recommendations as recommendations_service
 from movierec.services.changes import COMMIT_MARGIN_SECONDS, RecentChanges
 
 USERS = (3, 7, 12, 25, 41)
@@ -39,21 +38,6 @@ def apps(settings: Settings, refreshed: Database, cache: CacheStore) -> Iterator
         next(generator, None)
 
 
-@contextmanager
-def counted_queries(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.extensions["movierec.db"].engine
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def _get(app: Flask, user_id: int, query: str = "") -> dict:  # type: ignore[type-arg]
     response = app.test_client().get(f"/api/v1/user/{user_id}/recommendations{query}")
     assert response.status_code == 200, response.get_json()
@@ -69,7 +53,7 @@ def test_an_unchanged_users_list_is_served_without_a_query_and_as_the_longer_way
         _get(app, user, "?limit=30")
     quick = {}
     for query, (offset, limit) in pages.items():
-        with counted_queries(app) as statements:
+        with counted_queries(app.extensions["movierec.db"]) as statements:
             quick[query] = {user: _get(app, user, query) for user in USERS}
         assert statements == [], query
         for user, answer in quick[query].items():
@@ -82,7 +66,7 @@ def test_an_unchanged_users_list_is_served_without_a_query_and_as_the_longer_way
     for user in USERS:
         cache.mark_user_changed(user, time.time())
     for query in pages:
-        with counted_queries(app) as statements:
+        with counted_queries(app.extensions["movierec.db"]) as statements:
             assert {user: _get(app, user, query) for user in USERS} == quick[query], query
         assert len(statements) >= len(USERS)
 
@@ -158,11 +142,11 @@ def test_after_a_load_or_with_a_page_beyond_the_list_the_answer_reads_the_rating
     app = apps[0]
     user = USERS[0]
     _get(app, user)
-    with counted_queries(app) as statements:
+    with counted_queries(app.extensions["movierec.db"]) as statements:
         _get(app, user, "?limit=25&offset=10")  # past the published 30: topped up
     assert statements
     cache.new_catalogue_version()  # a load: it may have changed the user's ratings
-    with counted_queries(app) as statements:
+    with counted_queries(app.extensions["movierec.db"]) as statements:
         assert _get(app, user)["source"] == "model"
     assert statements
 
@@ -199,3 +183,67 @@ def test_the_database_record_counts_a_change_stamped_shortly_before_the_read(
     assert not changes.changed_after(7, read_at)
     assert not changes.changed_after(12, read_at)  # never changed
     assert changes.changed_after(7, read_at - 45)  # an older refresh: read again, from further back
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The users whose recommendations were built (not answered with kept bytes)."""
+    built: list[int] = []
+    build = recommendations_service.recommend
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(args[4])
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(recommendations_service, "recommend", counting)
+    return built
+
+
+def test_an_unchanged_page_asked_again_is_answered_with_the_kept_bytes(
+    apps: list[Flask],
+    cache: CacheStore,
+    refreshed: Database,
+    fast_settings: Settings,
+    builds: list[int],
+) -> None:
+    client = apps[0].test_client()
+    user, path = USERS[0], f"/api/v1/user/{USERS[0]}/recommendations"
+    first = client.get(path)
+    assert first.status_code == 200 and first.get_json()["source"] == "model"
+    assert client.get(path).data == first.data
+    assert builds == [user]
+    assert (
+        client.get(f"{path}?limit=5").get_json()["recommendations"]
+        == (first.get_json()["recommendations"][:5])
+    )
+    assert client.get(f"{path}?genres=Drama").status_code == 200  # filtered: never kept
+    assert client.get(f"{path}?genres=Drama").status_code == 200
+    assert builds == [user] * 4
+    # Another user's answer is theirs, and a write of the user's is seen at once.
+    assert client.get(f"/api/v1/user/{USERS[1]}/recommendations").data != first.data
+    listed = [m["movie_id"] for m in first.get_json()["recommendations"]]
+    apps[1].test_client().put(
+        f"/api/v1/user/{user}/rating", json={"movie_id": listed[0], "rating": 3}
+    )
+    rated = client.get(path).get_json()
+    assert rated["source"] == "fold_in" and listed[0] not in [
+        m["movie_id"] for m in rated["recommendations"]
+    ]
+    # The next refresh publishes new lists: built again, then kept again.
+    refresh_recommendations(refreshed, cache, fast_settings)
+    del builds[:]
+    refreshed_answer = client.get(path)
+    assert refreshed_answer.get_json()["source"] == "model"
+    assert client.get(path).data == refreshed_answer.data
+    assert builds == [user]
+
+
+def test_with_no_answers_kept_every_answer_is_built(
+    settings: Settings, refreshed: Database, builds: list[int]
+) -> None:
+    made = make_test_app(settings.model_copy(update={"recommendation_answers_kept": 0}))
+    client = next(made).test_client()
+    path = f"/api/v1/user/{USERS[2]}/recommendations"
+    assert client.get(path).data == client.get(path).data
+    assert builds == [USERS[2]] * 2
+    next(made, None)

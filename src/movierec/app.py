@@ -32,6 +32,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["movierec.changes"] = RecentChanges(db)
     # Finished answers of published data, per process, under their versions (issue 12).
     app.extensions["movierec.answers"] = AnswerCache()
+    # Recommendations answers of unchanged lists, per user: a cache of their own, so that they
+    # never push the few top-movies answers out.
+    app.extensions["movierec.recommendation_answers"] = AnswerCache(
+        settings.recommendation_answers_kept
+    )
 
     from movierec.api import register_api
     from movierec.api.observability import register_observability

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
 
     # Web tier: gunicorn worker processes per `movierec serve` (unset: one per core, plus one).
     web_concurrency: int | None = Field(None, ge=1, le=256)
+    # Finished recommendations answers each web process keeps (least recently used dropped,
+    # about 5 KB each): a user who asks again for the same page of an unchanged list gets the
+    # same bytes without their being built again (docs/api.md). 0 keeps none.
+    recommendation_answers_kept: int = Field(2048, ge=0, le=1_000_000)
     # Access control (README, "Access control"): comma-separated lists, several keys so that a
     # key can be rotated without downtime. Writes need a key of either list, admin endpoints one
     # of ADMIN_API_KEYS. Neither set: the open demo mode (every endpoint open, a loud warning).

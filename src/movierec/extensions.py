@@ -32,5 +32,9 @@ def get_answers() -> AnswerCache:
     return current_app.extensions["movierec.answers"]
 
 
+def get_recommendation_answers() -> AnswerCache:
+    return current_app.extensions["movierec.recommendation_answers"]
+
+
 def get_changes() -> RecentChanges:
     return current_app.extensions["movierec.changes"]

@@ -33,6 +33,8 @@ class AnswerCache:
             return body
 
     def put(self, key: Hashable, body: str) -> None:
+        if self.max_answers <= 0:  # keeps none
+            return
         with self._lock:
             self._answers[key] = body
             self._answers.move_to_end(key)

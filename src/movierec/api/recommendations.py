@@ -3,11 +3,11 @@ GET /api/v1/movies/top."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
+from movierec import metrics
 from movierec.api import api_blueprint
 from movierec.api.engine_schemas import (
     RecommendationsOut,
@@ -24,6 +24,7 @@ from movierec.extensions import (
     get_catalogue,
     get_changes,
     get_db,
+    get_recommendation_answers,
     get_settings,
 )
 from movierec.services import recommendations as recommendations_service
@@ -58,17 +59,26 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
     Without statistics in Redis, or with Redis down, the top movies are computed from the
     database."""
     settings = get_settings()
-    limit = query.limit or settings.top_n
+    limit, movie_filter = query.limit or settings.top_n, query.movie_filter()
+    cache, changes = get_cache(), get_changes()
+    read = recommendations_service.read_list(cache, path.user_id)
+    # An unchanged list's page is the same bytes until the next refresh or load: kept.
+    key = read.answer_key(changes, path.user_id, query.offset, limit, movie_filter)
+    kept = None if key is None else get_recommendation_answers().get(key)
+    if kept is not None:
+        metrics.count_recommendation(recommendations_service.SOURCE_MODEL)
+        return respond_json(kept)
     found = recommendations_service.recommend(
         get_db(),
-        get_cache(),
+        cache,
         get_catalogue(),
-        get_changes(),
+        changes,
         path.user_id,
         limit,
         settings.stat_movie_users_lower_limit,
         offset=query.offset,
-        movie_filter=query.movie_filter(),
+        movie_filter=movie_filter,
+        read=read,
     )
     answer = {
         "user_id": path.user_id,
@@ -76,7 +86,10 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
         "source": found.source,
         "backfilled": found.backfilled,
     }
-    return respond_json(recommendations_json(answer))
+    body = recommendations_json(answer)
+    if key is not None and found.as_published:
+        get_recommendation_answers().put(key, body)
+    return respond_json(body)
 
 
 def recommendations_json(answer: dict[str, Any]) -> str:
@@ -85,19 +98,24 @@ def recommendations_json(answer: dict[str, Any]) -> str:
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
     a cached answer's CPU (issue 12), and the values are the service's own, of the model's
-    types. orjson writes them as pydantic does except, possibly, a float with an exponent
-    (each library decides for itself where one starts): any digit-e-digit in the output, and
-    pydantic writes the answer instead. tests/test_api_serving.py compares the two."""
-    encoded = orjson.dumps(answer)
-    if _EXPONENT.search(encoded):
-        validated = RecommendationsOut.model_validate(answer)
-        return validated.model_dump_json(exclude_unset=True)  # "because" omitted where unset
-    return encoded.decode()
+    types. The two write the same bytes, floats included, where a float is written without an
+    exponent by both; each library decides for itself where exponents start (and may change
+    its mind in a release), so an answer with a score or stars outside the range where both
+    surely write plain decimals is written by pydantic. Checked on the floats, not on the
+    written bytes: a search of the 5 KB answer cost as much as writing it.
+    tests/test_api_serving.py compares the two."""
+    if all(
+        _plain_decimal(movie["score"]) and _plain_decimal(movie["predicted_rating"])
+        for movie in answer["recommendations"]
+    ):
+        return orjson.dumps(answer).decode()
+    validated = RecommendationsOut.model_validate(answer)
+    return validated.model_dump_json(exclude_unset=True)  # "because" omitted where unset
 
 
-# A float that one writer may give with an exponent and the other without (also matches
-# inside a title: then pydantic writes that answer, the same bytes, only slower).
-_EXPONENT = re.compile(rb"\de[-+]?\d")
+def _plain_decimal(value: float | None) -> bool:
+    """Whether every JSON writer writes ``value`` without an exponent (None: null)."""
+    return value is None or value == 0 or 1e-4 <= abs(value) < 1e15
 
 
 def _recommended(item: Recommendation) -> dict[str, Any]:

@@ -30,7 +30,8 @@ user has not written since its ratings were read (``services.changes``: the Redi
 the database's record read at most once a second), no load has happened since (the same
 catalogue version), and the list is long enough for the page without the top movies (no genre
 or year filter). That is the answer most requests get, and it is the same answer the longer
-way below gives for that user (issue 12).
+way below gives for that user (issue 12). Until the next refresh or load it is also the same
+answer every time, so the web tier keeps it, finished, under ``ListRead.answer_key``.
 
 Otherwise one query reads the user's ratings and what they dismissed (as of now, and whether
 the user exists), and at most a few Redis reads of the top list follow (cold start, backfill,
@@ -83,6 +84,54 @@ class Recommendations:
     items: list[Recommendation]
     source: str  # SOURCE_MODEL | SOURCE_FOLD_IN | SOURCE_POPULAR | SOURCE_DATABASE
     backfilled: int  # how many items came from the top movies
+    # The page of the published list as it stands (``_as_published``): then the answer is a
+    # function of the ``ListRead.answer_key`` it was asked under alone.
+    as_published: bool = False
+
+
+@dataclass(frozen=True)
+class ListRead:
+    """What a recommendations request reads first (``read_list``): the user's published list
+    with its versions, and the model of the refresh that published it."""
+
+    published: PublishedList
+    model: ServingModel | None
+
+    def answer_key(
+        self,
+        changes: RecentChanges,
+        user_id: int,
+        offset: int,
+        limit: int,
+        movie_filter: MovieFilter = NO_FILTER,
+    ) -> tuple | None:
+        """When nothing can have made the user's list out of date and the page lies within it
+        (the module docstring), what the answer is a function of: the user, the list's and the
+        catalogue's versions and the page. None otherwise. The answer asked under a key is the
+        same every time, so an answer of ``recommend(...).as_published`` may be kept under it
+        (issue 12); the key changes with the next refresh or load."""
+        published, model = self.published, self.model
+        if (
+            movie_filter
+            or model is None
+            or model.catalogue_version is None
+            or model.catalogue_version != published.catalogue_version  # a load since
+            or published.length() < offset + limit  # the top movies would fill it up
+        ):
+            return None
+        if published.changed_at is not None and published.changed_at > model.ratings_read_at:
+            return None
+        if changes.changed_after(user_id, model.ratings_read_at):  # a mark lost on its way
+            return None
+        return (user_id, published.version, published.catalogue_version, offset, limit)
+
+
+def read_list(cache: CacheStore, user_id: int) -> ListRead:
+    """The user's published list with its versions, in one Redis round trip (nothing when
+    Redis is down), and the model of its refresh: a list and the model it is judged by must
+    come from one refresh."""
+    published = published_list_or_none(cache, user_id)
+    return ListRead(published, cache.serving_model(published.version))
 
 
 def recommend(
@@ -96,20 +145,21 @@ def recommend(
     *,
     offset: int = 0,
     movie_filter: MovieFilter = NO_FILTER,
+    read: ListRead | None = None,
 ) -> Recommendations:
     """Up to ``limit`` movies for the user, best first, none of which they rated, watched or
     dismissed, all passing ``movie_filter``, after skipping the first ``offset`` such movies.
 
     Without statistics in Redis (or without Redis) the top movies come from the database
     (``min_votes``: STAT_MOVIE_USERS_LOWER_LIMIT). Movie details come from ``catalogue`` (the
-    process's copy, else the database); ``changes`` tells users changed lately. Raises
-    ``NotFound`` for an unknown user.
+    process's copy, else the database); ``changes`` tells users changed lately; ``read``: the
+    caller's ``read_list`` of this request, else it is read here. Raises ``NotFound`` for an
+    unknown user.
     """
-    published = published_list_or_none(cache, user_id)
-    # The model of the list's refresh: its read time decides whether the list is out of date.
-    model = cache.serving_model(published.version)
-    if not movie_filter:
-        served = _as_published(catalogue, changes, published, model, user_id, offset, limit)
+    read = read or read_list(cache, user_id)
+    published, model = read.published, read.model
+    if read.answer_key(changes, user_id, offset, limit, movie_filter) is not None:
+        served = _as_published(catalogue, published, offset, limit)
         if served is not None:
             metrics.count_recommendation(SOURCE_MODEL)
             return served
@@ -167,29 +217,13 @@ def recommend(
 
 
 def _as_published(
-    catalogue: MovieCatalogue,
-    changes: RecentChanges,
-    published: PublishedList,
-    model: ServingModel | None,
-    user_id: int,
-    offset: int,
-    limit: int,
+    catalogue: MovieCatalogue, published: PublishedList, offset: int, limit: int
 ) -> Recommendations | None:
-    """The page of the user's published list as it stands, when nothing can have made it out
-    of date (see the module docstring); None when something may have."""
-    if (
-        model is None
-        or model.catalogue_version is None
-        or model.catalogue_version != published.catalogue_version  # a load since
-        or published.length() < offset + limit  # the top movies would fill it up
-    ):
-        return None
-    if published.changed_at is not None and published.changed_at > model.ratings_read_at:
-        return None
+    """The page of the user's published list as it stands, for a list nothing can have made
+    out of date (``ListRead.answer_key``); None when it cannot be served so (published before
+    lists came finished, or a movie of the page has left the catalogue)."""
     cached = published.head(offset + limit)
     if cached is None or cached.reasons is None:  # published before lists came finished
-        return None
-    if changes.changed_after(user_id, model.ratings_read_at):  # a mark lost on its way
         return None
     chosen = cached.movie_ids[offset : offset + limit]
     reasons = {m: cached.reasons[m] for m in chosen if m in cached.reasons}
@@ -206,7 +240,7 @@ def _as_published(
         )
         for m in chosen
     ]
-    return Recommendations(items=items, source=SOURCE_MODEL, backfilled=0)
+    return Recommendations(items=items, source=SOURCE_MODEL, backfilled=0, as_published=True)
 
 
 def _ranked_list(
