@@ -15,9 +15,11 @@ profiler running) over ``--rounds`` rounds of every case in turn, as the minimum
 undisturbed: on a shared machine the same code can take twice as long from one minute to
 the next) and the median.
 The requests of a case are the same as serve.py's (``serve.prepare_users``): cached lists of
-existing users, fold-in answers of users who rated since the refresh, cold start of new users;
-each recommendations case first checks that its answers are of that kind. As in a gunicorn
-worker, BLAS runs one thread; the catalogue holds every movie first (a worker's steady state).
+existing users (``recs-cached`` answered from the finished answers the app keeps once warm,
+``recs-built`` by a second app that keeps none, so every answer is built), fold-in answers
+of users who rated since the refresh, cold start of new users; each recommendations case first
+checks that its answers are of that kind. As in a gunicorn worker, BLAS runs one thread; the
+catalogue holds every movie first (a worker's steady state).
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ from serve import prepare_users
 from stack import add_backend_arguments, movielens_stack
 from threadpoolctl import threadpool_limits
 
-CASES = ["recs-cached", "recs-fold-in", "recs-cold", "movie", "top", "top-20", "rate"]
+CASES = [
+    "recs-cached", "recs-built", "recs-fold-in", "recs-cold", "movie", "top", "top-20", "rate"
+]  # fmt: skip
+# Cases served by an app that keeps no finished answers (RECOMMENDATION_ANSWERS_KEPT=0).
+UNKEPT_CASES = {"recs-built"}
 
 # Where a function's file lives -> the name it is counted under.
 AREAS = [
@@ -68,7 +74,7 @@ def area(filename: str) -> str:
 def requests_of(case: str, users: dict[str, list[int]], movies: list[int]) -> Iterator[tuple]:
     """(method, path, json body or None), endlessly."""
     if case.startswith("recs-"):
-        kind = case.removeprefix("recs-")
+        kind = "cached" if case == "recs-built" else case.removeprefix("recs-")
         for user in cycle(users[kind]):
             yield "GET", f"/api/v1/user/{user}/recommendations", None
     elif case == "movie":
@@ -96,7 +102,9 @@ def run(client, requests: Iterator[tuple], n: int, check: Callable | None = None
             check(response.get_json())
 
 
-EXPECTED_SOURCE = {"recs-cached": "model", "recs-fold-in": "fold_in", "recs-cold": "popular"}
+EXPECTED_SOURCE = {
+    "recs-cached": "model", "recs-built": "model", "recs-fold-in": "fold_in", "recs-cold": "popular"
+}  # fmt: skip
 
 
 def warm(client, case: str, requests: Iterator[tuple], n: int) -> None:  # type: ignore[no-untyped-def]
@@ -181,31 +189,35 @@ def main() -> None:
         settings = load_settings(**{key: stack.env[key] for key in keys})
         app = create_app(settings)
         client = app.test_client()
+        unkept = create_app(settings.model_copy(update={"recommendation_answers_kept": 0}))
         users, movies = prepare_users(_TestClientSession(client), stack.env)
         # As in a gunicorn worker (gunicorn.conf.py's post_fork): one BLAS thread.
         threadpool_limits(1, "blas")
         # A worker's steady state: every movie's details kept by its catalogue.
-        app.extensions["movierec.catalogue"].movies_by_ids(movies)
+        for each in (app, unkept):
+            each.extensions["movierec.catalogue"].movies_by_ids(movies)
+        clients = {case: (unkept if case in UNKEPT_CASES else app).test_client() for case in cases}
         if args.answers:  # before anything else: the same state in every run
             write_answers(client, args.answers, cases, users, movies)
         streams = {case: requests_of(case, users, movies) for case in cases}
         for case in cases:
-            warm(client, case, streams[case], args.requests // 2)
+            warm(clients[case], case, streams[case], args.requests // 2)
         # Timed rounds, each case in turn (a neighbour's load then hits all cases alike); the
         # minimum is the cost undisturbed, the median what a round typically took.
         timed: dict[str, list[float]] = {case: [] for case in cases}
         for _ in range(args.rounds):
             for case in cases:
-                timed[case].append(cpu_ms_per_request(client, streams[case], args.requests))
+                timed[case].append(cpu_ms_per_request(clients[case], streams[case], args.requests))
         for case in cases:
-            profile_case(client, case, streams[case], 3 * args.requests, args.top)
+            profile_case(clients[case], case, streams[case], 3 * args.requests, args.top)
         print("\nCPU ms per request of this process (no profiler), over", args.rounds,
               "rounds of", args.requests, "requests:")  # fmt: skip
         for case in cases:
             rounds = timed[case]
             print(f"  {case:13} min {min(rounds):5.2f}  median {statistics.median(rounds):5.2f}")
-        app.extensions["movierec.db"].dispose()
-        app.extensions["movierec.cache"].close()
+        for each in (app, unkept):
+            each.extensions["movierec.db"].dispose()
+            each.extensions["movierec.cache"].close()
 
 
 class _TestClientSession:
