@@ -60,8 +60,12 @@ def docs_csp(page: str) -> str:
 
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # One look at the headers already set, not a case-insensitive scan per header
+    # (``setdefault`` four times was the dearest of the request hooks, issue 12).
+    present = {name.lower() for name in response.headers.keys()}
+    response.headers.extend(
+        [(name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present]
+    )
     if request.endpoint in DOCS_ENDPOINTS and response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = docs_csp(response.get_data(as_text=True))
     elif request.blueprint == "web" and response.status_code < 400:
