@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -443,7 +444,8 @@ def plot(cases: list[Case], summary: dict[str, dict[str, float]], path: Path) ->
                  label="server CPU per request", color="#9ecae1")  # fmt: skip
     ratio_ax.axhline(100 * READ_GOAL_RATIO, color="#d62728", linestyle="--",
                      label="goal (cached recommendations, movie, top)")  # fmt: skip
-    ratio_ax.set_ylim(0, 100)
+    highest = max(100 * max(summary[n]["ratio"], summary[n]["cpu_ratio"]) for n in names)
+    ratio_ax.set_ylim(0, max(100, 10 * math.ceil(highest / 10)))
     ratio_ax.set_ylabel("% of the bare Flask endpoint")
     ratio_ax.set_title("Throughput against the bare endpoint")
     ratio_ax.legend(loc="upper right", fontsize="small")
