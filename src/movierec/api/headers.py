@@ -61,8 +61,9 @@ def docs_csp(page: str) -> str:
 
 def add_security_headers(response: Response) -> Response:
     # One look at the headers already set, not a case-insensitive scan per header
-    # (``setdefault`` four times was the dearest of the request hooks, issue 12).
-    present = {name.lower() for name in response.headers.keys()}  # noqa: SIM118 (iterating gives pairs)
+    # (``setdefault`` four times was the dearest of the request hooks, issue 12). keys():
+    # iterating the headers gives (name, value) pairs.
+    present = {name.lower() for name in response.headers.keys()}  # noqa: SIM118
     response.headers.extend(
         [(name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present]
     )

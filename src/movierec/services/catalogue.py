@@ -3,7 +3,7 @@
 Movies change only through a load (``movierec data load``), which then announces a new
 catalogue version in Redis (``announce_new_catalogue``). The first look-up under a version reads
 the whole catalogue in one query (about 10k movies in ml-latest-small, 62k in MovieLens 25M:
-some 20 MB per process) and every look-up after it is a dictionary read, an unknown id included:
+about 30 MB per process, docs/scaling.md) and every look-up after it is a dictionary read, an unknown id included:
 reading movies one query at a time as they were first asked for had every worker query the
 database for most GET movie requests long after it started (issue 12), and made-up ids queried
 it every time.
