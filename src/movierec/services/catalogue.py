@@ -3,10 +3,10 @@
 Movies change only through a load (``movierec data load``), which then announces a new
 catalogue version in Redis (``announce_new_catalogue``). The first look-up under a version reads
 the whole catalogue in one query (about 10k movies in ml-latest-small, 62k in MovieLens 25M:
-about 30 MB per process, docs/scaling.md) and every look-up after it is a dictionary read, an unknown id included:
-reading movies one query at a time as they were first asked for had every worker query the
-database for most GET movie requests long after it started (issue 12), and made-up ids queried
-it every time.
+about 30 MB per process, docs/scaling.md), and every look-up after it is a dictionary read, an
+unknown id included: reading movies one query at a time as they were first asked for had every
+worker query the database for most GET movie requests long after it started (issue 12), and
+made-up ids queried it every time.
 
 The version is checked at most every ``CATALOGUE_CHECK_SECONDS``, the rule the published model
 follows too: a new catalogue shows within a second of its announcement. A Redis GET on every
