@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,22 @@ def new_user(db: Database) -> int:
         session.add(user)
         session.flush()
         return user.user_id
+
+
+def recorded_calls(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str, argument: int
+) -> list[Any]:
+    """Replace ``module.name`` for the test with a wrapper that still calls it and records its
+    positional ``argument`` of every call; the list of those, in order."""
+    recorded: list[Any] = []
+    original = getattr(module, name)
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        recorded.append(args[argument])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return recorded
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from conftest import recorded_calls
 from movierec.api.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings
@@ -21,15 +22,7 @@ from movierec.services.catalogue import announce_new_catalogue
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many top-movies answers were computed (not taken from the kept ones), by limit."""
-    built: list[int] = []
-    compute = top_movies_service.top_movies
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(args[3])
-        return compute(*args, **kwargs)
-
-    monkeypatch.setattr(top_movies_service, "top_movies", counting)
-    return built
+    return recorded_calls(monkeypatch, top_movies_service, "top_movies", 3)
 
 
 def test_the_same_query_on_the_same_versions_is_answered_with_the_kept_bytes(  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 
-from conftest import counted_queries, make_test_app
+from conftest import counted_queries, make_test_app, recorded_calls
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
@@ -188,15 +188,7 @@ def test_the_database_record_counts_a_change_stamped_shortly_before_the_read(
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The users whose recommendations were built (not answered with kept bytes)."""
-    built: list[int] = []
-    build = recommendations_service.recommend
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(args[4])
-        return build(*args, **kwargs)
-
-    monkeypatch.setattr(recommendations_service, "recommend", counting)
-    return built
+    return recorded_calls(monkeypatch, recommendations_service, "recommend", 4)
 
 
 def test_an_unchanged_page_asked_again_is_answered_with_the_kept_bytes(
