@@ -206,7 +206,7 @@ def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type
 
 
 def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: ignore[no-untyped-def]
-    client, refreshed: Database, cache: CacheStore
+    client, refreshed: Database, cache: CacheStore, settings: Settings
 ) -> None:
     movie = (cache.recommendations_for(1) or [])[0]  # one the model knows
     response = client.get(f"/api/v1/movie/{movie}/similar?limit=5")
@@ -219,7 +219,8 @@ def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: igno
     assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
     model = cache.serving_model()
     assert model is not None
-    ids, _ = model.similar(movie, 5)
+    # Weighed by support as the service weighs them (the votes each vector rests on).
+    ids, _ = model.similar(movie, 5, settings.stat_movie_users_lower_limit)
     assert [entry["movie_id"] for entry in similar] == ids.tolist()
     assert client.get("/api/v1/movie/999999/similar").status_code == 404
     assert client.get(f"/api/v1/movie/{movie}/similar?limit=0").status_code == 400

@@ -32,12 +32,16 @@ def get_movie(path: MoviePath):  # type: ignore[no-untyped-def]
     responses={200: SimilarMoviesOut, **errors(400, 404, 503)},
 )
 def get_similar_movies(path: MoviePath, query: SimilarQuery):  # type: ignore[no-untyped-def]
-    """The movies most similar to this one: closest by cosine in the ranking model's movie
-    factors (as of the last refresh), best first, with the similarity as ``score``. An empty
-    list for a movie the model has not seen (nobody had rated it) or before the first refresh."""
+    """The movies most similar to this one in the ranking model's movie factors (as of the last
+    refresh), best first, with the similarity as ``score``: the cosine, shrunk towards 0 for
+    movies few users rated (times ``votes / (votes + STAT_MOVIE_USERS_LOWER_LIMIT)``), so a
+    film with one rating does not outrank well-known ones on the strength of one person's
+    taste. An empty list for a movie the model has not seen (nobody had rated it) or before the
+    first refresh."""
     similar = movies_service.similar_movies(
-        get_catalogue(), get_cache(), path.movie_id, query.limit
-    )
+        get_catalogue(), get_cache(), path.movie_id, query.limit,
+        get_settings().stat_movie_users_lower_limit,
+    )  # fmt: skip
     return respond(
         SimilarMoviesOut(
             movie_id=path.movie_id,

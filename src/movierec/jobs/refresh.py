@@ -228,9 +228,12 @@ def _refresh_recommendations(
             threads=threads,
         ).fit(interactions)
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
+        # With each movie's number of ratings: what its vector rests on, which similar movies
+        # weigh it by (the statistics may be newer than the vectors, or missing).
         serving = ServingModel.of(
-            ranker, model, params.reg_all, ratings_read_at, catalogue_version
-        ).to_bytes()
+            ranker, model, params.reg_all, ratings_read_at, catalogue_version,
+            item_votes=interactions.item_counts(),
+        ).to_bytes()  # fmt: skip
         # The reasons from the vectors as the web tier reads them back, float32 and all.
         unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
         # Neither rated nor dismissed: a list is served as published (services.recommendations).

@@ -29,25 +29,30 @@ def get_movie(catalogue: MovieCatalogue, movie_id: int) -> MovieDetails:
 @dataclass(frozen=True)
 class SimilarMovie:
     movie: MovieDetails
-    score: float  # cosine similarity in the ranking model's movie space
+    score: float  # cosine in the ranking model's movie space, shrunk by the movie's votes
+    votes: int | None  # users who had rated it when the model was trained (None: not published)
 
 
 def similar_movies(
-    catalogue: MovieCatalogue, cache: CacheStore, movie_id: int, limit: int
+    catalogue: MovieCatalogue, cache: CacheStore, movie_id: int, limit: int, prior_votes: int
 ) -> list[SimilarMovie]:
-    """The ``limit`` movies closest to ``movie_id`` by cosine in the current model's movie
-    factors, best first. Raises ``NotFound`` for an unknown movie; [] for a movie the model has
-    not seen (no ratings when it was trained) or when no model is published yet."""
+    """The ``limit`` movies closest to ``movie_id`` in the current model's movie factors, best
+    first: by cosine, shrunk towards 0 for movies few users rated (``votes / (votes +
+    prior_votes)``, ``recommender.similarity``). Raises ``NotFound`` for an unknown movie; []
+    for a movie the model has not seen (no ratings when it was trained) or when no model is
+    published yet."""
     catalogue.get_movie(movie_id)  # NotFound for an unknown movie
     model = cache.serving_model()
     if model is None:
         return []
     # A few more than asked, in case some left the catalogue since the model was trained.
-    ids, scores = model.similar(movie_id, limit + 10)
+    ids, scores = model.similar(movie_id, limit + 10, prior_votes)
+    votes = model.votes(ids)
     found = catalogue.movies_by_ids(ids.tolist())
+    counts = [None] * len(ids) if votes is None else votes.tolist()
     similar = [
-        SimilarMovie(found[m], float(score))
-        for m, score in zip(ids.tolist(), scores.tolist(), strict=True)
+        SimilarMovie(found[m], float(score), count)
+        for m, score, count in zip(ids.tolist(), scores.tolist(), counts, strict=True)
         if m in found
     ]
     return similar[:limit]

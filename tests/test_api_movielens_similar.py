@@ -1,0 +1,57 @@
+"""GET /api/v1/movie/<id>/similar on ml-latest-small with the model the real refresh publishes: a
+franchise's films find each other, and films rated by a handful of people do not crowd the
+lists of well-known ones."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import ML_SMALL, requires_movielens
+from movierec.cache import CacheStore
+from movierec.config import Settings
+from movierec.db import Database
+from movierec.jobs.refresh import refresh_recommendations
+
+pytestmark = requires_movielens()
+
+STAR_WARS_IV, STAR_WARS_V, STAR_WARS_VI = 260, 1196, 1210
+TOY_STORY, TOY_STORY_2 = 1, 3114
+
+
+@pytest.fixture
+def api(ml_small_app, session_db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    cache: CacheStore = ml_small_app.extensions["movierec.cache"]
+    if cache.current_version("recs") is None:  # once per back end
+        quick = settings.model_copy(update={"model_n_epochs": 10})
+        refresh_recommendations(session_db, cache, quick)
+    return ml_small_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def votes() -> pd.Series:
+    return pd.read_csv(ML_SMALL / "ratings.csv").groupby("movieId").size()
+
+
+def _similar(api, movie_id: int, limit: int = 10) -> list[dict]:  # type: ignore[no-untyped-def]
+    response = api.get(f"/api/v1/movie/{movie_id}/similar?limit={limit}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["similar"]
+
+
+def test_a_franchise_finds_its_own_films(api) -> None:  # type: ignore[no-untyped-def]
+    star_wars = [entry["movie_id"] for entry in _similar(api, STAR_WARS_IV)]
+    assert {STAR_WARS_V, STAR_WARS_VI} <= set(star_wars[:5]), star_wars
+    toy_story = [entry["movie_id"] for entry in _similar(api, TOY_STORY)]
+    assert TOY_STORY_2 in toy_story, toy_story
+
+
+def test_movies_few_people_rated_do_not_crowd_the_lists_of_well_known_ones(  # type: ignore[no-untyped-def]
+    api, votes: pd.Series, settings: Settings
+) -> None:
+    # With the plain cosine, a fifth of these slots went to films with fewer than 5 ratings.
+    most_rated = votes.sort_values(ascending=False, kind="stable").index[:100]
+    slots = [entry["movie_id"] for m in most_rated for entry in _similar(api, int(m))]
+    assert len(slots) == 10 * len(most_rated)
+    rare = sum(votes.get(m, 0) < settings.stat_movie_users_lower_limit for m in slots)
+    assert rare / len(slots) < 0.05
