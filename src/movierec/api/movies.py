@@ -78,8 +78,10 @@ def get_movie_statistics(path: MoviePath):  # type: ignore[no-untyped-def]
 
 @movies.get("/movies/search", responses={200: MovieSearchOut, **errors(400, 503)})
 def search_movies(query: MovieSearchQuery):  # type: ignore[no-untyped-def]
-    """Movies whose title holds every word of ``q`` (any case, any order): titles that start
-    with the first word first, then the most voted."""
+    """Movies whose title holds every word of ``q`` (any case, any order; a word of four digits
+    may be the release year instead): the title that is ``q`` first (a leading or trailing
+    "The", "A" or "An" and the year aside: ``terminator`` finds "The Terminator" first), then
+    titles starting with ``q``, then the others; the most voted first within each."""
     limit = query.limit or get_settings().top_n
     found = movies_service.search_movies(get_catalogue(), get_cache(), get_db(), query.q, limit)
     return respond(

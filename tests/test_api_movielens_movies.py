@@ -1,6 +1,6 @@
-"""GET /api/v1/movie/<id>/similar on ml-latest-small with the model the real refresh publishes: a
-franchise's films find each other, and films rated by a handful of people do not crowd the
-lists of well-known ones."""
+"""Similar movies and title search on ml-latest-small, with what the real refreshes publish: a
+franchise's films find each other, films rated by a handful of people do not crowd the lists of
+well-known ones, and the title that is the query comes first."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import ML_SMALL, requires_movielens
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
-from movierec.jobs.refresh import refresh_recommendations
+from movierec.jobs.refresh import refresh_recommendations, refresh_statistics
 
 pytestmark = requires_movielens()
 
@@ -22,7 +22,9 @@ TOY_STORY, TOY_STORY_2 = 1, 3114
 @pytest.fixture
 def api(ml_small_app, session_db: Database, settings: Settings):  # type: ignore[no-untyped-def]
     cache: CacheStore = ml_small_app.extensions["movierec.cache"]
-    if cache.current_version("recs") is None:  # once per back end
+    if cache.current_version("stats") is None:  # once per back end
+        refresh_statistics(session_db, cache, settings)
+    if cache.current_version("recs") is None:
         quick = settings.model_copy(update={"model_n_epochs": 10})
         refresh_recommendations(session_db, cache, quick)
     return ml_small_app.test_client()
@@ -55,3 +57,12 @@ def test_movies_few_people_rated_do_not_crowd_the_lists_of_well_known_ones(  # t
     assert len(slots) == 10 * len(most_rated)
     rare = sum(votes.get(m, 0) < settings.stat_movie_users_lower_limit for m in slots)
     assert rare / len(slots) < 0.05
+
+
+def test_the_title_that_is_the_query_comes_first(api) -> None:  # type: ignore[no-untyped-def]
+    # MovieLens: "Terminator, The (1984)", 131 ratings, after four "Terminator ..." titles.
+    response = api.get("/api/v1/movies/search?q=terminator")
+    assert response.status_code == 200
+    found = [(m["title"], m["votes"]) for m in response.get_json()["movies"]]
+    assert found[0] == ("The Terminator", 131)
+    assert [votes for _, votes in found[1:]] == sorted((v for _, v in found[1:]), reverse=True)
