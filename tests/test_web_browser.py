@@ -8,10 +8,12 @@ error or a console error the flow did not expect.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -378,6 +380,13 @@ def test_the_api_style_address_of_a_movie_or_user_opens_its_page(
     answer = requests.get(site + "/movie/10", headers={"Accept": "application/json"}, timeout=10)
     assert answer.status_code == 404 and "/api/v1/movie/10" in answer.json()["error"]["message"]
     assert requests.get(site + "/api/v1/movie/10", timeout=10).json()["movie_id"] == 10
+    # Under gunicorn as under the test client, an escaped id is no second URL of the movie
+    # (http.client sends the path as written; requests would unescape the digits first).
+    address = urlsplit(site)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.request("GET", "/api/v1/movie/%310")
+    assert connection.getresponse().status == 404
+    connection.close()
     assert console.unexpected() == []
 
 
