@@ -5,6 +5,9 @@ web workers (``create_app`` does not start it), so N gunicorn workers do not mea
 Several schedulers may still run (one per host, say): the Redis job locks make each refresh
 run once at a time, and a scheduler that finds the lock taken skips that run.
 
+At start, ``movierec scheduler`` waits for the database (``jobs.waiting``), as it rides out
+Redis being away, so a stack may start in any order.
+
 A watchdog job (every SCHEDULER_WATCHDOG_SECONDS) runs a refresh at once when Redis lost what
 was published (restarted empty, say), so readers fall back to the database for seconds, not
 until the next tick; it also releases dead holders' locks and marks their runs abandoned.
@@ -43,6 +46,7 @@ from movierec.jobs.refresh import (
     refresh_recommendations,
     refresh_statistics,
 )
+from movierec.jobs.waiting import FIRST_RETRY_SECONDS, BackOff, wait_for_database
 from movierec.recommender.training import NothingToTrain
 
 log = logging.getLogger(__name__)
@@ -240,15 +244,24 @@ def _interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
 def run_scheduler(settings: Settings) -> None:
     """Run the schedule in the foreground until Ctrl-C or SIGTERM.
 
-    On the first signal, no new run starts and a running refresh is allowed to finish; a second
-    signal abandons it (safe: its unfinished version expires, the lock lapses within a minute,
-    and the previous version keeps serving).
+    It first waits for the database (reachable, at this version's schema), retrying with a
+    back-off up to SCHEDULER_WATCHDOG_SECONDS. On the first signal, no new run starts and a
+    running refresh is allowed to finish; a second signal abandons it (safe: its unfinished
+    version expires, the lock lapses within a minute, and the previous version keeps serving).
     """
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        wait_for_database(
+            settings.database_url,
+            BackOff(FIRST_RETRY_SECONDS, settings.scheduler_watchdog_seconds),
+        )
+    except KeyboardInterrupt:
+        log.info("scheduler stopped while waiting for the database")
+        return
     jobs = EngineJobs(settings)
     scheduler = BlockingScheduler(executors=_executors(), timezone=UTC)
     schedule(scheduler, jobs)
     metrics_server = start_metrics_server(settings.scheduler_metrics_port)
-    signal.signal(signal.SIGTERM, _interrupt)
     log.info("scheduler started (pid %d); Ctrl-C stops", os.getpid())
     with contextlib.suppress(KeyboardInterrupt):
         scheduler.start()
