@@ -146,6 +146,25 @@ def fill_from_top(
     return merge_recommendations(chosen, ids.tolist(), exclude, limit, keep), DATABASE
 
 
+def stats_of_top_movies(
+    db: Database, cache: CacheStore, movie_ids: Sequence[int], source: str | None, min_votes: int
+) -> dict[int, MovieStat]:
+    """The statistics of movies that ``fill_from_top`` took from the top list, from where it
+    took them (``source``: CACHE, the published ones; DATABASE, the database's ranking);
+    whatever Redis cannot give is left out."""
+    if not movie_ids or source is None:
+        return {}
+    if source == DATABASE:
+        stats = database_ranking(db, min_votes, "the top movies' statistics").stats_of(
+            list(movie_ids)
+        )
+        return {stat.movie_id: stat for stat in stats}
+    try:
+        return cache.movie_stats(list(movie_ids)) or {}
+    except REDIS_UNAVAILABLE:
+        return {}
+
+
 def top_movies(
     db: Database,
     cache: CacheStore,
