@@ -114,7 +114,7 @@ def run_demo(
         sys.stdout.flush()
         # The refresh schedule runs in this process; on a first start it computes the
         # statistics and recommendations at once (seconds for ml-latest-small).
-        scheduler, jobs = start_background_scheduler(stack_settings)
+        background = start_background_scheduler(stack_settings)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -122,7 +122,6 @@ def run_demo(
         finally:
             server.close()
             # A refresh still running finishes first (it would fail once Valkey stops).
-            scheduler.shutdown(wait=True)
-            jobs.close()
+            background.shutdown(wait=True)
             app.extensions["movierec.db"].dispose()
             app.extensions["movierec.cache"].close()
