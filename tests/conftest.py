@@ -56,11 +56,16 @@ def throwaway_name(kind: str) -> str:
     return f"{TEST_PREFIX}_{kind}_{uuid.uuid4().hex[:10]}"
 
 
-def requires_movielens() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        not (ML_SMALL / "ratings.csv").is_file(),
-        reason=f"ml-latest-small not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)",
-    )
+def requires_movielens(metadata: bool = False) -> pytest.MarkDecorator:
+    """Skip, with the reason, without ml-latest-small (and, with ``metadata``, without the
+    TMDB sample) in ``SHARED_DATA``."""
+    if not (ML_SMALL / "ratings.csv").is_file():
+        reason = f"ml-latest-small not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)"
+    elif metadata and not TMDB_SAMPLE.is_file():
+        reason = f"{TMDB_SAMPLE.name} not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)"
+    else:
+        reason = ""
+    return pytest.mark.skipif(bool(reason), reason=reason)
 
 
 # -- back ends ------------------------------------------------------------------------------
@@ -363,7 +368,8 @@ def _reload_ml_small(db: Database) -> None:
     from movierec.data.load import load_movielens
 
     empty_database(db)
-    load_movielens(db, str(ML_SMALL), metadata=TMDB_SAMPLE, show_progress=False)
+    metadata = TMDB_SAMPLE if TMDB_SAMPLE.is_file() else None
+    load_movielens(db, str(ML_SMALL), metadata=metadata, show_progress=False)
 
 
 @pytest.fixture(scope="module")
