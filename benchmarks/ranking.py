@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movierec.cli_ranking import rating_model_trainer
+from movierec.cli.model_ranking import rating_model_trainer
 from movierec.config import load_settings
 from movierec.data.movielens import read_ratings
 from movierec.jobs.refresh import ranker_config, scoring_threads

@@ -368,7 +368,7 @@ def goal(case: Case, row: dict[str, float]) -> str:
 
 def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: Path):  # type: ignore[no-untyped-def]
     """Both servers on ``stack``; every case in alternating rounds: {case: [figures, ...]}."""
-    from movierec.cli_serve import config_path
+    from movierec.cli.serve import config_path
 
     env = {**stack.env, "BARE_ENDPOINT_KEY": f"{stack.db_name}:bare"}
     if args.threads is not None:  # both servers: read by gunicorn after the config file

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from movierec.cache import CacheStore
-from movierec.cli_support import fail_cleanly, pass_settings
+from movierec.cli.support import fail_cleanly, pass_settings
 from movierec.config import Settings
 from movierec.db import Database
 
