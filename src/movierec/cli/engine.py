@@ -33,7 +33,7 @@ def _require_current_schema(settings: Settings) -> None:
 def _run_job(settings: Settings, job: Callable[[Database, CacheStore], Any]) -> None:
     """Run one refresh job on handles of its own and print its summary; a busy lock or nothing
     to train on is a one-line refusal."""
-    from movierec.cache.store import LockBusy
+    from movierec.cache.locks import LockBusy
     from movierec.recommender.training import NothingToTrain
 
     db = Database(settings.database_url)

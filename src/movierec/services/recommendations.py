@@ -48,7 +48,7 @@ import numpy as np
 
 from movierec import metrics
 from movierec.cache import CacheStore
-from movierec.cache.store import CachedList, PublishedList
+from movierec.cache.lists import CachedList, PublishedList
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.user_history import UserHistory, user_history
