@@ -9,15 +9,16 @@ import orjson
 
 from movierec import metrics
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import (
+from movierec.api.errors import errors
+from movierec.api.responses import respond_json
+from movierec.api.schemas.common import UserPath
+from movierec.api.schemas.movies import movie_fields
+from movierec.api.schemas.recommendations import (
     RecommendationsOut,
     RecommendationsQuery,
     TopMoviesOut,
     TopMoviesQuery,
 )
-from movierec.api.errors import errors
-from movierec.api.responses import respond_json
-from movierec.api.schemas import UserPath, movie_fields
 from movierec.extensions import (
     get_answers,
     get_cache,
