@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import recorded_calls
-from movierec.api.answer_cache import AnswerCache
+from movierec.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database

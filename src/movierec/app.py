@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from movierec.answer_cache import AnswerCache
 from movierec.api import create_openapi_app
-from movierec.api.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
