@@ -1,5 +1,5 @@
 """Finished top-movies answers kept per process under the published versions they were made
-from (issue 12): the same bytes while nothing is published, a new answer once statistics or
+from: the same bytes while nothing is published, a new answer once statistics or
 the catalogue change, and never a kept answer for what came from the database."""
 
 from __future__ import annotations

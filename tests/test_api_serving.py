@@ -1,4 +1,4 @@
-"""The serving path's framework parts (issue 12): query schemas built once, the orjson JSON
+"""The serving path's framework parts: query schemas built once, the orjson JSON
 provider writing exactly what Flask's standard provider writes."""
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def recommendations_json(answer: dict[str, Any]) -> str:
     where there is none) as the JSON pydantic writes of them, ``exclude_unset``.
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
-    a cached answer's CPU (issue 12), and the values are the service's own, of the model's
+    a cached answer's CPU, and the values are the service's own, of the model's
     types. The two write the same bytes, floats included, where a float is written without an
     exponent by both; each library decides for itself where exponents start (and may change
     its mind in a release), so an answer with a score or stars outside the range where both

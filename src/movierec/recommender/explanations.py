@@ -5,7 +5,8 @@ ranker's movie space has the highest cosine with the recommended movie's (positi
 only), up to ``EXPLANATIONS_PER_MOVIE`` per movie, most similar first; equal cosines go to the
 smaller movie id. ``ServingModel.explain`` answers it for one user at read time (a fold-in
 list); ``explain_lists`` answers it at refresh for every published list, so that a cached list
-is served with its reasons and without reading the user's ratings (issue 12).
+is served with its reasons and without reading the user's ratings (the one query a cached
+answer can do without).
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ class ServingModel:
         liked, liked_columns = liked[by_id], liked_columns[by_id]
         similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T  # recommended x liked
         # The best, then the next best, ... of every row at once. Sorting the rows (a sort per
-        # recommended movie before) was a tenth of a cached recommendations request (issue 12).
+        # recommended movie before) was a tenth of a cached recommendations request.
         rows_at = np.arange(len(recommended))
         left = similarity.copy()
         nearest = np.empty((len(recommended), min(per_movie, len(liked))), dtype=np.int64)
