@@ -40,15 +40,8 @@ from movierec.api.schemas.dismissed import (
     DismissedMovieOut,
     DismissedMoviesOut,
 )
-from movierec.api.schemas.errors import (
-    ErrorDetail,
-    ErrorOut,
-)
-from movierec.api.schemas.health import (
-    LiveOut,
-    NotReadyOut,
-    ReadyOut,
-)
+from movierec.api.schemas.errors import ErrorDetail, ErrorOut
+from movierec.api.schemas.health import LiveOut, NotReadyOut, ReadyOut
 from movierec.api.schemas.movies import (
     DEFAULT_SIMILAR,
     FoundMovieOut,
