@@ -41,8 +41,11 @@ def _similar(api, movie_id: int, limit: int = 10) -> list[dict]:  # type: ignore
     return response.get_json()["similar"]
 
 
-def test_a_franchise_finds_its_own_films(api) -> None:  # type: ignore[no-untyped-def]
-    star_wars = [entry["movie_id"] for entry in _similar(api, STAR_WARS_IV)]
+def test_a_franchise_finds_its_own_films(api, votes: pd.Series) -> None:  # type: ignore[no-untyped-def]
+    found = _similar(api, STAR_WARS_IV)
+    # Each with the votes its similarity rests on: the ratings the model was trained on.
+    assert [entry["votes"] for entry in found] == [int(votes[e["movie_id"]]) for e in found]
+    star_wars = [entry["movie_id"] for entry in found]
     assert {STAR_WARS_V, STAR_WARS_VI} <= set(star_wars[:5]), star_wars
     toy_story = [entry["movie_id"] for entry in _similar(api, TOY_STORY)]
     assert TOY_STORY_2 in toy_story, toy_story

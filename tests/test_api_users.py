@@ -21,7 +21,8 @@ def test_create_get_delete_user(loaded_client) -> None:  # type: ignore[no-untyp
     assert loaded_client.get("/api/v1/user/61").get_json() == response.get_json()
 
     response = loaded_client.delete("/api/v1/user/61")
-    assert (response.status_code, response.get_json()) == (200, {"msg": "deleted", "user_id": 61})
+    assert response.status_code == 200
+    assert response.get_json() == {"deleted": True, "msg": "deleted", "user_id": 61}
     response = loaded_client.get("/api/v1/user/61")
     assert response.status_code == 404
     assert response.get_json() == {"error": {"status": 404, "message": "user 61 not found"}}

@@ -447,3 +447,17 @@ def test_at_desktop_width_the_actions_fit_and_the_status_bar_hides_no_card(
         assert console.unexpected() == []
     finally:
         context.close()
+
+
+def test_a_cold_start_list_reads_plainly_and_shows_averages_and_votes(
+    site: str, page: Page, console: Console
+) -> None:
+    created = requests.put(site + "/api/v1/user", json={}, timeout=10).json()
+    page.goto(f"{site}/users/{created['user_id']}")
+    expect(page.locator("#recommendations .card")).to_have_count(12)
+    caption = page.locator("#recs-source").inner_text()
+    assert "most popular" in caption and "filled in" not in caption, caption
+    figures = page.locator("#recommendations .card .figures").all_inner_texts()
+    assert all(re.search(r"\d+ votes", text) for text in figures), figures
+    assert any("★" in text for text in figures), figures
+    assert console.unexpected() == []

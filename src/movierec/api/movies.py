@@ -48,8 +48,10 @@ def get_similar_movies(path: MoviePath, query: SimilarQuery):  # type: ignore[no
     return respond(
         SimilarMoviesOut(
             movie_id=path.movie_id,
+            limit=query.limit,
             similar=[
-                SimilarMovieOut(**movie_fields(entry.movie), score=entry.score) for entry in similar
+                SimilarMovieOut(**movie_fields(entry.movie), score=entry.score, votes=entry.votes)
+                for entry in similar
             ],
         )
     )

@@ -83,6 +83,8 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
     )
     answer = {
         "user_id": path.user_id,
+        "limit": limit,
+        "offset": query.offset,
         "recommendations": [_recommended(item) for item in found.items],
         "source": found.source,
         "backfilled": found.backfilled,
@@ -126,6 +128,9 @@ def _recommended(item: Recommendation) -> dict[str, Any]:
     fields["score"] = item.score
     if item.because:  # left out otherwise, as the answer omits it
         fields["because"] = [{"movie_id": m.movie_id, "title": m.title} for m in item.because]
+    if item.votes is not None:  # a movie from the top list: what it was chosen by
+        fields["avg_rating"] = item.avg_rating
+        fields["votes"] = item.votes
     return fields
 
 
@@ -160,10 +165,17 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     )
     # One validation of the whole answer; each movie is read from its attributes (MovieOut).
     entries = [
-        {"avg_rating": entry.avg_rating, "movie": entry.movie, "votes": entry.votes}
+        {
+            **movie_fields(entry.movie),
+            "avg_rating": entry.avg_rating,
+            "votes": entry.votes,
+            "movie": entry.movie,
+        }
         for entry in top.entries
     ]
-    body = TopMoviesOut.model_validate({"source": top.source, "top_movies": entries})
+    body = TopMoviesOut.model_validate(
+        {"source": top.source, "limit": query.limit, "offset": query.offset, "top_movies": entries}
+    )
     answer = body.model_dump_json()
     if key is not None and top.source == top_movies_service.CACHE:
         get_answers().put(key, answer)

@@ -294,7 +294,7 @@ const pages = {
       fill(
         list,
         answer.top_movies.map((entry) =>
-          movieCard(entry.movie, {
+          movieCard(entry, {
             figures: [
               average(entry.avg_rating),
               votes(entry.votes),
