@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.migrate import upgrade
@@ -25,6 +30,7 @@ from movierec.jobs.waiting import (
     database_problem,
     wait_for_database,
 )
+from process_helpers import ManagedProcess
 
 
 def free_port() -> int:
@@ -163,3 +169,89 @@ def test_a_schema_from_a_newer_version_is_not_waited_for(tmp_path: Path) -> None
     database.dispose()
     with pytest.raises(SchemaFromTheFuture, match="0999_future"):
         wait_for_database(url, BackOff(1, 30), sleep=pytest.fail)
+
+
+def _scheduler_env(settings: Settings, database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "DATA_DIR": str(tmp_path),
+        "MODEL_N_FACTORS": "8",
+        "MODEL_N_EPOCHS": "10",
+        "LOG_LEVEL": "INFO",
+        "SCHEDULER_METRICS_PORT": "0",
+        "SCHEDULER_WATCHDOG_SECONDS": "2",  # the back-off's ceiling: retries every 2 s at most
+    }
+
+
+def _comes_up_once_the_database_does(
+    env: dict[str, str], tmp_path: Path, make_reachable: Callable[[], None]
+) -> str:
+    scheduler = ManagedProcess("scheduler", ["scheduler"], env, tmp_path)
+    try:
+        scheduler.wait_for_log(r"waiting for it, retrying", timeout=60)
+        time.sleep(4)  # several retries: still there, not exited
+        assert scheduler.running(), scheduler.log_tail()
+        make_reachable()
+        scheduler.wait_for_log(r"the database is ready after \d+s", timeout=60)
+        scheduler.wait_for_log(r"statistics refresh: done in", timeout=120)
+        assert scheduler.terminate(timeout=60) == 0
+        return scheduler.log()
+    finally:
+        scheduler.stop()
+
+
+def test_the_scheduler_command_waits_for_postgresql_and_comes_up_with_it(
+    forwarder: tuple[Forwarder, str],
+    settings: Settings,
+    loaded_db: Database,
+    cache: CacheStore,
+    tmp_path: Path,
+) -> None:
+    gate, url = forwarder
+    log = _comes_up_once_the_database_does(
+        _scheduler_env(settings, url, tmp_path), tmp_path, gate.open
+    )
+    assert "the database is unavailable" in log and "Traceback" not in log
+    assert cache.published_version("stats") is not None
+
+
+def test_the_scheduler_command_waits_for_a_database_to_be_created_and_migrated(
+    settings: Settings, cache: CacheStore, tmp_path: Path
+) -> None:
+    if make_url(settings.database_url).get_backend_name() != "sqlite":
+        pytest.skip("the embedded back end's database: a file made later")
+    folder = tmp_path / "made-later"
+    url = f"sqlite:///{folder / 'movierec.sqlite3'}"
+
+    def create_and_migrate() -> None:
+        folder.mkdir()
+        upgrade(url)
+
+    log = _comes_up_once_the_database_does(
+        _scheduler_env(settings, url, tmp_path), tmp_path, create_and_migrate
+    )
+    assert "the database is unavailable" in log and "Traceback" not in log
+
+
+def test_a_schema_from_a_newer_version_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'movierec.sqlite3'}"
+    upgrade(url)
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999_future'"))
+    database.dispose()
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "movierec", "scheduler"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: the database schema is at revision 0999_future")
+    )
+    assert "Traceback" not in result.stderr
