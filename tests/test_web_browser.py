@@ -433,10 +433,16 @@ def test_at_desktop_width_the_actions_fit_and_the_status_bar_hides_no_card(
         # shown: either way the bar covers no part of the last row.
         for message_first in (False, True):
             tab.goto(site + "/users/3")
+            # Every list filled: the page has its final length before it is scrolled.
+            tab.wait_for_load_state("networkidle")
             expect(tab.locator("#dismissed")).to_contain_text("Nothing dismissed")
+            expect(tab.locator("#ratings li").first).to_be_visible()
             if message_first:
                 tab.evaluate("say('A message on the status bar.')")
             tab.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            tab.wait_for_function(
+                "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1"
+            )
             if not message_first:
                 tab.evaluate("say('A message on the status bar.')")
             expect(tab.locator("#status")).to_be_visible()
