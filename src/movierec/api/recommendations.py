@@ -97,7 +97,8 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
 
 def recommendations_json(answer: dict[str, Any]) -> str:
     """A ``RecommendationsOut``'s fields (plain values, in its field order, "because" left out
-    where there is none) as the JSON pydantic writes of them, ``exclude_unset``.
+    where there is none, "avg_rating" and "votes" but for a movie from the top list) as the
+    JSON pydantic writes of them, ``exclude_unset``.
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
     a cached answer's CPU, and the values are the service's own, of the model's
@@ -108,7 +109,9 @@ def recommendations_json(answer: dict[str, Any]) -> str:
     written bytes: a search of the 5 KB answer cost as much as writing it.
     tests/test_api_serving.py compares the two."""
     if all(
-        _plain_decimal(movie["score"]) and _plain_decimal(movie["predicted_rating"])
+        _plain_decimal(movie["score"])
+        and _plain_decimal(movie["predicted_rating"])
+        and _plain_decimal(movie.get("avg_rating"))
         for movie in answer["recommendations"]
     ):
         return orjson.dumps(answer).decode()
