@@ -254,6 +254,9 @@ def test_search_then_a_movie_page_with_statistics_and_similar_movies(
     expect(page.locator("#movie-stats")).to_contain_text(f"Votes{votes}")
     expect(page.locator("#similar .card")).to_have_count(10)
     assert "The Movie 10" not in card_titles(page, "similar")
+    # Each with its similarity and the votes it rests on.
+    figures = page.locator("#similar .card .figures").all_inner_texts()
+    assert all(re.fullmatch(r"similarity -?\d\.\d\d · [\d,]+ votes", f) for f in figures), figures
 
     page.goto(site + "/search?q=zzzz")
     expect(page.locator("#results")).to_contain_text("No title has all these words")
