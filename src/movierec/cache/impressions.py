@@ -140,7 +140,7 @@ class ImpressionStream:
 
     def trim_through(self, last_id: str) -> int:
         """Drop the entries up to ``last_id`` (drained): the stream holds only what waits."""
-        return int(self.cache.client.xtrim(self.key, minid=after(last_id)))
+        return int(self.cache.client.xtrim(self.key, minid=after(last_id), approximate=False))
 
     def length(self) -> int:
         return int(self.cache.client.xlen(self.key))

@@ -108,8 +108,10 @@ def drain(
     wait_seconds: float = 0.0,
 ) -> DrainReport:
     """Drain the stream until it is empty, then attribute the outcomes that have settled.
-    Raises ``LockBusy`` when another drain is running (after ``wait_seconds`` of retrying)."""
+    Raises ``LockBusy`` when another drain is running (after ``wait_seconds`` of retrying); a
+    lock whose holder died on this host (a drain killed mid-way) is released at once."""
     from movierec.cache.store import LockBusy
+    from movierec.jobs.recovery import holder_is_dead
 
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -117,6 +119,11 @@ def drain(
             with cache.hold_lock(IMPRESSIONS_JOB):
                 return _drain(db, cache, settings, settle_seconds, batch_hook)
         except LockBusy:
+            holder = cache.lock_holder(IMPRESSIONS_JOB)
+            if holder is not None and holder_is_dead(holder):
+                if cache.break_lock(IMPRESSIONS_JOB, holder):
+                    log.warning("impressions lock: holder %s is dead; lock released", holder)
+                continue
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
