@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from movierec.cli_engine import ENGINE_COMMANDS
+from movierec.cli_experiment import experiment
 from movierec.cli_model import model
 from movierec.cli_serve import serve
 from movierec.cli_support import fail_cleanly, pass_settings
@@ -153,3 +154,4 @@ main.add_command(serve)
 for _engine_command in ENGINE_COMMANDS:
     main.add_command(_engine_command)
 main.add_command(model)
+main.add_command(experiment)

@@ -36,13 +36,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import redis
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from movierec import metrics
 from movierec.cache import CacheStore
 from movierec.cache.impressions import Click, ImpressionStream, Shown
 from movierec.config import Settings
+from movierec.db import Database
 from movierec.db.repositories import impressions as impressions_repo
+from movierec.services.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -260,3 +264,33 @@ class ImpressionSink:
         the movie (the drain attributes it to the impression that showed it, if any)."""
         if self.records(user_id):
             impressions_repo.add_outcome(session, user_id, movie_id, kind, at, rating)
+
+
+def click(
+    db: Database, sink: ImpressionSink, user_id: int, movie_id: int, impression: str | None
+) -> bool:
+    """A user opened a recommended movie; ``impression``: the ``impression_id`` of the answer
+    that showed it, if the client kept it. Checks that the user and the movie exist when the
+    database answers (``NotFound``), and records the click even when it does not: a click is
+    never lost to a database that is down (the drain drops the clicks of users or movies that
+    turn out not to exist). True if recorded (False: IMPRESSIONS=off, or the user is not
+    sampled)."""
+    try:
+        named = None if impression is None else parse_impression_id(impression)
+    except ValueError as error:
+        raise InvalidInput(f"impression_id: {error}") from None
+    try:
+        with db.connection() as connection:
+            users, movies = impressions_repo.existing_ids(connection, [user_id], [movie_id])
+    except (OperationalError, PoolTimeoutError) as error:
+        log.warning("click of user %s: the database cannot tell whether they exist: %s",
+                    user_id, str(error).splitlines()[0])  # fmt: skip
+    else:
+        if user_id not in users:
+            raise NotFound(f"user {user_id} not found")
+        if movie_id not in movies:
+            raise NotFound(f"movie {movie_id} not found")
+    if not sink.records(user_id):
+        return False
+    sink.record_click(Click(user_id, movie_id, named))
+    return True

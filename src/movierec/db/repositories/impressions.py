@@ -67,7 +67,9 @@ def save_cursor(session: Session, stream: str, last_id: str, at: datetime) -> No
 # -- writing -------------------------------------------------------------------------------
 
 
-def existing_ids(session: Session, users: Iterable[int], movies: Iterable[int]) -> tuple[set, set]:
+def existing_ids(
+    session: Session | Connection, users: Iterable[int], movies: Iterable[int]
+) -> tuple[set, set]:
     """Which of these user ids and movie ids exist (the others were deleted meanwhile)."""
     users, movies = sorted(set(users)), sorted(set(movies))
     found_users = (
