@@ -126,7 +126,7 @@ def test_cli_reports_unreachable_database(tmp_path: Path, small_movielens: Path)
     assert "Traceback" not in result.output
 
 
-@requires_movielens()
+@requires_movielens(metadata=True)
 @pytest.mark.movielens
 def test_cli_loads_ml_latest_small_zip_with_metadata(settings: Settings, db: Database) -> None:
     env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}

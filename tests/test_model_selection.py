@@ -16,6 +16,7 @@ import pytest
 from surprise import SVD, Dataset, Reader
 from surprise.model_selection import GridSearchCV, KFold
 
+from conftest import ML_SMALL
 from movierec.config import SettingsError, load_settings
 from movierec.recommender.model_selection import (
     DEFAULT_GRID,
@@ -32,8 +33,6 @@ from movierec.recommender.model_selection import (
 )
 from movierec.recommender.params import ParamsFileError, read_params_file, write_params_file
 from movierec.recommender.sgd import LaneModels, build_trainset, inner_ids
-
-ML_SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
 
 SMALL_GRID = {
     "n_factors": [2, 6],
@@ -365,7 +364,7 @@ def test_ml_latest_small_winner_matches_gridsearchcv() -> None:
     against GridSearchCV on the best two combinations (the full reference takes ~240 s: see
     benchmarks/grid_search.py, which runs it all)."""
     if not (ML_SMALL / "ratings.csv").is_file():
-        pytest.skip(f"ml-latest-small not found in {ML_SMALL.parent}")
+        pytest.skip(f"ml-latest-small not found in {ML_SMALL.parent} (set MOVIEREC_SHARED_DATA)")
     from movierec.data.movielens import read_ratings
 
     ratings = read_ratings(ML_SMALL)

@@ -232,7 +232,7 @@ def _refresh_recommendations(
             ranker, model, params.reg_all, ratings_read_at, catalogue_version
         ).to_bytes()
         # The reasons from the vectors as the web tier reads them back, float32 and all.
-        unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
+        unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
         excluded = RatedItems.from_matrix(interactions.matrix).including(
             RatedItems.from_ratings(model, dismissed_users, dismissed_movies)
