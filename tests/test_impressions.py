@@ -255,10 +255,11 @@ def test_entries_of_deleted_users_and_unreadable_entries_are_skipped(
 ) -> None:
     stream = ImpressionStream(cache)
     stream.append([(time.time(), answer(99_999, [10])), (time.time(), Click(1, 99_999, None))])
-    cache.client.xadd(stream.key, {"k": "?", "t": "x"})
+    cache.client.xadd(stream.key, {"d": "a|not a time|1"})
+    cache.client.xadd(stream.key, {"other": "field"})
     stream.append([(time.time(), answer(1, [10]))])
     report = drain(loaded_db, cache, settings)
-    assert (report.read, report.unknown, report.unreadable, report.impressions) == (4, 2, 1, 1)
+    assert (report.read, report.unknown, report.unreadable, report.impressions) == (5, 2, 2, 1)
 
 
 def test_retention_deletes_old_impressions_with_their_outcomes(

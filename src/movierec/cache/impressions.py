@@ -2,13 +2,13 @@
 the database: ``{p}:impressions``, capped at about IMPRESSIONS_STREAM_MAX_LENGTH entries (the
 oldest go first; Redis trims whole nodes, hence "about").
 
-Each entry is a flat hash of short fields (the stream repeats no field names between entries
-of the same shape, so short values are what counts):
+Each entry is one field, ``d``, holding the record's values joined by ``|`` (one field, not
+one per value: a web process packs and Redis stores a tenth of the fields, and no value can
+hold a ``|``: names of arms and experiments are checked, the rest are numbers and fixed words):
 
-    answer:  k=a  t=epoch seconds  u=user  m=movie ids best first ("3,1,2")  o=first rank
-             s=source  r=ranker  a=arm  e=experiment ("" none)  v=model version ("" none)
-             f=fingerprint (signed 64-bit)
-    click:   k=c  t  u  m=movie id  f=the impression id it names ("" none)
+    answer:  a|epoch seconds|user|movie ids best first ("3,1,2")|first rank|source|ranker|arm|
+             experiment ("" none)|model version ("" none)|fingerprint (signed 64-bit)
+    click:   c|epoch seconds|user|movie id|fingerprint of the impression it names ("" none)
 
 The stream id Redis gives an entry is its identity from then on: the drain keeps the last id it
 wrote in the same database transaction as the rows (``jobs.impressions``), and the rows carry
@@ -56,53 +56,44 @@ class StreamEntry:
     record: Shown | Click
 
 
+FIELD = "d"
+
+
 def encode(at: float, record: Shown | Click) -> dict[str, str]:
     if isinstance(record, Click):
-        return {
-            "k": "c",
-            "t": repr(at),
-            "u": str(record.user_id),
-            "m": str(record.movie_id),
-            "f": "" if record.fingerprint is None else str(record.fingerprint),
-        }
+        named = "" if record.fingerprint is None else str(record.fingerprint)
+        return {FIELD: f"c|{at!r}|{record.user_id}|{record.movie_id}|{named}"}
+    movies = ",".join(map(str, record.movie_ids))
     return {
-        "k": "a",
-        "t": repr(at),
-        "u": str(record.user_id),
-        "m": ",".join(map(str, record.movie_ids)),
-        "o": str(record.first_rank),
-        "s": record.source,
-        "r": record.ranker,
-        "a": record.arm,
-        "e": record.experiment or "",
-        "v": record.model_version or "",
-        "f": str(record.fingerprint),
+        FIELD: f"a|{at!r}|{record.user_id}|{movies}|{record.first_rank}|{record.source}|"
+        f"{record.ranker}|{record.arm}|{record.experiment or ''}|{record.model_version or ''}|"
+        f"{record.fingerprint}"
     }
 
 
 def decode(stream_id: str, fields: dict[str, str]) -> StreamEntry:
     """An entry as ``encode`` wrote it; ValueError (or KeyError) for anything else."""
-    kind, at, user_id = fields["k"], float(fields["t"]), int(fields["u"])
-    if kind == "c":
-        fingerprint = fields.get("f") or None
+    values = fields[FIELD].split("|")
+    kind, at, user_id = values[0], float(values[1]), int(values[2])
+    if kind == "c" and len(values) == 5:
         record: Shown | Click = Click(
-            user_id, int(fields["m"]), None if fingerprint is None else int(fingerprint)
+            user_id, int(values[3]), int(values[4]) if values[4] else None
         )
-    elif kind == "a":
-        movies = fields["m"]
+    elif kind == "a" and len(values) == 11:
+        movies = values[3]
         record = Shown(
             user_id=user_id,
             movie_ids=tuple(int(m) for m in movies.split(",")) if movies else (),
-            first_rank=int(fields["o"]),
-            source=fields["s"],
-            ranker=fields["r"],
-            arm=fields["a"],
-            experiment=fields["e"] or None,
-            model_version=fields["v"] or None,
-            fingerprint=int(fields["f"]),
+            first_rank=int(values[4]),
+            source=values[5],
+            ranker=values[6],
+            arm=values[7],
+            experiment=values[8] or None,
+            model_version=values[9] or None,
+            fingerprint=int(values[10]),
         )
     else:
-        raise ValueError(f"unknown entry kind {kind!r}")
+        raise ValueError(f"not an answer or a click: {fields[FIELD][:80]!r}")
     return StreamEntry(stream_id, at, record)
 
 

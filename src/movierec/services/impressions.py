@@ -29,8 +29,10 @@ import hashlib
 import logging
 import os
 import struct
+import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -65,9 +67,13 @@ _GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: Fibonacci hashing spreads s
 
 def fingerprint(user_id: int, arm: str, first_rank: int, movie_ids: Sequence[int]) -> int:
     """The identity of an answer: the same user shown the same movies on the same page by the
-    same arm. A signed 64-bit integer (a BIGINT column)."""
-    text = f"{user_id}|{arm}|{first_rank}|{','.join(map(str, movie_ids))}"
-    return struct.unpack(">q", hashlib.blake2b(text.encode(), digest_size=8).digest())[0]
+    same arm. A signed 64-bit integer (a BIGINT column), the same in every process."""
+    digest = hashlib.blake2b(arm.encode(), digest_size=8)
+    numbers = array("q", (user_id, first_rank, *movie_ids))
+    if sys.byteorder != "little":  # the same bytes on every machine
+        numbers.byteswap()
+    digest.update(numbers.tobytes())
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 def impression_id(value: int) -> str:
