@@ -350,7 +350,7 @@ def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -
     return loaded_db
 
 
-# -- REST API (issue 3): the real ml-latest-small in the session database ---------------------
+# -- REST API: the real ml-latest-small in the session database --------------------------------
 
 
 def _ml_small_is_loaded(db: Database) -> bool:

@@ -171,7 +171,7 @@ def test_first_load_leaves_the_schema_and_its_checks_as_migrated(
         )
 
 
-# -- a re-load never undoes API writes (issue 10, items 9 and 10) ------------------------------
+# -- a re-load never undoes API writes ---------------------------------------------------------
 
 
 def stored_rating(db: Database, user_id: int, movie_id: int) -> float | None:

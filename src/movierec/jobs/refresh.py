@@ -26,7 +26,9 @@ import numpy as np
 import redis
 from tqdm import tqdm
 
-from movierec.cache.store import CacheStore, MovieStat, new_version
+from movierec.cache import CacheStore
+from movierec.cache.statistics import MovieStat
+from movierec.cache.versions import new_version
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import model_runs

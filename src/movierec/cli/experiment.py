@@ -7,7 +7,7 @@ import json
 
 import click
 
-from movierec.cli_support import fail_cleanly, pass_settings
+from movierec.cli.support import fail_cleanly, pass_settings
 from movierec.config import Settings
 
 
