@@ -96,7 +96,7 @@ def train(
         ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version
     ).to_bytes()
     # The reasons from the vectors as the web tier reads them back, float32 and all.
-    unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
+    unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
     return TrainedRanker(plan, ranker, serving, unit_vectors, fit_seconds)
 
 
@@ -171,30 +171,35 @@ def explained(
         yield from done  # type: ignore[misc]
 
 
-def describe(trained: list[TrainedRanker], experiment: Experiment | None) -> str:
+def describe(planned: list[RankerPlan], experiment: Experiment | None) -> str:
     """The rankers as a refresh's summary names them."""
-    if experiment is None:
-        return trained[0].plan.name
-    return experiment.describe()
+    return planned[0].name if experiment is None else experiment.describe()
 
 
-def run_record(
-    trained: list[TrainedRanker], experiment: Experiment | None
-) -> dict[str, Any] | None:
-    """What ``model_runs.experiment`` keeps of an experiment's arms: each arm's ranker,
-    parameters, share and fit time."""
+def publication(trained: list[TrainedRanker], experiment: Experiment | None) -> dict[str, Any]:
+    """``publish_recommendations``'s models: the first arm's as the version's model, the
+    experiment and the other arms' models beside it."""
+    found: dict[str, Any] = {"model": trained[0].serving}
+    if experiment is not None:
+        found["experiment"] = experiment.to_dict()
+        found["arm_models"] = {arm.plan.arm: arm.serving for arm in trained[1:]}
+    return found
+
+
+def run_record(planned: list[RankerPlan], experiment: Experiment | None) -> dict[str, Any] | None:
+    """What ``model_runs.experiment`` keeps of an experiment: each arm's ranker, parameters
+    and share."""
     if experiment is None:
         return None
     return {
         "name": experiment.name,
         "arms": [
             {
-                "arm": arm.plan.arm,
-                "ranker": arm.plan.name,
-                "params": arm.plan.params,
-                "share": experiment.share(experiment.arm(arm.plan.arm)),  # type: ignore[arg-type]
-                "fit_seconds": arm.fit_seconds,
+                "arm": plan.arm,
+                "ranker": plan.name,
+                "params": plan.params,
+                "share": experiment.share(experiment.arm(plan.arm)),  # type: ignore[arg-type]
             }
-            for arm in trained
+            for plan in planned
         ],
     }

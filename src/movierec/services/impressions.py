@@ -36,6 +36,7 @@ from array import array
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy.exc import OperationalError
@@ -49,6 +50,9 @@ from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import impressions as impressions_repo
 from movierec.services.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from movierec.services.recommendations import ListRead
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +148,18 @@ class ImpressionSink:
         """Whether anything of this user is recorded (on, and the user sampled)."""
         return self.enabled and user_sampled(user_id, self.sample_rate)
 
+    def impression_id(self, shown: Shown) -> str | None:
+        """The id an answer is given: None when it is not recorded."""
+        return impression_id(shown.fingerprint) if self.records(shown.user_id) else None
+
     # -- the request path: appends only --------------------------------------------------------
 
     def record_answer(self, shown: Shown) -> None:
         """Record an answer as shown now, unless this process recorded the same answer within
         the dedup window. Never raises, never waits on I/O."""
-        if not self.enabled or not user_sampled(shown.user_id, self.sample_rate):
+        if not self.enabled or not shown.movie_ids:
+            return
+        if not user_sampled(shown.user_id, self.sample_rate):
             return
         now = time.time()
         with self._lock:
@@ -205,10 +215,13 @@ class ImpressionSink:
             self._wake.clear()
             self.flush()
 
-    def flush(self) -> int:
+    def flush(self, wait: float | None = None) -> int:
         """Send what the buffer holds to the stream now; how many entries were sent (0 when
-        Redis failed: they stay buffered, and the failure is logged)."""
-        with self._flush_lock:
+        Redis failed: they stay buffered, and the failure is logged). ``wait``: give up after
+        that many seconds if another flush is under way (None: wait for it)."""
+        if not self._flush_lock.acquire(timeout=-1 if wait is None else wait):
+            return 0
+        try:
             with self._lock:
                 pending = list(self._buffer)
                 self._buffer.clear()
@@ -228,6 +241,8 @@ class ImpressionSink:
                     )
                 return 0
             return len(pending)
+        finally:
+            self._flush_lock.release()
 
     def _keep(self, pending: list[tuple[float, Shown | Click]]) -> None:
         """Put back what could not be sent, before what arrived meanwhile, within the bound."""
@@ -245,7 +260,7 @@ class ImpressionSink:
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread after a last flush (at exit: what was recorded is sent if Redis
-        answers)."""
+        answers); waits at most about ``timeout`` for a flush under way."""
         if self._closed:
             return
         self._closed = True
@@ -253,7 +268,7 @@ class ImpressionSink:
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout)
-        self.flush()
+        self.flush(wait=timeout)
 
     # -- outcomes written with their write ------------------------------------------------------
 
@@ -300,3 +315,33 @@ def click(
         return False
     sink.record_click(Click(user_id, movie_id, named))
     return True
+
+
+def shown_answer(
+    read: ListRead,
+    user_id: int,
+    movie_ids: Sequence[int],
+    first_rank: int,
+    source: str,
+    default_ranker: str,
+) -> Shown:
+    """What a recommendations answer shows, and who made it: the arm of the user in the
+    experiment the refresh published (``read``), else the ranker of the published model (the
+    configured RANKER before any was published)."""
+    model, arm, experiment = read.model, read.arm, read.experiment
+    if arm is not None:
+        ranker, arm_name = arm.ranker, arm.name
+    else:
+        ranker = model.ranker_name if model is not None else default_ranker
+        arm_name = ranker
+    return Shown(
+        user_id=user_id,
+        movie_ids=tuple(movie_ids),
+        first_rank=first_rank,
+        source=source,
+        ranker=ranker,
+        arm=arm_name,
+        experiment=None if experiment is None else experiment.name,
+        model_version=read.published.version,
+        fingerprint=fingerprint(user_id, arm_name, first_rank, movie_ids),
+    )
