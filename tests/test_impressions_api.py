@@ -348,3 +348,35 @@ def test_a_stuck_sink_never_slows_a_request(
     finally:
         stuck.close(timeout=0.1)  # gives up the last flush: Redis would not answer it
         black_hole.close()
+
+
+def test_metrics_count_impressions_slots_clicks_and_outcomes(
+    app: Flask, client, refreshed: Database, cache: CacheStore, settings: Settings
+) -> None:
+    from test_observability import samples
+
+    def value(name: str, **labels: str) -> float:
+        found = samples(client.get("/metrics").get_data(as_text=True))
+        return found.get((name, frozenset(labels.items())), 0.0)
+
+    labels = {"ranker": "puresvd", "arm": "puresvd", "source": "model"}
+    before = {
+        "impressions": value("movierec_impressions_total", **labels),
+        "slots": value("movierec_impression_slots_total", **labels),
+        "clicks": value("movierec_clicks_total"),
+        "liked": value("movierec_outcomes_attributed_total", ranker="puresvd", arm="puresvd",
+                       outcome="liked"),
+    }  # fmt: skip
+    answer = recommendations(client, 9, 4)
+    recommendations(client, 9, 4)  # the same answer: one impression
+    movie = answer["recommendations"][0]["movie_id"]
+    client.post("/api/v1/user/9/clicked", json={"movie_id": movie})
+    client.put("/api/v1/user/9/rating", json={"movie_id": movie, "rating": 5})
+    flush(app)
+    drain(refreshed, cache, settings, settle_seconds=0)  # the drain counts in this process
+    assert value("movierec_impressions_total", **labels) - before["impressions"] == 1
+    assert value("movierec_impression_slots_total", **labels) - before["slots"] == 4
+    assert value("movierec_clicks_total") - before["clicks"] == 1
+    liked = value("movierec_outcomes_attributed_total", ranker="puresvd", arm="puresvd",
+                  outcome="liked")  # fmt: skip
+    assert liked - before["liked"] == 1
