@@ -3,7 +3,7 @@ did next (``GET /api/v1/admin/experiment``)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from movierec.api.schemas.common import BodyId, QueryModel, RequestBody
 
@@ -113,8 +113,11 @@ class DailyOut(CountsOut):
 
 
 class ExperimentReportOut(BaseModel):
+    # "from" is a Python keyword: the field is from_, written and read as "from".
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
     days: int
-    from_: str = Field(alias="from", serialization_alias="from", examples=["2026-11-25"])
+    from_: str = Field(alias="from", examples=["2026-11-25"])
     to: str = Field(examples=["2026-12-01"])
     catalogue_size: int
     confidence: float = Field(examples=[0.95])

@@ -332,8 +332,11 @@ async function showEngineStatus() {
   const model = status.current_model;
   facts(document.getElementById("current-model"), model ? [
     ["Version", model.version],
-    ["Ranking model", model.ranker],
-    ["Ranking parameters", JSON.stringify(model.ranker_params)],
+    ["Ranking model", model.experiment ? `experiment ${model.experiment.name}: ` +
+      model.experiment.arms.map((a) => `${a.arm} (${a.ranker}) ${Math.round(100 * a.share)} %`).join(", ")
+      : model.ranker],
+    ["Ranking parameters", JSON.stringify(model.experiment
+      ? Object.fromEntries(model.experiment.arms.map((a) => [a.arm, a.params])) : model.ranker_params)],
     ["Rating model (SVD)", JSON.stringify(model.params)],
     ["Users / movies / ratings", `${count(model.n_users)} / ${count(model.n_movies)} / ${count(model.n_ratings)}`],
     ["Training RMSE", model.train_rmse === null ? null : model.train_rmse.toFixed(4)],
