@@ -117,12 +117,13 @@ def ready(base: str) -> bool:
 
 
 def published(base: str) -> bool:
-    """The refresh published lists: a known user gets their own (the model's) list."""
+    """The refresh published lists (asked of the engine's status: asking a user for their
+    recommendations would be an impression of its own)."""
     try:
-        answer = requests.get(f"{base}/api/v1/user/1/recommendations?limit=1", timeout=10)
+        answer = requests.get(f"{base}/api/v1/admin/status", timeout=10)
     except requests.RequestException:
         return False
-    return answer.status_code == 200 and answer.json()["source"] == "model"
+    return answer.status_code == 200 and answer.json()["current_model"] is not None
 
 
 def run_postgres(args: argparse.Namespace, folder: Path, workdir: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
