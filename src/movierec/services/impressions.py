@@ -149,8 +149,11 @@ class ImpressionSink:
         return self.enabled and user_sampled(user_id, self.sample_rate)
 
     def impression_id(self, shown: Shown) -> str | None:
-        """The id an answer is given: None when it is not recorded."""
-        return impression_id(shown.fingerprint) if self.records(shown.user_id) else None
+        """The id an answer is given: None when it is not recorded (nothing shown, or not this
+        user's)."""
+        if not shown.movie_ids or not self.records(shown.user_id):
+            return None
+        return impression_id(shown.fingerprint)
 
     # -- the request path: appends only --------------------------------------------------------
 
