@@ -206,7 +206,7 @@ def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type
 
 
 def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: ignore[no-untyped-def]
-    client, refreshed: Database, cache: CacheStore
+    client, refreshed: Database, cache: CacheStore, settings: Settings
 ) -> None:
     movie = (cache.recommendations_for(1) or [])[0]  # one the model knows
     response = client.get(f"/api/v1/movie/{movie}/similar?limit=5")
@@ -219,7 +219,8 @@ def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: igno
     assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
     model = cache.serving_model()
     assert model is not None
-    ids, _ = model.similar(movie, 5)
+    # Weighed by support as the service weighs them (the votes each vector rests on).
+    ids, _ = model.similar(movie, 5, settings.stat_movie_users_lower_limit)
     assert [entry["movie_id"] for entry in similar] == ids.tolist()
     assert client.get("/api/v1/movie/999999/similar").status_code == 404
     assert client.get(f"/api/v1/movie/{movie}/similar?limit=0").status_code == 400
@@ -232,7 +233,7 @@ def test_similar_movies_of_a_movie_the_model_has_not_seen_is_an_empty_list(  # t
         session.add(Movie(movie_id=777_777, title="Nobody Rated This", year=2020, genres="Drama"))
     response = client.get("/api/v1/movie/777777/similar")
     assert response.status_code == 200
-    assert response.get_json() == {"movie_id": 777777, "similar": []}
+    assert response.get_json() == {"movie_id": 777777, "limit": 10, "similar": []}
 
 
 def test_without_cached_lists_everyone_gets_cold_start(  # type: ignore[no-untyped-def]
@@ -263,12 +264,16 @@ def test_top_movies_default_limit_order_and_statistics(  # type: ignore[no-untyp
     client, refreshed: Database, cache: CacheStore, settings: Settings
 ) -> None:
     body = client.get("/api/v1/movies/top").get_json()
-    assert body["source"] == "cache"
+    assert (body["source"], body["limit"], body["offset"]) == ("cache", 100, 0)
     assert len(body["top_movies"]) == 100  # the original's default
-    assert [e["movie"]["movie_id"] for e in body["top_movies"]] == _top_ids(cache)[:100]
+    assert [e["movie_id"] for e in body["top_movies"]] == _top_ids(cache)[:100]
     first = body["top_movies"][0]
-    assert set(first) == {"avg_rating", "movie", "votes"}
-    stat = cache.movie_stat(first["movie"]["movie_id"])
+    # A movie with its statistics, flat as in every list of movies; the nested "movie" of
+    # earlier answers still there (deprecated), the same fields.
+    movie_fields = {"movie_id", "title", "year", "genres", "description"}
+    assert set(first) == movie_fields | {"avg_rating", "votes", "movie"}
+    assert first["movie"] == {name: first[name] for name in movie_fields}
+    stat = cache.movie_stat(first["movie_id"])
     assert stat is not None and (first["votes"], first["avg_rating"]) == (
         stat.votes,
         stat.avg_rating,

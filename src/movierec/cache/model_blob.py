@@ -73,7 +73,12 @@ class ModelBlob(VersionedPublishing):
         shared by its threads; a new version is picked up within ``MODEL_CHECK_SECONDS``, or at
         once when the caller has ``seen_version`` (read with a user's list) and this process
         holds another: a list and the model it is judged by must come from one refresh. None
-        when none is published (or it cannot be read: logged, and the lists still serve)."""
+        when none is published (or it cannot be read: logged, and the lists still serve).
+
+        When Redis loses every version (restarted empty, flushed) the process keeps the model
+        it holds: it is still the last one published, and with it every user's list is folded
+        in from their ratings (personalised at once, with no list to contradict it) until the
+        scheduler publishes again, instead of the popular list for a refresh's time."""
         return self.published_models(seen_version).model
 
     def published_models(self, seen_version: str | None = None) -> PublishedModels:
@@ -97,7 +102,16 @@ class ModelBlob(VersionedPublishing):
                 log.warning("cannot check the published model version: %s", error)
                 self._model_checked = now
                 return self._published
-            if version != self._published.version:
+            held = self._published
+            if version is None and held.model is not None:
+                if held.version is not None:
+                    log.warning(
+                        "no recommendations version in Redis: folding lists in with the last "
+                        "model (%s) until one is published", held.version,
+                    )  # fmt: skip
+                    # Said once; a new version replaces the model (and the experiment's arms).
+                    self._published = PublishedModels(None, held.model, held.experiment, held.arms)
+            elif version != held.version:
                 try:
                     self._published = PublishedModels(
                         version, self._load_model(version), self._load_experiment(version)

@@ -92,9 +92,12 @@ def train(
         threads=threads,
     ).fit(interactions)
     fit_seconds = time.perf_counter() - started
+    # With each movie's number of ratings: what its vector rests on, which similar movies
+    # weigh it by (the statistics may be newer than the vectors, or missing).
     serving = ServingModel.of(
-        ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version
-    ).to_bytes()
+        ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version,
+        item_votes=interactions.item_counts(),
+    ).to_bytes()  # fmt: skip
     # The reasons from the vectors as the web tier reads them back, float32 and all.
     unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
     return TrainedRanker(plan, ranker, serving, unit_vectors, fit_seconds)

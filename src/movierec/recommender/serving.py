@@ -2,13 +2,15 @@
 
 The refresh trains; the web tier never does. With each version it publishes a ``ServingModel``:
 the ranker's movie side (``Ranker.state``), the rating model's movie side (global mean, movie
-biases and factors) and the movie ids, as one ``.npz`` blob (numpy arrays only: loading it runs
+biases and factors), the movie ids and how many users had rated each movie (what its vector
+rests on), as one ``.npz`` blob (numpy arrays only: loading it runs
 no code). Each gunicorn worker loads it once per version and then, for a user whose ratings
 changed since the lists were computed (or a user the refresh did not know):
 
 - ``recommend`` folds the user in (the ranker's own fold-in) and ranks every movie they have
   not rated, with the predicted stars of the rating model's fold-in beside each;
-- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine);
+- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine, shrunk
+  by how many users rated each candidate: ``recommender.similarity``);
 - ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
 """
 
@@ -33,6 +35,7 @@ from movierec.recommender.ranking import (
     RatingModelRanker,
 )
 from movierec.recommender.scoring import top_k_columns
+from movierec.recommender.similarity import nearest_movies, support_weights
 from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user
 
 FORMAT = 1
@@ -59,8 +62,13 @@ class ServingModel:
     # load has changed anyone's ratings since, and the lists were published finished (the
     # dismissed movies left out, the reasons attached). None: a model from before that.
     catalogue_version: str | None = None
+    # Users who had rated each movie when the model was trained (int32, the order of
+    # ``item_ids``): what each vector rests on, so it stays right however the statistics move
+    # on until the next model. None: a blob published before the counts were.
+    item_votes: np.ndarray | None = field(default=None, repr=False)
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
     _explanation_vectors: np.ndarray | None = field(default=None, repr=False)
+    _support: tuple[float, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -80,8 +88,10 @@ class ServingModel:
         rating_regularization: float,
         ratings_read_at: float,
         catalogue_version: str | None = None,
+        item_votes: np.ndarray | None = None,
     ) -> ServingModel:
-        """The servable part of a trained ranker and rating model (same movie ids)."""
+        """The servable part of a trained ranker and rating model (same movie ids), with the
+        number of users who rated each of those movies."""
         movie_side = FactorModel(
             global_mean=rating_model.global_mean,
             user_ids=np.empty(0, dtype=np.int64),
@@ -98,7 +108,7 @@ class ServingModel:
             served = None
         return cls(
             ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at,
-            served, catalogue_version,
+            served, catalogue_version, _votes(item_votes),
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -107,6 +117,8 @@ class ServingModel:
             "rating.item_bias": self.rating.item_bias.astype(np.float32),
             "rating.item_factors": self.rating.item_factors.astype(np.float32),
         }
+        if self.item_votes is not None:
+            arrays["item_votes"] = self.item_votes
         if self.ranker is not None:
             for name, value in self.ranker.state().items():
                 arrays[f"ranker.{name}"] = np.asarray(value)
@@ -157,6 +169,7 @@ class ServingModel:
         return cls(
             meta["ranker"], meta["ranker_params"], rating, regularization,
             float(meta["ratings_read_at"]), ranker, meta.get("catalogue_version"),
+            _votes(arrays.get("item_votes")),
         )  # fmt: skip
 
     # -- answering --------------------------------------------------------------------------
@@ -229,17 +242,34 @@ class ServingModel:
             self._explanation_vectors = explanation_vectors(unit)
         return self._explanation_vectors
 
-    def similar(self, movie_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
-        (best first, the movie itself left out); empty when the model has not seen it."""
+    def similar(
+        self, movie_id: int, n: int, prior_votes: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` movies closest to ``movie_id`` in the ranker's movie space (best first, the
+        movie itself left out): by cosine, each shrunk by ``votes / (votes + prior_votes)`` of
+        the candidate (``recommender.similarity``; plain cosine for a prior of 0 or a model
+        published without the counts). Empty when the model has not seen the movie."""
         unit = self.unit_vectors()
         column = int(self.columns(np.array([movie_id]))[0])
         if unit is None or column < 0 or not unit[column].any():
             return np.empty(0, dtype=np.int64), np.empty(0)
-        cosine = (unit @ unit[column]).astype(np.float64)[None, :]
-        cosine[0, column] = -np.inf
-        picked = top_k_columns(cosine, n)[0]
-        return self.item_ids[picked], cosine[0, picked]
+        picked, scores = nearest_movies(unit, column, n, self._support_weights(prior_votes))
+        return self.item_ids[picked], scores
+
+    def votes(self, movie_ids: np.ndarray) -> np.ndarray | None:
+        """How many users had rated each movie when the model was trained (-1 for a movie it
+        has not seen); None for a model published without the counts."""
+        if self.item_votes is None:
+            return None
+        columns = self.columns(movie_ids)
+        return np.where(columns >= 0, self.item_votes[columns.clip(min=0)], -1).astype(np.int64)
+
+    def _support_weights(self, prior_votes: float) -> np.ndarray | None:
+        if self.item_votes is None or prior_votes <= 0:
+            return None
+        if self._support is None or self._support[0] != prior_votes:
+            self._support = (prior_votes, support_weights(self.item_votes, prior_votes))
+        return self._support[1]
 
     def explain(
         self, liked_ids: np.ndarray, recommended_ids: np.ndarray, per_movie: int = 2
@@ -281,6 +311,11 @@ class ServingModel:
             if seen and chosen:
                 found[movie] = chosen
         return found
+
+
+def _votes(counts: np.ndarray | None) -> np.ndarray | None:
+    # int32: a tenth of the blob's movie arrays at most, and no movie has 2**31 ratings.
+    return None if counts is None else np.asarray(counts).astype(np.int32)
 
 
 def _restore(

@@ -60,7 +60,12 @@ from movierec.services.changes import RecentChanges
 from movierec.services.errors import NotFound
 from movierec.services.experiments import Arm, Experiment
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
-from movierec.services.top_movies import DATABASE, fill_from_top, published_list_or_none
+from movierec.services.top_movies import (
+    DATABASE,
+    fill_from_top,
+    published_list_or_none,
+    stats_of_top_movies,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,10 @@ class Recommendation:
     score: float | None  # the ranking model's; None for a movie from the top list
     predicted_rating: float | None  # the rating model's (stars); None where not predicted
     because: list[MovieDetails]  # liked movies most similar to it (may be empty)
+    # For a movie from the top list (what it was chosen by, in place of a prediction): its
+    # votes and average as the top list has them; None for a ranked movie.
+    votes: int | None = None
+    avg_rating: float | None = None
 
 
 @dataclass(frozen=True)
@@ -207,12 +216,16 @@ def recommend(
             catalogue.movies_by_ids(set(chosen) - movies.keys(), published.catalogue_version)
         )
     in_ranked = set(ranked.movie_ids)
+    from_top = [m for m in chosen if m not in in_ranked and m in movies]
+    top_stats = stats_of_top_movies(db, cache, from_top, top_source, min_votes)
     items = [
         Recommendation(
             movies[m],
             ranked.scores.get(m) if m in in_ranked else None,
             ranked.predicted_ratings.get(m) if m in in_ranked else None,
             [movies[r] for r in reasons.get(m, ()) if r in movies],
+            top_stats[m].votes if m in top_stats else None,
+            top_stats[m].avg_rating if m in top_stats else None,
         )
         for m in chosen
         if m in movies
