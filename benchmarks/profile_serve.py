@@ -16,7 +16,9 @@ undisturbed: on a shared machine the same code can take twice as long from one m
 the next) and the median.
 The requests of a case are the same as serve.py's (``serve.prepare_users``): cached lists of
 existing users (``recs-cached`` answered from the finished answers the app keeps once warm,
-``recs-built`` by a second app that keeps none, so every answer is built), fold-in answers
+``recs-built`` by a second app that keeps none, so every answer is built; ``recs-cached-off``
+and ``recs-cached-every`` by apps that record no impressions and every answer: what recording
+costs, the flushing thread's CPU included, as it runs in this process), fold-in answers
 of users who rated since the refresh, cold start of new users; each recommendations case first
 checks that its answers are of that kind. As in a gunicorn worker, BLAS runs one thread; the
 catalogue holds every movie first (a worker's steady state).
@@ -40,10 +42,18 @@ from stack import add_backend_arguments, movielens_stack
 from threadpoolctl import threadpool_limits
 
 CASES = [
-    "recs-cached", "recs-built", "recs-fold-in", "recs-cold", "movie", "top", "top-20", "rate"
+    "recs-cached", "recs-built", "recs-cached-off", "recs-cached-every", "recs-fold-in",
+    "recs-cold", "movie", "top", "top-20", "rate",
 ]  # fmt: skip
-# Cases served by an app that keeps no finished answers (RECOMMENDATION_ANSWERS_KEPT=0).
-UNKEPT_CASES = {"recs-built"}
+# Cases served by an app of other settings than the default's: one that keeps no finished
+# answers, one that records no impressions, one that records every answer (no dedup window).
+VARIANTS = {
+    "recs-built": {"recommendation_answers_kept": 0},
+    "recs-cached-off": {"impressions": "off"},
+    "recs-cached-every": {"impressions_dedup_seconds": 0},
+}
+# The cases that ask the users of cached lists again and again.
+CACHED_CASES = {"recs-cached", "recs-built", "recs-cached-off", "recs-cached-every"}
 
 # Where a function's file lives -> the name it is counted under.
 AREAS = [
@@ -74,7 +84,7 @@ def area(filename: str) -> str:
 def requests_of(case: str, users: dict[str, list[int]], movies: list[int]) -> Iterator[tuple]:
     """(method, path, json body or None), endlessly."""
     if case.startswith("recs-"):
-        kind = "cached" if case == "recs-built" else case.removeprefix("recs-")
+        kind = "cached" if case in CACHED_CASES else case.removeprefix("recs-")
         for user in cycle(users[kind]):
             yield "GET", f"/api/v1/user/{user}/recommendations", None
     elif case == "movie":
@@ -103,7 +113,7 @@ def run(client, requests: Iterator[tuple], n: int, check: Callable | None = None
 
 
 EXPECTED_SOURCE = {
-    "recs-cached": "model", "recs-built": "model", "recs-fold-in": "fold_in", "recs-cold": "popular"
+    **{case: "model" for case in CACHED_CASES}, "recs-fold-in": "fold_in", "recs-cold": "popular"
 }  # fmt: skip
 
 
@@ -189,20 +199,25 @@ def main() -> None:
         settings = load_settings(**{key: stack.env[key] for key in keys})
         app = create_app(settings)
         client = app.test_client()
-        unkept = create_app(settings.model_copy(update={"recommendation_answers_kept": 0}))
+        variants = {
+            case: create_app(settings.model_copy(update=update))
+            for case, update in VARIANTS.items()
+            if case in cases
+        }
         users, movies = prepare_users(_TestClientSession(client), stack.env)
         # As in a gunicorn worker (gunicorn.conf.py's post_fork): one BLAS thread.
         threadpool_limits(1, "blas")
         # A worker's steady state: every movie's details kept by its catalogue.
-        for each in (app, unkept):
+        for each in (app, *variants.values()):
             each.extensions["movierec.catalogue"].movies_by_ids(movies)
-        clients = {case: (unkept if case in UNKEPT_CASES else app).test_client() for case in cases}
+        clients = {case: variants.get(case, app).test_client() for case in cases}
         if args.answers:  # before anything else: the same state in every run
             write_answers(client, args.answers, cases, users, movies)
         streams = {case: requests_of(case, users, movies) for case in cases}
         for case in cases:
-            # recs-cached: every user once, so that the timed answers are the kept ones.
-            n = len(users["cached"]) if case == "recs-cached" else args.requests // 2
+            # The cached cases: every user once, so that the timed answers are the kept ones.
+            kept = case in CACHED_CASES - {"recs-built"}
+            n = len(users["cached"]) if kept else args.requests // 2
             warm(clients[case], case, streams[case], n)
         # Timed rounds, each case in turn (a neighbour's load then hits all cases alike); the
         # minimum is the cost undisturbed, the median what a round typically took.
@@ -217,7 +232,8 @@ def main() -> None:
         for case in cases:
             rounds = timed[case]
             print(f"  {case:13} min {min(rounds):5.2f}  median {statistics.median(rounds):5.2f}")
-        for each in (app, unkept):
+        for each in (app, *variants.values()):
+            each.extensions["movierec.impressions"].close()
             each.extensions["movierec.db"].dispose()
             each.extensions["movierec.cache"].close()
 

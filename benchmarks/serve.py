@@ -22,8 +22,11 @@ answer is computed at read time) and cold start (users created after the refresh
 process keeps the finished answers of unchanged lists (RECOMMENDATION_ANSWERS_KEPT), so after
 the warm-up ``recs-cached`` measures users who ask again; ``recs-built`` sends the same requests
 to a third server that keeps none: what the first request of a user after a refresh costs
-(started only when that case is asked for). PUT rating writes for users of its own, so that
-it never turns a cached list into a fold-in.
+(started only when that case is asked for). ``recs-cached-off`` sends them to a server that
+records no impressions (IMPRESSIONS=off) and ``recs-cached-every`` to one that records every
+answer (IMPRESSIONS_DEDUP_SECONDS=0): with both, a last line gives what recording costs the
+cached recommendations (``recs-cached`` records as the default does). PUT rating writes for
+users of its own, so that it never turns a cached list into a fold-in.
 
 For every case, in alternating rounds (so that a neighbour's load on a shared machine hits all
 cases alike), wrk runs ``--seconds`` at ``--connections`` connections (requests/s, p50, p99)
@@ -133,7 +136,9 @@ class Context:
 @dataclass(frozen=True)
 class Case:
     name: str
-    server: str  # "movierec", "movierec-unkept" (keeps no answers) or "bare"
+    # "movierec", "movierec-unkept" (keeps no answers), "movierec-unrecorded" (IMPRESSIONS=off),
+    # "movierec-every" (every answer recorded: IMPRESSIONS_DEDUP_SECONDS=0) or "bare"
+    server: str
     lua: Callable[[Context], str]  # the request() part of the wrk script
     what: str
     goal_ratio: float | None = None  # of the bare endpoint's requests/s
@@ -227,6 +232,21 @@ CASES = [
         "movierec-unkept",
         _get(lambda c: [f"/api/v1/user/{u}/recommendations" for u in c.users]),
         "GET recommendations, cached, built",
+    ),
+    # Impressions: the same requests as recs-cached on a server that records nothing, and on
+    # one that records every answer (no dedup window: what a site whose users never ask twice
+    # costs). recs-cached itself records, as the default does.
+    Case(
+        "recs-cached-off",
+        "movierec-unrecorded",
+        _get(lambda c: [f"/api/v1/user/{u}/recommendations" for u in c.users]),
+        "GET recommendations, IMPRESSIONS=off",
+    ),
+    Case(
+        "recs-cached-every",
+        "movierec-every",
+        _get(lambda c: [f"/api/v1/user/{u}/recommendations" for u in c.users]),
+        "GET recommendations, every one recorded",
     ),
     Case(
         "recs-fold-in",
@@ -382,12 +402,17 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
             "movierec": servers.enter_context(server(movierec_command, env, "movierec")),
             "bare": servers.enter_context(server(bare_command, env, "bare")),
         }
-        if any(case.server == "movierec-unkept" for case in cases):
-            unkept = {**env, "RECOMMENDATION_ANSWERS_KEPT": "0"}
-            servers_by_name["movierec-unkept"] = servers.enter_context(
-                server(movierec_command, unkept, "movierec-unkept")
-            )
-            wait_ready(f"{servers_by_name['movierec-unkept'].base}/health/ready")
+        variants = {
+            "movierec-unkept": {"RECOMMENDATION_ANSWERS_KEPT": "0"},
+            "movierec-unrecorded": {"IMPRESSIONS": "off"},
+            "movierec-every": {"IMPRESSIONS_DEDUP_SECONDS": "0"},
+        }
+        for name, overrides in variants.items():
+            if any(case.server == name for case in cases):
+                servers_by_name[name] = servers.enter_context(
+                    server(movierec_command, {**env, **overrides}, name)
+                )
+                wait_ready(f"{servers_by_name[name].base}/health/ready")
         movierec_base = servers_by_name["movierec"].base
         wait_ready(f"{movierec_base}/health/ready")
         answer = requests.get(f"{movierec_base}/api/v1/user/1/recommendations", timeout=10)
@@ -424,6 +449,31 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
                     flush=True,
                 )
     return measured
+
+
+def recording_overhead(
+    summary: dict[str, dict[str, float]], measured: dict[str, list[dict[str, float]]]
+) -> str:
+    """The cost of recording impressions: the cached recommendations with recording on (and
+    with every answer recorded) against the same requests on a server that records nothing,
+    as the medians' ratio and the range of the per-round ratios (the rounds interleave the
+    cases, so a round's ratio compares neighbours in time)."""
+    lines = ["impressions (recs-cached-off records nothing):"]
+    off = summary["recs-cached-off"]
+    for name in ("recs-cached", "recs-cached-every"):
+        if name not in summary:
+            continue
+        on = summary[name]
+        ratios = [
+            row["rps"] / base["rps"]
+            for row, base in zip(measured[name], measured["recs-cached-off"], strict=True)
+        ]
+        lines.append(
+            f"  {name}: throughput {on['rps'] / off['rps'] - 1:+.1%} (rounds "
+            f"{min(ratios) - 1:+.1%} to {max(ratios) - 1:+.1%}), server CPU per request "
+            f"{on['cpu_ms'] / off['cpu_ms'] - 1:+.1%}"
+        )
+    return "\n".join(lines)
 
 
 def plot(cases: list[Case], summary: dict[str, dict[str, float]], path: Path) -> Path:
@@ -524,6 +574,8 @@ def main() -> None:
             f"{row['p99_1']:8.2f} {row['ratio']:6.0%} {row['cpu_ms']:6.2f} "
             f"{row['cpu_ratio']:10.0%} {row['errors']:6.0f} {goal(case, row)}"
         )
+    if "recs-cached-off" in summary:
+        print(recording_overhead(summary, measured))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rounds": measured}, indent=2))
     if args.plot:

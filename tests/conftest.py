@@ -180,6 +180,7 @@ def make_test_app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings)
     application.config["TESTING"] = True
     yield application
+    application.extensions["movierec.impressions"].close()
     application.extensions["movierec.db"].dispose()
     application.extensions["movierec.cache"].close()
 

@@ -47,9 +47,20 @@ def _planned(settings: Settings) -> dict[str, datetime]:
 def test_first_start_runs_both_refreshes_at_once(cache: CacheStore, settings: Settings) -> None:
     planned = _planned(settings)
     now = datetime.now(UTC)
-    assert set(planned) == {"recommendations", "statistics", "watchdog"}
-    for job in ("recommendations", "statistics"):
+    assert set(planned) == {
+        "recommendations",
+        "statistics",
+        "watchdog",
+        "impressions-drain",
+        "impressions-prune",
+    }
+    for job in ("recommendations", "statistics", "impressions-prune"):
         assert abs((planned[job] - now).total_seconds()) < 5
+    # The drain every IMPRESSIONS_DRAIN_SECONDS; nothing of it with IMPRESSIONS=off.
+    drain_in = (planned["impressions-drain"] - now).total_seconds()
+    assert 0 < drain_in <= settings.impressions_drain_seconds + 1
+    off = _planned(settings.model_copy(update={"impressions": "off"}))
+    assert set(off) == {"recommendations", "statistics", "watchdog"}
 
 
 def test_published_results_wait_for_their_interval(cache: CacheStore, settings: Settings) -> None:

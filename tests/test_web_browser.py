@@ -366,6 +366,43 @@ def test_pages_are_usable_by_keyboard_and_at_phone_width(site: str, browser: Bro
         context.close()
 
 
+def test_a_click_on_a_recommendation_is_counted_and_the_operator_page_shows_the_arms(
+    site: str, page: Page, console: Console, settings: Settings, session_db: Database
+) -> None:
+    from movierec.jobs.impressions import drain
+    from process_helpers import wait_until
+
+    page.goto(site + "/users/12")
+    title = page.locator("#recommendations .title").first
+    expect(title).not_to_be_empty()
+    movie_id = int(title.get_attribute("href").rsplit("/", 1)[1])
+    title.click()  # opens the movie's page; the click is reported on the way
+    expect(page.locator("#movie h1")).not_to_be_empty()
+    cache = CacheStore.from_settings(settings)
+
+    def clicked() -> bool:  # the web process flushes within half a second; the drain is ours
+        drain(session_db, cache, settings, settle_seconds=0)
+        with session_db.engine.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT o.impression_id IS NOT NULL FROM impression_outcomes o "
+                    "WHERE o.user_id = 12 AND o.movie_id = :m AND o.kind = 'clicked'"
+                ),
+                {"m": movie_id},
+            ).all()
+        return found == [(True,)]  # once, and counted for the answer that showed it
+
+    try:
+        wait_until(clicked, timeout=20, what="the click to reach the database")
+    finally:
+        cache.close()
+    page.goto(site + "/operator")
+    row = page.locator("#online tbody tr").first
+    expect(row).to_contain_text("puresvd")
+    expect(page.locator("#online-plots svg")).to_have_count(7)
+    expect(page.locator("#online-summary")).to_contain_text("bootstrap resamples of users")
+
+
 DESKTOP = {"width": 1280, "height": 800}
 
 

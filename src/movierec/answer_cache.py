@@ -15,24 +15,28 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+Answer = TypeVar("Answer")
 
 
-class AnswerCache:
-    """A thread-safe LRU of answer bodies, keyed by (versions, query)."""
+class AnswerCache(Generic[Answer]):
+    """A thread-safe LRU of answers (a body, or a body with what goes with it), keyed by
+    (versions, query)."""
 
     def __init__(self, max_answers: int = 512) -> None:
         self.max_answers = max_answers
-        self._answers: OrderedDict[Hashable, str] = OrderedDict()
+        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable) -> Answer | None:
         with self._lock:
             body = self._answers.get(key)
             if body is not None:
                 self._answers.move_to_end(key)
             return body
 
-    def put(self, key: Hashable, body: str) -> None:
+    def put(self, key: Hashable, body: Answer) -> None:
         if self.max_answers <= 0:  # keeps none
             return
         with self._lock:

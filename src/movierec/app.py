@@ -14,6 +14,7 @@ from movierec.db import Database
 from movierec.logs import configure_logging
 from movierec.services.catalogue import MovieCatalogue
 from movierec.services.changes import RecentChanges
+from movierec.services.impressions import ImpressionSink
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -40,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["movierec.recommendation_answers"] = AnswerCache(
         settings.recommendation_answers_kept
     )
+    # What the answers showed and what users did next: buffered per process, sent to Redis
+    # off the request path, drained by the scheduler (IMPRESSIONS=off records nothing).
+    app.extensions["movierec.impressions"] = ImpressionSink.from_settings(cache, settings)
 
     from movierec.api import register_api
     from movierec.api.observability import register_observability

@@ -144,6 +144,39 @@ class Settings(BaseSettings):
     # restarted empty) and that no dead refresh is left "running".
     scheduler_watchdog_seconds: float = Field(30, gt=0)
 
+    # Impressions and online metrics (docs/engine.md, "Knowing whether the lists work").
+    # on: every recommendations answer is recorded as what was shown (user id, movie ids and
+    # ranks, source, ranker, model version, experiment arm, time), outcomes that follow are
+    # attributed to it; off: nothing is recorded.
+    impressions: Literal["on", "off"] = "on"
+    # The share of users whose answers and outcomes are recorded (decided per user, so that a
+    # recorded user is recorded whole): lower it on very large sites.
+    impressions_sample_rate: float = Field(1.0, ge=0, le=1)
+    # The same answer (same user, arm, page and movies) asked again within this many seconds is
+    # one impression (a reload, a second tab). 0: every answer counts.
+    impressions_dedup_seconds: float = Field(600, ge=0)
+    # Impressions and outcomes older than this are deleted by the scheduler.
+    impressions_retention_days: float = Field(30, gt=0)
+    # An outcome (a rating, watch, dismissal or click) counts for the first impression that
+    # showed the movie to the user at most this long before it.
+    impressions_outcome_window_days: float = Field(7, gt=0)
+    # How often the scheduler moves what waits in the Redis stream into the database.
+    impressions_drain_seconds: float = Field(5, gt=0)
+    # Stream entries per drain transaction.
+    impressions_drain_batch: int = Field(5000, ge=1, le=1_000_000)
+    # The Redis stream keeps at most about this many entries (oldest dropped): what survives a
+    # scheduler that is down (at 1,000 answers/s, 200 s); about 200 bytes each.
+    impressions_stream_max_length: int = Field(200_000, ge=1000)
+    # A web process flushes its recorded answers to Redis this often, and holds at most this
+    # many while Redis is unreachable (then the oldest are dropped and counted).
+    impressions_flush_seconds: float = Field(0.5, gt=0, le=60)
+    impressions_buffer_max: int = Field(50_000, ge=100)
+    # An A/B experiment between rankers: "name:ranker=weight,ranker=weight" (e.g.
+    # "ab1:puresvd=50,popular=50"), users split by a hash of their id and the name. Or
+    # EXPERIMENT_FILE, a JSON file (docs/engine.md). Neither: no experiment.
+    experiment: str | None = None
+    experiment_file: Path | None = None
+
     # Model selection: a Dask scheduler for `movierec model grid-search`.
     dask_scheduler_address: str | None = None
 
@@ -202,6 +235,42 @@ class Settings(BaseSettings):
             return settings_from_ranker_file(data, default_dir)
         except ParamsFileError as error:
             raise SettingsError(f"invalid setting RANKER_PARAMS_FILE: {error}") from None
+
+    @field_validator("impressions", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: Any) -> Any:
+        # IMPRESSIONS=off, OFF, false or 0 all mean off (and on, true, 1: on).
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            return {"true": "on", "1": "on", "false": "off", "0": "off"}.get(lowered, lowered)
+        return value
+
+    @model_validator(mode="after")
+    def _experiment_is_usable(self) -> Settings:
+        # Checked when the settings are read: a typo in an arm must stop `movierec scheduler`
+        # at start with one line, not fail every refresh later.
+        from movierec.services.experiments import ExperimentError, configured_experiment
+
+        if self.experiment and self.experiment.strip() and self.experiment_file is not None:
+            raise SettingsError("invalid setting EXPERIMENT: set EXPERIMENT or EXPERIMENT_FILE")
+        try:
+            configured_experiment(self.experiment, self.experiment_file)
+        except ExperimentError as error:
+            variable = "EXPERIMENT" if self.experiment else "EXPERIMENT_FILE"
+            raise SettingsError(f"invalid setting {variable}: {error}") from None
+        return self
+
+    @property
+    def recording_impressions(self) -> bool:
+        return self.impressions == "on"
+
+    def configured_experiment(self):  # type: ignore[no-untyped-def]
+        """The A/B experiment of EXPERIMENT or EXPERIMENT_FILE, or None."""
+        from movierec.services.experiments import configured_experiment
+
+        return configured_experiment(self.experiment, self.experiment_file)
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
     @classmethod

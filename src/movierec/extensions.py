@@ -10,6 +10,7 @@ from movierec.config import Settings
 from movierec.db import Database
 from movierec.services.catalogue import MovieCatalogue
 from movierec.services.changes import RecentChanges
+from movierec.services.impressions import ImpressionSink
 
 
 def get_db() -> Database:
@@ -38,3 +39,7 @@ def get_recommendation_answers() -> AnswerCache:
 
 def get_changes() -> RecentChanges:
     return current_app.extensions["movierec.changes"]
+
+
+def get_impressions() -> ImpressionSink:
+    return current_app.extensions["movierec.impressions"]

@@ -101,6 +101,9 @@ def _release_connections(app: object, *, close: bool) -> None:
     extensions = getattr(app, "extensions", None) or {}
     database = extensions.get("movierec.db")
     cache = extensions.get("movierec.cache")
+    impressions = extensions.get("movierec.impressions")
+    if impressions is not None and close:
+        impressions.close()  # what the worker recorded goes to Redis before it exits
     if database is not None and database.url is not None:
         if close:
             database.dispose()

@@ -72,6 +72,29 @@ BACKEND_ERRORS = Counter(
     ["backend"],
 )
 
+# Impressions (services.impressions): what the lists showed, by the ranker, experiment arm
+# (the ranker's name without an experiment) and source of the answer. Arms are the few of the
+# experiment the refresh published, so the label sets stay bounded.
+IMPRESSIONS = Counter(
+    "movierec_impressions",
+    "Recommendations answers recorded as impressions (the same answer asked again within "
+    "IMPRESSIONS_DEDUP_SECONDS once per process), by ranker, experiment arm and source.",
+    ["ranker", "arm", "source"],
+)
+IMPRESSION_SLOTS = Counter(
+    "movierec_impression_slots",
+    "Movies shown in the answers recorded as impressions, by ranker, arm and source.",
+    ["ranker", "arm", "source"],
+)
+CLICKS = Counter("movierec_clicks", "Clicks on recommended movies recorded (POST clicked).")
+IMPRESSION_DROP_REASONS = ("buffer_full",)
+IMPRESSIONS_DROPPED = Counter(
+    "movierec_impressions_dropped",
+    "Recorded answers and clicks dropped before reaching Redis: buffer_full (Redis unreachable "
+    "longer than the buffer of IMPRESSIONS_BUFFER_MAX entries lasts).",
+    ["reason"],
+)
+
 # -- scheduler ------------------------------------------------------------------------------
 
 REFRESH_OUTCOMES = ("success", "busy", "nothing_to_train", "failed")
@@ -95,10 +118,42 @@ REFRESH_LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
 )
 
+# The drain (jobs.impressions), in the scheduler's process.
+DRAINED_AS = ("impression", "duplicate", "click", "unknown", "unreadable")
+IMPRESSIONS_DRAINED = Counter(
+    "movierec_impressions_drained",
+    "Stream entries the drain moved into the database, by what they became: impression, "
+    "duplicate (the same answer within IMPRESSIONS_DEDUP_SECONDS, from another process), "
+    "click, unknown (a user or movie no longer in the database) or unreadable.",
+    ["entry"],
+)
+OUTCOMES = ("liked", "disliked", "dismissed", "clicked")
+OUTCOMES_ATTRIBUTED = Counter(
+    "movierec_outcomes_attributed",
+    "Outcomes attributed to the impression that showed the movie, by its ranker, arm and the "
+    "outcome: liked (rated >= 4 or watched), disliked (rated < 4), dismissed, clicked.",
+    ["ranker", "arm", "outcome"],
+)
+OUTCOMES_UNATTRIBUTED = Counter(
+    "movierec_outcomes_unattributed",
+    "Ratings, watches, dismissals and clicks of movies no impression showed the user within "
+    "IMPRESSIONS_OUTCOME_WINDOW_DAYS before, by outcome.",
+    ["outcome"],
+)
+IMPRESSIONS_WAITING = Gauge(
+    "movierec_impressions_waiting",
+    "Entries left in the Redis stream after the last drain.",
+    multiprocess_mode="max",
+)
+
 for _source in RECOMMENDATION_SOURCES:
     RECOMMENDATIONS.labels(_source)  # every source is a series from the start, at 0
 for _backend in BACKENDS:
     BACKEND_ERRORS.labels(_backend)
+for _reason in IMPRESSION_DROP_REASONS:
+    IMPRESSIONS_DROPPED.labels(_reason)
+for _outcome in OUTCOMES:
+    OUTCOMES_UNATTRIBUTED.labels(_outcome)
 
 
 def count_recommendation(source: str) -> None:
@@ -108,6 +163,45 @@ def count_recommendation(source: str) -> None:
             f"unknown recommendation source {source!r}; one of {', '.join(RECOMMENDATION_SOURCES)}"
         )
     RECOMMENDATIONS.labels(source).inc()
+
+
+def count_impression(ranker: str, arm: str, source: str, slots: int) -> None:
+    """An answer of ``slots`` movies was recorded as an impression."""
+    impressions, shown = _impression_series(ranker, arm, source)
+    impressions.inc()
+    shown.inc(slots)
+
+
+@functools.cache
+def _impression_series(ranker: str, arm: str, source: str) -> tuple[Any, Any]:
+    return IMPRESSIONS.labels(ranker, arm, source), IMPRESSION_SLOTS.labels(ranker, arm, source)
+
+
+def count_click() -> None:
+    CLICKS.inc()
+
+
+def count_impression_dropped(reason: str, count: int = 1) -> None:
+    if reason not in IMPRESSION_DROP_REASONS:
+        raise ValueError(f"unknown reason {reason!r}")
+    IMPRESSIONS_DROPPED.labels(reason).inc(count)
+
+
+def count_drained(entry: str, count: int) -> None:
+    if entry not in DRAINED_AS:
+        raise ValueError(f"unknown drained entry {entry!r}")
+    if count:
+        IMPRESSIONS_DRAINED.labels(entry).inc(count)
+
+
+def count_outcome(ranker: str | None, arm: str | None, outcome: str) -> None:
+    """One outcome attributed to an impression of ``ranker``/``arm`` (both None: to none)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    if arm is None or ranker is None:
+        OUTCOMES_UNATTRIBUTED.labels(outcome).inc()
+    else:
+        OUTCOMES_ATTRIBUTED.labels(ranker, arm, outcome).inc()
 
 
 def count_backend_error(backend: str) -> None:

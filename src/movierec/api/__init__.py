@@ -183,8 +183,10 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
 def register_api(app: OpenAPI) -> None:
     from movierec.api.access import init_access
     from movierec.api.admin import admin
+    from movierec.api.clicks import clicks
     from movierec.api.dismissed import dismissed
     from movierec.api.errors import register_error_handlers
+    from movierec.api.experiments import experiments
     from movierec.api.headers import init_headers
     from movierec.api.health import health
     from movierec.api.movies import movies
@@ -196,5 +198,15 @@ def register_api(app: OpenAPI) -> None:
     init_access(app, settings)  # first: nothing is read or parsed for a request refused anyway
     register_error_handlers(app)
     init_headers(app, settings)
-    for blueprint in (health, users, movies, ratings, dismissed, recommendations, admin):
+    for blueprint in (
+        health,
+        users,
+        movies,
+        ratings,
+        dismissed,
+        recommendations,
+        clicks,
+        admin,
+        experiments,
+    ):
         app.register_api(blueprint)

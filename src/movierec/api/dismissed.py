@@ -14,7 +14,7 @@ from movierec.api.schemas.dismissed import (
     DismissedMoviesOut,
 )
 from movierec.api.schemas.movies import serialize_movie
-from movierec.extensions import get_cache, get_db, get_settings
+from movierec.extensions import get_cache, get_db, get_impressions, get_settings
 from movierec.services import dismissed as dismissed_service
 
 dismissed = api_blueprint(
@@ -56,7 +56,9 @@ def dismiss(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
     It is never recommended to the user again (until un-dismissed). Not a rating: it trains
     nothing and is not in the user's ratings. 201 when dismissed now; 200 with the first
     dismissal's time when the user had dismissed it already (idempotent)."""
-    found = dismissed_service.dismiss(get_db(), get_cache(), path.user_id, body.movie_id)
+    found = dismissed_service.dismiss(
+        get_db(), get_cache(), path.user_id, body.movie_id, get_impressions()
+    )
     out = DismissalOut(
         dismissed_at=found.dismissed_at, movie_id=found.movie_id, user_id=found.user_id
     )

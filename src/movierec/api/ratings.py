@@ -15,7 +15,7 @@ from movierec.api.schemas.ratings import (
     UserRatingsOut,
     WatchedOut,
 )
-from movierec.extensions import get_cache, get_db, get_settings
+from movierec.extensions import get_cache, get_db, get_impressions, get_settings
 from movierec.services import ratings as ratings_service
 from movierec.services.ratings import RatedMovie
 
@@ -76,7 +76,9 @@ def rate(path: UserPath, body: RatingBody):  # type: ignore[no-untyped-def]
 
     0 to 5 stars, rounded to the nearest half star (ties up); replaces an earlier rating of the
     movie, explicit or implicit."""
-    record = ratings_service.rate(get_db(), get_cache(), path.user_id, body.movie_id, body.rating)
+    record = ratings_service.rate(
+        get_db(), get_cache(), path.user_id, body.movie_id, body.rating, get_impressions()
+    )
     return respond(RatingOut.model_validate(record))
 
 
@@ -113,6 +115,7 @@ def watch(path: UserPath, body: MovieRefBody):  # type: ignore[no-untyped-def]
         body.movie_id,
         settings.default_implicit_rating,
         settings.stat_movie_users_lower_limit,
+        get_impressions(),
     )
     return respond(WatchedOut(movie_id=body.movie_id, user_id=path.user_id, watched=watched))
 

@@ -25,9 +25,11 @@ from movierec.extensions import (
     get_catalogue,
     get_changes,
     get_db,
+    get_impressions,
     get_recommendation_answers,
     get_settings,
 )
+from movierec.services import impressions as impressions_service
 from movierec.services import recommendations as recommendations_service
 from movierec.services import top_movies as top_movies_service
 from movierec.services.recommendations import Recommendation
@@ -66,9 +68,12 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
     # An unchanged list's page is the same bytes until the next refresh or load: kept.
     key = read.answer_key(changes, path.user_id, query.offset, limit, movie_filter)
     kept = None if key is None else get_recommendation_answers().get(key)
+    sink = get_impressions()
     if kept is not None:
         metrics.count_recommendation(recommendations_service.SOURCE_MODEL)
-        return respond_json(kept)
+        body, shown = kept
+        sink.record_answer(shown)
+        return respond_json(body)
     found = recommendations_service.recommend(
         get_db(),
         cache,
@@ -81,6 +86,14 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
         movie_filter=movie_filter,
         read=read,
     )
+    shown = impressions_service.shown_answer(
+        read,
+        path.user_id,
+        [item.movie.movie_id for item in found.items],
+        query.offset,
+        found.source,
+        settings.ranker,
+    )
     answer = {
         "user_id": path.user_id,
         "limit": limit,
@@ -88,10 +101,13 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
         "recommendations": [_recommended(item) for item in found.items],
         "source": found.source,
         "backfilled": found.backfilled,
+        "impression_id": sink.impression_id(shown),
     }
     body = recommendations_json(answer)
     if key is not None and found.as_published:
-        get_recommendation_answers().put(key, body)
+        # The answer and what it shows: the same bytes are the same impression.
+        get_recommendation_answers().put(key, (body, shown))
+    sink.record_answer(shown)
     return respond_json(body)
 
 

@@ -4,6 +4,7 @@ list (``encode_list``), published as one version of "recs" with the servable mod
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -129,13 +130,17 @@ class RecommendationLists(VersionedPublishing):
         lists: Iterable[tuple[Any, ...]],
         version: str | None = None,
         model: bytes | None = None,
+        experiment: dict[str, Any] | None = None,
+        arm_models: dict[str, bytes] | None = None,
     ) -> str:
         """Store every user's ranked list under a new version, then switch to it.
 
         Each item is ``(user_id, movie_ids)`` or ``(user_id, movie_ids, scores,
         predicted_ratings)`` (a ``ScoredList``). ``lists`` may be a generator (scoring in
         batches): it is written in pipelined chunks of ``chunk_size`` commands as it comes.
-        ``model`` (the servable model's bytes) is published with the lists, in the same switch.
+        ``model`` (the servable model's bytes) is published with the lists, in the same switch;
+        with an A/B ``experiment`` (``Experiment.to_dict``), so are the models of its other
+        arms (``arm_models``: arm -> bytes; the first arm's is ``model``).
         """
         version = version or new_version()
         hash_key = self.key("recs", version)
@@ -145,6 +150,8 @@ class RecommendationLists(VersionedPublishing):
                 model_key = self.key("recs", version, "model")
                 self.binary_client.set(model_key, model, ex=BUILD_TTL_SECONDS)
                 new_keys.append(model_key)
+            if experiment is not None:
+                new_keys.append(self._write_arms(version, experiment, arm_models or {}))
             pipe = self.client.pipeline(transaction=False)
             pipe.hset(hash_key, "__building__", "1")
             pipe.expire(hash_key, BUILD_TTL_SECONDS)
@@ -163,6 +170,20 @@ class RecommendationLists(VersionedPublishing):
         # The marker field keeps the hash (and its TTL) alive even when there are no users yet.
         self._switch("recs", version, new_keys)
         return version
+
+    def _write_arms(
+        self, version: str, experiment: dict[str, Any], arm_models: dict[str, bytes]
+    ) -> str:
+        from movierec.cache.model_blob import ARMS_SUFFIX, EXPERIMENT_FIELD, arm_model_field
+
+        key = self.key("recs", version, ARMS_SUFFIX)
+        with self.binary_client.pipeline(transaction=False) as pipe:
+            pipe.hset(key, EXPERIMENT_FIELD, json.dumps(experiment))
+            for arm, blob in arm_models.items():
+                pipe.hset(key, arm_model_field(arm), blob)
+            pipe.expire(key, BUILD_TTL_SECONDS)
+            pipe.execute()
+        return key
 
     def cached_list(self, user_id: int) -> CachedList | None:
         """The cached ranked list of a user, or None when the current set has none."""

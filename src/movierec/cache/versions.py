@@ -63,11 +63,15 @@ class VersionedPublishing(RedisConnection):
                     continue
 
     def _version_keys(self, kind: str, version: str, *, optional: bool = True) -> list[str]:
-        """The keys of a version; ``optional``: also the model blob, which a version may lack
-        (published without one)."""
+        """The keys of a version; ``optional``: also the model blob and the experiment's arms,
+        which a version may lack (published without a model, or without an experiment)."""
         if kind == "recs":
-            model = [self.key("recs", version, "model")] if optional else []
-            return [self.key("recs", version), *model]
+            models = (
+                [self.key("recs", version, "model"), self.key("recs", version, "arms")]
+                if optional
+                else []
+            )
+            return [self.key("recs", version), *models]
         return [self.key("stats", version, suffix) for suffix in STATISTICS_KEY_SUFFIXES]
 
     def current_version(self, kind: str) -> str | None:

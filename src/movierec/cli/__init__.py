@@ -9,6 +9,7 @@ from movierec.cli.data import data
 from movierec.cli.db import db
 from movierec.cli.demo import demo
 from movierec.cli.engine import ENGINE_COMMANDS
+from movierec.cli.experiment import experiment
 from movierec.cli.model import model
 from movierec.cli.serve import serve
 
@@ -26,3 +27,4 @@ main.add_command(serve)
 for _engine_command in ENGINE_COMMANDS:
     main.add_command(_engine_command)
 main.add_command(model)
+main.add_command(experiment)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -19,7 +20,9 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -191,6 +194,9 @@ class ModelRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The A/B experiment whose arms the run trained and published (each arm's ranker and
+    # parameters); None without one (``ranker`` is then the one ranker).
+    experiment: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_model_runs_started_at", "started_at"),)
 
@@ -213,3 +219,103 @@ class RankingEvaluation(Base):
     document: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
 
     __table_args__ = (Index("ix_ranking_evaluations_evaluated_at", "evaluated_at"),)
+
+
+# A 64-bit id that is an INTEGER PRIMARY KEY (the rowid, autoincremented) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A list of movie ids: an integer[] on PostgreSQL, a JSON array on SQLite.
+MovieIds = postgresql.ARRAY(Integer()).with_variant(JSON(), "sqlite")
+
+
+class Impression(Base):
+    """One recommendations answer as it was shown to a user: the movies and their ranks, where
+    the list came from, and which ranker (and experiment arm) made it. Written by the
+    scheduler's drain from the Redis stream the web tier records into (``jobs.impressions``);
+    the same answer asked again within IMPRESSIONS_DEDUP_SECONDS is one row. User ids only:
+    nothing else about the person. Deleted with the user, and after
+    IMPRESSIONS_RETENTION_DAYS."""
+
+    __tablename__ = "impressions"
+    __table_args__ = (
+        # Attribution: a user's impressions around an outcome's time.
+        Index("ix_impressions_user_shown", "user_id", "shown_at"),
+        # The same answer within the dedup window, and clicks naming their answer.
+        Index("ix_impressions_fingerprint_shown", "fingerprint", "shown_at"),
+        # Reports (a window of days) and retention.
+        Index("ix_impressions_day", "day"),
+        Index("ix_impressions_shown_at", "shown_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    impression_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The Redis stream entry it was drained from: a drain repeated after a crash inserts
+    # nothing twice.
+    stream_id: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    shown_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    day: Mapped[int] = mapped_column(Integer, nullable=False)  # days since 1970-01-01, UTC
+    # The answer's identity (user, arm, page, movies): the impression id clients are given.
+    fingerprint: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    ranker: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The experiment arm, or the ranker's name when no experiment ran.
+    arm: Mapped[str] = mapped_column(String(64), nullable=False)
+    experiment: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    first_rank: Mapped[int] = mapped_column(Integer, nullable=False)  # the page's offset
+    movie_ids: Mapped[list[int]] = mapped_column(MovieIds, nullable=False)  # best first
+    slots: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ImpressionOutcome(Base):
+    """Something a user did to a movie (rated, watched, dismissed, clicked), attributed by the
+    drain to the first impression that showed it to them within
+    IMPRESSIONS_OUTCOME_WINDOW_DAYS before (``impression_id``; None when none did), or still
+    waiting for attribution (``attributed_at`` None). Ratings, watches and dismissals are
+    written in the transaction of the write itself; clicks come through the stream."""
+
+    __tablename__ = "impression_outcomes"
+    __table_args__ = (
+        Index(
+            "ix_impression_outcomes_pending",
+            "at",
+            postgresql_where=text("attributed_at IS NULL"),
+            sqlite_where=text("attributed_at IS NULL"),
+        ),
+        Index("ix_impression_outcomes_impression", "impression_id"),
+        Index("ix_impression_outcomes_at", "at"),
+        Index("ix_impression_outcomes_user", "user_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    outcome_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # A click's stream entry (None for the outcomes written with their write).
+    stream_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    movie_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("movies.movie_id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # rated|watched|dismissed|clicked
+    rating: Mapped[float | None] = mapped_column(Float)  # the stars of a rating
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The impression id a click named (its fingerprint), if any.
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
+    impression_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("impressions.impression_id", ondelete="CASCADE")
+    )
+    attributed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ImpressionDrain(Base):
+    """How far the drain has read each Redis stream: moved in the transaction that writes what
+    it read, so a drain killed at any point neither loses nor repeats an entry."""
+
+    __tablename__ = "impression_drain"
+
+    stream: Mapped[str] = mapped_column(String(200), primary_key=True)  # the stream's key
+    last_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    drained_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -27,11 +27,12 @@ from movierec.cache import CacheStore
 from movierec.cache.locks import LOCK_TTL_SECONDS
 from movierec.db import Database
 from movierec.db.repositories import model_runs
+from movierec.jobs.impressions import IMPRESSIONS_JOB
 from movierec.jobs.refresh import RECOMMENDATIONS_JOB, STATISTICS_JOB
 
 log = logging.getLogger(__name__)
 
-JOBS = (RECOMMENDATIONS_JOB, STATISTICS_JOB)
+JOBS = (RECOMMENDATIONS_JOB, STATISTICS_JOB, IMPRESSIONS_JOB)
 
 
 def holder_is_dead(holder: str, *, own_pid_is_dead: bool = False) -> bool:

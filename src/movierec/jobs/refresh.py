@@ -35,17 +35,16 @@ from movierec.db.repositories import model_runs
 from movierec.db.repositories.dismissed import dismissed_arrays
 from movierec.db.repositories.ratings import ratings_arrays
 from movierec.db.repositories.statistics import movie_aggregates
+from movierec.jobs import arms
 from movierec.recommender.data import InteractionMatrix
-from movierec.recommender.explanations import liked_items, with_explanations
+from movierec.recommender.explanations import liked_items
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
-from movierec.recommender.ranking import build_ranker, ranker_params
+from movierec.recommender.ranking import ranker_params
 from movierec.recommender.scoring import (
     RatedItems,
     ScoredList,
-    iter_top_n,
     with_predicted_ratings,
 )
-from movierec.recommender.serving import ServingModel
 from movierec.recommender.statistics import rank_movies
 from movierec.recommender.training import NothingToTrain, SVDParams, fit_svd, training_rmse
 
@@ -177,7 +176,10 @@ def _refresh_recommendations(
     started = time.perf_counter()
     version = new_version()
     params = svd_params(settings)
-    ranker_name, ranker_settings = ranker_config(settings)
+    # The RANKER, or one ranker per arm of an A/B experiment (jobs.arms).
+    experiment = settings.configured_experiment()
+    planned = arms.plans(settings, experiment, ranker_config)
+    ranker_name, ranker_settings = planned[0].name, planned[0].params
     log.info("recommendations refresh %s: loading ratings", version)
     # Read first: a load changes ratings before it announces a new catalogue version, so while
     # this one is current the lists miss no loaded rating (else the web tier reads the user's).
@@ -193,8 +195,9 @@ def _refresh_recommendations(
         raise NothingToTrain("there are no ratings in the database to train on")
     with db.session() as session:
         model_runs.start_run(
-            session, version, params.as_dict(), _now(), ranker_name, ranker_settings
-        )
+            session, version, params.as_dict(), _now(), ranker_name, ranker_settings,
+            experiment=arms.run_record(planned, experiment),
+        )  # fmt: skip
     figures: dict[str, object] = {"n_ratings": len(ratings), "load_seconds": load_seconds}
     try:
         log.info(
@@ -214,52 +217,54 @@ def _refresh_recommendations(
         del trained
         gc.collect()
 
-        log.info("recommendations refresh %s: training %s", version, ranker_name)
+        log.info(
+            "recommendations refresh %s: training %s", version, arms.describe(planned, experiment)
+        )
         rank_started = time.perf_counter()
         interactions = InteractionMatrix.from_ratings(ratings, model.user_ids, model.item_ids)
         # The stars as read (float64: the matrix keeps float32), for the reasons of each list.
         liked = liked_items(model, ratings.user_ids, ratings.movie_ids, ratings.ratings)
         del ratings
         threads = scoring_threads(settings)
-        ranker = build_ranker(
-            ranker_name,
-            ranker_settings,
-            rating_model=model,
-            rating_regularization=params.reg_all,
-            min_votes=settings.stat_movie_users_lower_limit,
-            threads=threads,
-        ).fit(interactions)
+        trained_rankers = [
+            arms.train(
+                plan,
+                interactions,
+                model,
+                params.reg_all,
+                min_votes=settings.stat_movie_users_lower_limit,
+                threads=threads,
+                ratings_read_at=ratings_read_at,
+                catalogue_version=catalogue_version,
+            )
+            for plan in planned
+        ]
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
-        # With each movie's number of ratings: what its vector rests on, which similar movies
-        # weigh it by (the statistics may be newer than the vectors, or missing).
-        serving = ServingModel.of(
-            ranker, model, params.reg_all, ratings_read_at, catalogue_version,
-            item_votes=interactions.item_counts(),
-        ).to_bytes()  # fmt: skip
-        # The reasons from the vectors as the web tier reads them back, float32 and all.
-        unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
         excluded = RatedItems.from_matrix(interactions.matrix).including(
             RatedItems.from_ratings(model, dismissed_users, dismissed_movies)
         )
 
-        clock = _ScoringClock(len(ranker.user_ids), show_progress)
+        clock = _ScoringClock(len(interactions.user_ids), show_progress)
         publish_started = time.perf_counter()
-        ranked = iter_top_n(
-            ranker,
+        ranked = arms.ranked_lists(
+            trained_rankers,
+            experiment,
             excluded,
             list_length(settings),
             memory_bytes=settings.scoring_memory_mb * 2**20,
             threads=threads,
             on_batch=clock,
         )
-        lists: UserLists = with_explanations(
-            with_predicted_ratings(ranked, model), unit_vectors, model, liked
+        lists: UserLists = arms.explained(
+            with_predicted_ratings(ranked, model), trained_rankers, experiment, model, liked
         )
         if lists_hook is not None:
             lists = lists_hook(lists)
         with clock.bar:
-            cache.publish_recommendations(lists, version=version, model=serving)
+            cache.publish_recommendations(
+                lists, version=version, **arms.publication(trained_rankers, experiment)
+            )
         _forget_changes_before(cache, ratings_read_at)
         figures["score_seconds"] = clock.seconds
         figures["publish_seconds"] = time.perf_counter() - publish_started - clock.seconds
@@ -274,7 +279,7 @@ def _refresh_recommendations(
     report = RecommendationsReport(
         version=version,
         list_length=list_length(settings),
-        ranker=ranker_name,
+        ranker=arms.describe(planned, experiment),
         total_seconds=time.perf_counter() - started,
         **figures,  # type: ignore[arg-type]
     )

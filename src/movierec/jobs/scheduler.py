@@ -43,6 +43,7 @@ from movierec.cache.locks import LockBusy
 from movierec.cache.signals import MissingReports
 from movierec.config import Settings
 from movierec.db import Database
+from movierec.jobs.impressions import DrainReport, drain, prune
 from movierec.jobs.recovery import recover
 from movierec.jobs.refresh import (
     RECOMMENDATIONS_JOB,
@@ -60,6 +61,11 @@ log = logging.getLogger(__name__)
 Report = RecommendationsReport | StatisticsReport
 
 WATCHDOG_JOB = "watchdog"
+DRAIN_JOB = "impressions-drain"
+PRUNE_JOB = "impressions-prune"
+PRUNE_MINUTES = 60
+# A drain that keeps failing (the database down) logs once a minute, not every few seconds.
+DRAIN_FAILURE_LOG_SECONDS = 60.0
 # (job id, Redis kind) of the two refreshes, statistics first: readers need them most.
 REFRESHES = ((STATISTICS_JOB, "stats"), (RECOMMENDATIONS_JOB, "recs"))
 
@@ -125,6 +131,7 @@ class EngineJobs:
         self.cache = CacheStore.from_settings(settings)
         # The refreshes running in this process now (the watchdog leaves them alone).
         self.running: set[str] = set()
+        self._drain_failure_logged = -float("inf")
 
     def _run(self, job: str, refresh: Callable[[], Report]) -> Report | None:
         self.running.add(job)
@@ -143,6 +150,41 @@ class EngineJobs:
         return self._run(
             STATISTICS_JOB, lambda: refresh_statistics(self.db, self.cache, self.settings)
         )
+
+    def drain_impressions(self) -> DrainReport | None:
+        """One drain of the impressions stream (never raises: the stream keeps what could not
+        be written, and the next tick tries again)."""
+        try:
+            report = drain(self.db, self.cache, self.settings)
+        except LockBusy:
+            return None  # another scheduler (or `experiment report`) drains now
+        except Exception as error:
+            now = time.monotonic()
+            if now - self._drain_failure_logged >= DRAIN_FAILURE_LOG_SECONDS:
+                self._drain_failure_logged = now
+                log.warning(
+                    "impressions drain failed (%s: %s); the stream keeps what waits",
+                    type(error).__name__,
+                    str(error).splitlines()[0] if str(error) else "",
+                )
+            return None
+        if report.read or report.attributed or report.unattributed:
+            log.debug("%s", report.summary())
+        return report
+
+    def prune_impressions(self) -> None:
+        try:
+            impressions, outcomes = prune(self.db, self.settings)
+        except Exception as error:
+            log.warning("impressions pruning failed: %s: %s", type(error).__name__, error)
+            return
+        if impressions or outcomes:
+            log.info(
+                "impressions older than %g days deleted: %d impressions, %d outcomes",
+                self.settings.impressions_retention_days,
+                impressions,
+                outcomes,
+            )
 
     def published(self, kind: str) -> bool:
         """Whether Redis holds a complete version of ``kind`` ("recs" or "stats")."""
@@ -282,12 +324,49 @@ def schedule(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
         misfire_grace_time=None,
     )
     log.info("watchdog every %g seconds", seconds)
+    if jobs.settings.recording_impressions:
+        schedule_impressions(scheduler, jobs)
+
+
+def schedule_impressions(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
+    """The drain every IMPRESSIONS_DRAIN_SECONDS, and pruning hourly (and at start)."""
+    seconds = jobs.settings.impressions_drain_seconds
+    every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    scheduler.add_job(
+        jobs.drain_impressions,
+        IntervalTrigger(seconds=seconds),
+        id=DRAIN_JOB,
+        name="impressions drain",
+        **every,
+    )
+    scheduler.add_job(
+        jobs.prune_impressions,
+        IntervalTrigger(minutes=PRUNE_MINUTES),
+        id=PRUNE_JOB,
+        name="impressions pruning",
+        next_run_time=datetime.now(UTC),
+        **every,
+    )
+    # APScheduler logs every run at INFO: a line every few seconds would bury the refreshes'.
+    logging.getLogger("apscheduler.executors.default").addFilter(_quiet_frequent_jobs)
+    log.info(
+        "impressions drain every %g seconds, kept %g days",
+        seconds,
+        jobs.settings.impressions_retention_days,
+    )
+
+
+def _quiet_frequent_jobs(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's INFO lines about the drain's runs (its failures still show)."""
+    if record.levelno > logging.INFO:
+        return True
+    return not any("impressions drain" in str(arg) for arg in (record.args or ()))
 
 
 def _executors() -> dict[str, ThreadPoolExecutor]:
     # A thread per job: the quick statistics refresh never waits behind a long training, and
-    # the watchdog never waits behind either.
-    return {"default": ThreadPoolExecutor(max_workers=3)}
+    # the watchdog and the impressions drain never wait behind either.
+    return {"default": ThreadPoolExecutor(max_workers=5)}
 
 
 class BackgroundSchedule:

@@ -23,6 +23,7 @@ from movierec.db.repositories import dismissed as dismissed_repo
 from movierec.db.repositories import users as users_repo
 from movierec.services.changes import announce_change, change_time
 from movierec.services.errors import NotFound
+from movierec.services.impressions import DISMISSED, ImpressionSink
 
 # The same (user, movie) foreign keys as a rating's: the same diagnosis of a missing one.
 from movierec.services.ratings import _remove_or_not_found, _write_or_not_found
@@ -44,15 +45,24 @@ class DismissedEntry:
     dismissed_at: datetime
 
 
-def dismiss(db: Database, cache: CacheStore, user_id: int, movie_id: int) -> Dismissal:
+def dismiss(
+    db: Database,
+    cache: CacheStore,
+    user_id: int,
+    movie_id: int,
+    outcomes: ImpressionSink | None = None,
+) -> Dismissal:
     """Dismiss the movie for the user. Idempotent: dismissing it again changes nothing and
-    answers the first dismissal (``created`` False)."""
+    answers the first dismissal (``created`` False). ``outcomes``: where a new dismissal is
+    noted as an outcome of the lists."""
 
     def write(session: Session) -> Dismissal:
         at = change_time()
         created = dismissed_repo.dismiss(session, user_id, movie_id, at)
         if created:
             users_repo.mark_changed(session, user_id, at)
+            if outcomes is not None:
+                outcomes.outcome(session, user_id, movie_id, DISMISSED, at)
         row = dismissed_repo.get_dismissal(session, user_id, movie_id)
         assert row is not None  # inserted now or before, in this transaction's view
         return Dismissal(user_id, movie_id, row.dismissed_at, created)

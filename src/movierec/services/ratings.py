@@ -28,6 +28,7 @@ from movierec.db.repositories import ratings as ratings_repo
 from movierec.db.repositories import users as users_repo
 from movierec.services.changes import announce_change, change_time
 from movierec.services.errors import Conflict, InvalidInput, NotFound
+from movierec.services.impressions import RATED, WATCHED, ImpressionSink
 from movierec.services.movies import current_movie_statistics
 
 MIN_RATING = 0.0
@@ -85,14 +86,22 @@ def _write_or_not_found(db: Database, user_id: int, movie_id: int, write) -> obj
 
 
 def rate(
-    db: Database, cache: CacheStore, user_id: int, movie_id: int, rating: float
+    db: Database,
+    cache: CacheStore,
+    user_id: int,
+    movie_id: int,
+    rating: float,
+    outcomes: ImpressionSink | None = None,
 ) -> RatingRecord:
-    """Store (or replace) the user's explicit rating of the movie, rounded to the half star."""
+    """Store (or replace) the user's explicit rating of the movie, rounded to the half star.
+    ``outcomes``: where the rating is noted as an outcome of the lists (in its transaction)."""
     record = RatingRecord(user_id, movie_id, round_half_star(rating), False, change_time())
 
     def write(session: Session) -> None:
         ratings_repo.upsert_rating(session, user_id, movie_id, record.rating, False, record.ts)
         users_repo.mark_changed(session, user_id, record.ts)
+        if outcomes is not None:
+            outcomes.outcome(session, user_id, movie_id, RATED, record.ts, record.rating)
 
     _write_or_not_found(db, user_id, movie_id, write)
     announce_change(cache, user_id)
@@ -151,6 +160,7 @@ def watch(
     movie_id: int,
     default_rating: float,
     min_votes: int,
+    outcomes: ImpressionSink | None = None,
 ) -> bool:
     """Mark the movie watched: an implicit rating, unless the user already rated it (an
     explicit rating, or an earlier watch, is kept as it is). Returns True (watched)."""
@@ -161,6 +171,8 @@ def watch(
         inserted = ratings_repo.insert_rating_if_absent(session, user_id, movie_id, value, True, at)
         if inserted:
             users_repo.mark_changed(session, user_id, at)
+            if outcomes is not None:
+                outcomes.outcome(session, user_id, movie_id, WATCHED, at)
         return inserted
 
     if _write_or_not_found(db, user_id, movie_id, write):

@@ -58,6 +58,7 @@ from movierec.recommender.serving import ServingModel
 from movierec.services.catalogue import MovieCatalogue
 from movierec.services.changes import RecentChanges
 from movierec.services.errors import NotFound
+from movierec.services.experiments import Arm, Experiment
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
 from movierec.services.top_movies import (
     DATABASE,
@@ -102,10 +103,14 @@ class Recommendations:
 @dataclass(frozen=True)
 class ListRead:
     """What a recommendations request reads first (``read_list``): the user's published list
-    with its versions, and the model of the refresh that published it."""
+    with its versions, and the model of the refresh that published it (with an A/B
+    experiment, the model of the user's arm)."""
 
     published: PublishedList
     model: ServingModel | None
+    # The experiment the refresh published and the user's arm in it; None without one.
+    experiment: Experiment | None = None
+    arm: Arm | None = None
 
     def answer_key(
         self,
@@ -141,7 +146,11 @@ def read_list(cache: CacheStore, user_id: int) -> ListRead:
     Redis is down), and the model of its refresh: a list and the model it is judged by must
     come from one refresh."""
     published = published_list_or_none(cache, user_id)
-    return ListRead(published, cache.serving_model(published.version))
+    models = cache.published_models(published.version)
+    if models.experiment is None:
+        return ListRead(published, models.model)
+    arm = models.experiment.arm_of(user_id)
+    return ListRead(published, cache.arm_model(models, arm.name), models.experiment, arm)
 
 
 def recommend(

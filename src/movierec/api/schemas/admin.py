@@ -33,6 +33,12 @@ class ModelRunOut(BaseModel):
     error: str | None
     started_at: UtcTimestamp
     finished_at: UtcTimestamp | None
+    experiment: dict[str, object] | None = Field(
+        None,
+        description="The A/B experiment whose arms the run trained (each arm's ranker, "
+        "parameters and share); null without one (then `ranker` decided every list).",
+        examples=[{"name": "ab1", "arms": [{"arm": "puresvd", "ranker": "puresvd", "share": 0.5}]}],
+    )
 
 
 class CacheVersionsOut(BaseModel):

@@ -146,6 +146,14 @@ class RecommendationsOut(BaseModel):
         "because the user had rated the cached ones since.",
         examples=[0],
     )
+    impression_id: str | None = Field(
+        None,
+        description="This answer as an impression (the same answer asked again shortly is the "
+        "same impression): send it with `POST /user/<id>/clicked` when the user opens one of "
+        "the movies. Null when answers are not recorded (IMPRESSIONS=off, or the user is not "
+        "in the sample).",
+        examples=["3f9c2a7d1e0b4c55"],
+    )
 
 
 class TopMovieOut(MovieOut):

@@ -21,8 +21,11 @@ def start_run(
     started_at: datetime,
     ranker: str = "svd",
     ranker_params: dict[str, object] | None = None,
+    *,
+    experiment: dict[str, object] | None = None,
 ) -> None:
-    """Record a refresh that starts: the rating model's ``params``, the ranker and its own."""
+    """Record a refresh that starts: the rating model's ``params``, the ranker and its own
+    (the first arm's, with an A/B ``experiment``: its arms, rankers and shares)."""
     session.add(
         ModelRun(
             version=version,
@@ -30,6 +33,7 @@ def start_run(
             params=params,
             ranker=ranker,
             ranker_params=ranker_params,
+            experiment=experiment,
             started_at=started_at,
         )
     )

@@ -96,12 +96,13 @@ function currentUser() {
 
 // A movie card from the template: title (a link to its page), year, genres, figures,
 // "because you liked", description, and the rating actions when a user is chosen.
-function movieCard(movie, { figures = [], because = null, onChange = null } = {}) {
+function movieCard(movie, { figures = [], because = null, onChange = null, onOpen = null } = {}) {
   const card = document.getElementById("movie-card").content.firstElementChild.cloneNode(true);
   card.dataset.movieId = movie.movie_id;
   const title = card.querySelector(".title");
   title.textContent = movie.title;
   title.href = `${ROOT}/movies/${movie.movie_id}`;
+  if (onOpen) title.addEventListener("click", () => onOpen(movie));
   card.querySelector(".year").textContent = movie.year ? `(${movie.year})` : "";
   card.querySelector(".genres").textContent = (movie.genres || "").split("|").join(" · ");
   card.querySelector(".figures").textContent = figures.filter(Boolean).join(" · ");
@@ -334,69 +335,190 @@ const pages = {
   },
 
   async operator() {
-    const status = await attempt(() => api("GET", "/admin/status"));
-    if (!status) return;
-    const model = status.current_model;
-    facts(document.getElementById("current-model"), model ? [
-      ["Version", model.version],
-      ["Ranking model", model.ranker],
-      ["Ranking parameters", JSON.stringify(model.ranker_params)],
-      ["Rating model (SVD)", JSON.stringify(model.params)],
-      ["Users / movies / ratings", `${count(model.n_users)} / ${count(model.n_movies)} / ${count(model.n_ratings)}`],
-      ["Training RMSE", model.train_rmse === null ? null : model.train_rmse.toFixed(4)],
-      ["Finished (UTC)", utc(model.finished_at)],
-    ] : [["Version", "none yet: no refresh has published recommendations"]]);
-    facts(document.getElementById("versions"), [
-      ["Recommendations version", status.versions.recommendations],
-      ["Statistics version", status.versions.statistics],
-      ["Users with a list", count(status.users_with_recommendations)],
-      ["Refresh running now", status.running.recommendations || "no"],
-      ["Statistics refresh running now", status.running.statistics || "no"],
-    ]);
-    const rows = status.recent_runs.map((run) => {
-      const row = element("tr");
-      row.className = `run-${run.status}`;
-      const cells = [
-        utc(run.started_at),
-        run.status + (run.error ? `: ${run.error}` : ""),
-        run.ranker, count(run.n_users), count(run.n_ratings),
-        seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
-        seconds(run.score_seconds), seconds(run.publish_seconds), seconds(wallSeconds(run)),
-      ];
-      for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
-      return row;
-    });
-    const runs = document.querySelector("#runs tbody");
-    runs.replaceChildren(...rows);
-    if (!rows.length) {
-      const empty = element("tr");
-      const cell = element("td", "No refresh has run yet.");
-      cell.colSpan = 11;
-      empty.append(cell);
-      runs.append(empty);
+    const days = document.getElementById("online-days");
+    if (!days.dataset.wired) {
+      days.dataset.wired = "yes";
+      days.addEventListener("change", () => attempt(() => showOnlineMetrics(Number(days.value))));
     }
-    const evaluation = status.latest_evaluation;
-    const summary = document.getElementById("evaluation-summary");
-    if (!evaluation) {
-      summary.textContent = "None recorded: run `movierec model evaluate --ranking` on the database's ratings.";
-      return;
-    }
-    summary.textContent = `${evaluation.split} split, @${evaluation.k}, ${count(evaluation.n_users)} users, ` +
-      `${count(evaluation.n_ratings)} ratings, evaluated ${utc(evaluation.evaluated_at)} UTC`;
-    const table = document.getElementById("evaluation");
-    table.hidden = false;
-    table.querySelector("tbody").replaceChildren(...evaluation.results.map((result) => {
-      const row = element("tr");
-      const number = (value, digits = 4) => (typeof value === "number" ? value.toFixed(digits) : "—");
-      for (const value of [
-        result.model, number(result.ndcg_rel), number(result.ndcg_vs_popular, 2),
-        number(result.precision_rel), number(result.recall_rel),
-        typeof result.coverage === "number" ? `${(100 * result.coverage).toFixed(1)} %` : "—",
-      ]) row.append(element("td", value));
-      return row;
-    }));
+    await Promise.all([showEngineStatus(), attempt(() => showOnlineMetrics(Number(days.value)))]);
   },
 };
+
+async function showEngineStatus() {
+  const status = await attempt(() => api("GET", "/admin/status"));
+  if (!status) return;
+  const model = status.current_model;
+  facts(document.getElementById("current-model"), model ? [
+    ["Version", model.version],
+    ["Ranking model", model.experiment ? `experiment ${model.experiment.name}: ` +
+      model.experiment.arms.map((a) => `${a.arm} (${a.ranker}) ${Math.round(100 * a.share)} %`).join(", ")
+      : model.ranker],
+    ["Ranking parameters", JSON.stringify(model.experiment
+      ? Object.fromEntries(model.experiment.arms.map((a) => [a.arm, a.params])) : model.ranker_params)],
+    ["Rating model (SVD)", JSON.stringify(model.params)],
+    ["Users / movies / ratings", `${count(model.n_users)} / ${count(model.n_movies)} / ${count(model.n_ratings)}`],
+    ["Training RMSE", model.train_rmse === null ? null : model.train_rmse.toFixed(4)],
+    ["Finished (UTC)", utc(model.finished_at)],
+  ] : [["Version", "none yet: no refresh has published recommendations"]]);
+  facts(document.getElementById("versions"), [
+    ["Recommendations version", status.versions.recommendations],
+    ["Statistics version", status.versions.statistics],
+    ["Users with a list", count(status.users_with_recommendations)],
+    ["Refresh running now", status.running.recommendations || "no"],
+    ["Statistics refresh running now", status.running.statistics || "no"],
+  ]);
+  const rows = status.recent_runs.map((run) => {
+    const row = element("tr");
+    row.className = `run-${run.status}`;
+    const cells = [
+      utc(run.started_at),
+      run.status + (run.error ? `: ${run.error}` : ""),
+      run.ranker, count(run.n_users), count(run.n_ratings),
+      seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
+      seconds(run.score_seconds), seconds(run.publish_seconds), seconds(wallSeconds(run)),
+    ];
+    for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
+    return row;
+  });
+  const runs = document.querySelector("#runs tbody");
+  runs.replaceChildren(...rows);
+  if (!rows.length) {
+    const empty = element("tr");
+    const cell = element("td", "No refresh has run yet.");
+    cell.colSpan = 11;
+    empty.append(cell);
+    runs.append(empty);
+  }
+  const evaluation = status.latest_evaluation;
+  const summary = document.getElementById("evaluation-summary");
+  if (!evaluation) {
+    summary.textContent = "None recorded: run `movierec model evaluate --ranking` on the database's ratings.";
+    return;
+  }
+  summary.textContent = `${evaluation.split} split, @${evaluation.k}, ${count(evaluation.n_users)} users, ` +
+    `${count(evaluation.n_ratings)} ratings, evaluated ${utc(evaluation.evaluated_at)} UTC`;
+  const table = document.getElementById("evaluation");
+  table.hidden = false;
+  table.querySelector("tbody").replaceChildren(...evaluation.results.map((result) => {
+    const row = element("tr");
+    const number = (value, digits = 4) => (typeof value === "number" ? value.toFixed(digits) : "—");
+    for (const value of [
+      result.model, number(result.ndcg_rel), number(result.ndcg_vs_popular, 2),
+      number(result.precision_rel), number(result.recall_rel),
+      typeof result.coverage === "number" ? `${(100 * result.coverage).toFixed(1)} %` : "—",
+    ]) row.append(element("td", value));
+    return row;
+  }));
+}
+
+// -- online metrics (the operator page) ------------------------------------------------------
+
+const PLOTTED = [
+  ["impressions", "Lists shown", (v) => count(v)],
+  ["users", "Users shown a list", (v) => count(v)],
+  ["click_through", "Click-through (clicks per list)", (v) => v.toFixed(3)],
+  ["liked_per_user", "Liked per user shown a list", (v) => v.toFixed(3)],
+  ["liked_per_slot", "Liked per movie shown", (v) => v.toFixed(4)],
+  ["dismissed_per_slot", "Dismissed per movie shown", (v) => v.toFixed(4)],
+  ["coverage", "Coverage of the catalogue", (v) => `${(100 * v).toFixed(1)} %`],
+];
+const COLOURS = ["#6a2a7c", "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#7f7f7f"];
+
+function armLabel(arm) {
+  return arm.experiment ? `${arm.experiment}/${arm.arm}` : arm.arm;
+}
+
+function withInterval(rate, digits) {
+  if (!rate || rate.value === null) return "—";
+  const value = rate.value.toFixed(digits);
+  return rate.low === null ? value : `${value} [${rate.low.toFixed(digits)}, ${rate.high.toFixed(digits)}]`;
+}
+
+async function showOnlineMetrics(days) {
+  const report = await api("GET", `/admin/experiment?days=${days}`);
+  const summary = document.getElementById("online-summary");
+  const table = document.getElementById("online");
+  const plots = document.getElementById("online-plots");
+  const verdicts = document.getElementById("online-verdicts");
+  if (!report.arms.length) {
+    summary.textContent = `No lists recorded from ${report.from} to ${report.to} (UTC).`;
+    table.hidden = true;
+    plots.replaceChildren();
+    verdicts.replaceChildren();
+    return;
+  }
+  summary.textContent = `${report.from} to ${report.to} (UTC); intervals: ${Math.round(100 * report.confidence)} %, ` +
+    `from ${report.resamples} bootstrap resamples of users.`;
+  table.hidden = false;
+  table.querySelector("tbody").replaceChildren(...report.arms.map((arm) => {
+    const row = element("tr");
+    for (const value of [
+      arm.experiment || "—", arm.arm, arm.ranker, count(arm.users), count(arm.impressions),
+      count(arm.clicks), count(arm.liked_after_shown),
+      withInterval(arm.rates.click_through, 3), withInterval(arm.rates.liked_per_user, 3),
+      withInterval(arm.rates.liked_per_slot, 4), withInterval(arm.rates.dismissed_per_slot, 4),
+      arm.coverage === null ? "—" : `${(100 * arm.coverage).toFixed(1)} %`,
+    ]) row.append(element("td", value));
+    return row;
+  }));
+  verdicts.replaceChildren(...report.arms.flatMap((arm) => arm.comparison
+    .filter((c) => c.metric === report.primary_rate || c.metric === "liked_per_slot")
+    .map((c) => element("li", `${arm.experiment}: ${c.metric.replaceAll("_", " ")}: ${c.verdict}`))));
+  const series = new Map();
+  for (const row of report.daily) {
+    const label = armLabel(row);
+    if (!series.has(label)) series.set(label, []);
+    series.get(label).push(row);
+  }
+  plots.replaceChildren(...PLOTTED.map(([key, title, format]) => linePlot(title, key, series, format)));
+}
+
+// One metric over the days, a line per arm, as an SVG drawn from the numbers (no library).
+function linePlot(title, key, series, format) {
+  const figure = element("figure", null, "plot");
+  const caption = element("h3", title);
+  figure.append(caption);
+  const width = 320, height = 160, left = 48, bottom = 22, top = 8, right = 8;
+  const days = [...new Set([...series.values()].flat().map((row) => row.day))].sort();
+  const values = [...series.values()].flat().map((row) => row[key]).filter((v) => typeof v === "number");
+  const highest = Math.max(...values, 0) || 1;
+  const x = (day) => left + (days.length > 1 ? (days.indexOf(day) / (days.length - 1)) : 0.5) * (width - left - right);
+  const y = (value) => top + (1 - value / highest) * (height - top - bottom);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${title} per day and arm`);
+  const add = (tag, attributes, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add("line", { x1: left, y1: y(0), x2: width - right, y2: y(0), stroke: "#999" });
+  add("text", { x: left - 4, y: y(highest) + 4, "text-anchor": "end" }, format(highest));
+  add("text", { x: left - 4, y: y(0), "text-anchor": "end" }, format(0));
+  if (days.length) {
+    add("text", { x: x(days[0]), y: height - 6, "text-anchor": "start" }, days[0].slice(5));
+    add("text", { x: x(days[days.length - 1]), y: height - 6, "text-anchor": "end" }, days[days.length - 1].slice(5));
+  }
+  const legend = element("p", null, "legend");
+  [...series.entries()].forEach(([label, rows], index) => {
+    const colour = COLOURS[index % COLOURS.length];
+    const points = rows.filter((row) => typeof row[key] === "number").map((row) => `${x(row.day)},${y(row[key])}`);
+    if (points.length > 1) add("polyline", { points: points.join(" "), fill: "none", stroke: colour, "stroke-width": 2 });
+    for (const point of points) {
+      const [cx, cy] = point.split(",");
+      add("circle", { cx, cy, r: 2.5, fill: colour });
+    }
+    const swatch = element("span", `■ ${label}  `);
+    swatch.style.color = colour;
+    legend.append(swatch);
+  });
+  figure.append(svg, legend);
+  return figure;
+}
 
 // What a recommended movie shows: the stars the user is predicted to give it, or, for a movie
 // from the top list (a new user's list, or the end of a list filled up), its average and votes.
@@ -432,10 +554,25 @@ async function showRecommendations(user) {
         figures: recommendationFigures(m),
         because: m.because,
         onChange: () => pages.refreshUser(),
+        onOpen: (movie) => reportClick(user, movie.movie_id, answer.impression_id),
       }),
     ),
     "Nothing to recommend yet.",
   );
+}
+
+// Tells the service that the person opened a recommended movie (what click-through counts),
+// with the id of the answer that showed it. Sent as the page leaves (keepalive); a failure
+// (no key where one is needed, the service away) is nobody's business on the way to the movie.
+function reportClick(user, movieId, impressionId) {
+  const headers = { "Content-Type": "application/json" };
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers["X-API-Key"] = key;
+  const body = { movie_id: movieId };
+  if (impressionId) body.impression_id = impressionId;
+  fetch(`${API}/user/${user}/clicked`, {
+    method: "POST", headers, body: JSON.stringify(body), keepalive: true,
+  }).catch(() => {});
 }
 
 // A row of the user's lists: the movie (a link to its page), what to show beside it, and one
