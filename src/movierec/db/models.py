@@ -204,6 +204,9 @@ class ModelRun(Base):
     ranker: Mapped[str] = mapped_column(String(32), nullable=False, server_default="svd")
     ranker_params: Mapped[dict[str, object] | None] = mapped_column(JSON)
     rank_fit_seconds: Mapped[float | None] = mapped_column(Float)
+    # The content model: placing the movies with few or no ratings, and how many those were.
+    content_seconds: Mapped[float | None] = mapped_column(Float)
+    new_movies: Mapped[int | None] = mapped_column(Integer)
     n_users: Mapped[int | None] = mapped_column(Integer)
     n_movies: Mapped[int | None] = mapped_column(Integer)
     n_ratings: Mapped[int | None] = mapped_column(Integer)

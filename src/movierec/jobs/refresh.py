@@ -2,9 +2,11 @@
 statistics.
 
 A recommendations refresh trains the rating model (Surprise's SVD: the stars shown beside each
-movie) and the ranking model (RANKER: what decides the list), ranks every user's unrated movies
-with the ranker and publishes each list with the ranker's scores and the predicted stars. The
-job never branches on the algorithm: every ranker follows ``recommender.ranking.Ranker``.
+movie) and the ranking model (RANKER: what decides the list), places the movies with few or no
+ratings by their content (``recommender.content``: the movies of the catalogue that are not
+retired are served, new ones included), ranks every user's unrated movies with the ranker and
+publishes each list with the ranker's scores and the predicted stars. The job never branches
+on the algorithm: every ranker follows ``recommender.ranking.Ranker``.
 
 Both hold a Redis job lock for their whole run, so two schedulers, or a scheduler and an
 operator's ``movierec train``, never run the same refresh at once (the second gets
@@ -31,9 +33,11 @@ from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import model_runs
 from movierec.db.repositories.dismissed import dismissed_arrays
+from movierec.db.repositories.movies import catalogue_content
 from movierec.db.repositories.ratings import ratings_arrays
 from movierec.db.repositories.statistics import movie_aggregates
-from movierec.recommender.data import InteractionMatrix
+from movierec.recommender.content import ContentParams, place_by_content
+from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.explanations import liked_items, with_explanations
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
 from movierec.recommender.ranking import build_ranker, ranker_params
@@ -68,6 +72,8 @@ class RecommendationsReport:
     load_seconds: float
     fit_seconds: float
     rank_fit_seconds: float
+    content_seconds: float
+    new_movies: int  # served movies with fewer than CONTENT_WARM_RATINGS ratings
     score_seconds: float
     publish_seconds: float
     train_rmse: float
@@ -79,6 +85,7 @@ class RecommendationsReport:
             f"from {self.n_ratings:,} ratings (train RMSE {self.train_rmse:.4f}); "
             f"ranked by {self.ranker}; load {self.load_seconds:.1f}s, "
             f"fit SVD {self.fit_seconds:.1f}s, fit {self.ranker} {self.rank_fit_seconds:.1f}s, "
+            f"content {self.content_seconds:.1f}s ({self.new_movies:,} new movies), "
             f"score {self.score_seconds:.1f}s, publish {self.publish_seconds:.1f}s, "
             f"total {self.total_seconds:.1f}s"
         )
@@ -125,6 +132,19 @@ def ranker_config(settings: Settings, name: str | None = None) -> tuple[str, dic
 def scoring_threads(settings: Settings) -> int:
     """SCORING_THREADS, else one per core this process may run on."""
     return settings.scoring_threads or max(1, len(os.sched_getaffinity(0)))
+
+
+def content_params(settings: Settings) -> ContentParams:
+    return ContentParams(warm_ratings=settings.content_warm_ratings)
+
+
+def served_movie_ids(
+    rated_ids: np.ndarray, catalogue_ids: np.ndarray, retired_ids: np.ndarray, with_content: bool
+) -> np.ndarray:
+    """The movies the lists may hold: with the content model every movie of the catalogue,
+    else those someone has rated; never a retired one (its ratings still train the models)."""
+    candidates = np.union1d(rated_ids, catalogue_ids) if with_content else rated_ids
+    return np.setdiff1d(candidates, retired_ids, assume_unique=True)
 
 
 def list_length(settings: Settings) -> int:
@@ -186,6 +206,7 @@ def _refresh_recommendations(
     with db.engine.connect() as connection:
         ratings = ratings_arrays(connection)  # flat arrays: no Python object per rating
         dismissed_users, dismissed_movies = dismissed_arrays(connection)
+        content, retired_ids = catalogue_content(connection)
     load_seconds = time.perf_counter() - started
     if ratings.empty:
         raise NothingToTrain("there are no ratings in the database to train on")
@@ -228,15 +249,36 @@ def _refresh_recommendations(
             threads=threads,
         ).fit(interactions)
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
+
+        # The movies served: new ones placed by content, retired ones left out (the models'
+        # user side keeps what their ratings taught it).
+        log.info("recommendations refresh %s: placing movies by content", version)
+        with_content = settings.content_model
+        served = served_movie_ids(model.item_ids, content.movie_ids, retired_ids, with_content)
+        warm = content_params(settings)
+        placement = place_by_content(
+            ranker, content if with_content else None, interactions.item_counts(), warm, served
+        )
+        del content
+        figures["content_seconds"] = placement.seconds
+        figures["new_movies"] = int((placement.counts < warm.warm_ratings).sum())
+        # The rating model on the same movies (a new one: Surprise's "unknown movie" estimate).
+        fitted_ids, model = model.item_ids, model.with_items(served)
+        moved = positions(served, fitted_ids)  # old column -> served column, -1: retired
+        liked = liked.remapped(moved)
         serving = ServingModel.of(
-            ranker, model, params.reg_all, ratings_read_at, catalogue_version
-        ).to_bytes()
+            ranker, model, params.reg_all, ratings_read_at, catalogue_version,
+            placement if with_content else None, warm.warm_ratings,
+        ).to_bytes()  # fmt: skip
         # The reasons from the vectors as the web tier reads them back, float32 and all.
         unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
-        excluded = RatedItems.from_matrix(interactions.matrix).including(
-            RatedItems.from_ratings(model, dismissed_users, dismissed_movies)
+        excluded = (
+            RatedItems.from_matrix(interactions.matrix)
+            .remapped(moved)
+            .including(RatedItems.from_ratings(model, dismissed_users, dismissed_movies))
         )
+        del interactions
 
         clock = _ScoringClock(len(ranker.user_ids), show_progress)
         publish_started = time.perf_counter()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -385,11 +385,9 @@ class RatingModelRanker:
         return self.model.item_factors
 
     def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
-        model = self.model.with_items(item_ids)
-        if vectors is not None:
-            model = replace(model, item_factors=_placed_vectors(
-                model.item_ids, model.item_ids, model.item_factors, vectors))  # fmt: skip
-        self._use(model)
+        # The rating model's estimate needs a bias beside the factors: a movie without ratings
+        # keeps Surprise's estimate for an unknown movie (mu + b_u), content or not.
+        self._use(self.model.with_items(item_ids))
 
     def params(self) -> dict[str, Any]:
         return {}

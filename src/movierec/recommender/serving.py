@@ -8,7 +8,12 @@ changed since the lists were computed (or a user the refresh did not know):
 
 - ``recommend`` folds the user in (the ranker's own fold-in) and ranks every movie they have
   not rated, with the predicted stars of the rating model's fold-in beside each;
-- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine);
+- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine); a
+  movie the model does not hold (created since the refresh) is placed by its content with the
+  published content mapping (``recommender.content.ContentMap``), so it has similar movies at
+  once;
+- ``is_new`` tells the movies that had fewer than the content model's ``warm_ratings``
+  ratings at the refresh (or none: created since), which answers mark as new;
 - ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
 """
 
@@ -21,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from movierec.recommender.content import ContentMap, ContentPlacement
+from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
 from movierec.recommender.ranking import (
     ALSRanker,
@@ -58,6 +65,12 @@ class ServingModel:
     # load has changed anyone's ratings since, and the lists were published finished (the
     # dismissed movies left out, the reasons attached). None: a model from before that.
     catalogue_version: str | None = None
+    # The content model's mapping (None: content off, or a ranker without a movie space), and
+    # each movie's ratings at the refresh with the count below which a movie is new (None:
+    # unknown, a model from before; then only movies it does not hold are new).
+    content_map: ContentMap | None = None
+    item_counts: np.ndarray | None = None
+    warm_ratings: int = 0
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -78,8 +91,11 @@ class ServingModel:
         rating_regularization: float,
         ratings_read_at: float,
         catalogue_version: str | None = None,
+        placement: ContentPlacement | None = None,
+        warm_ratings: int = 0,
     ) -> ServingModel:
-        """The servable part of a trained ranker and rating model (same movie ids)."""
+        """The servable part of a trained ranker and rating model (same movie ids), with what
+        the content model's ``placement`` did to it."""
         movie_side = FactorModel(
             global_mean=rating_model.global_mean,
             user_ids=np.empty(0, dtype=np.int64),
@@ -94,9 +110,16 @@ class ServingModel:
             served: Ranker | None = ranker
         except FoldInUnavailable:
             served = None
+        counts = None
+        if placement is not None:
+            counts = np.zeros(len(rating_model.item_ids), dtype=np.int64)
+            columns = positions(rating_model.item_ids, placement.item_ids)
+            counts[columns[columns >= 0]] = placement.counts[columns >= 0]
         return cls(
             ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at,
             served, catalogue_version,
+            content_map=None if placement is None or served is None else placement.content_map,
+            item_counts=counts, warm_ratings=warm_ratings,
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -108,6 +131,11 @@ class ServingModel:
         if self.ranker is not None:
             for name, value in self.ranker.state().items():
                 arrays[f"ranker.{name}"] = np.asarray(value)
+        if self.content_map is not None:
+            for name, value in self.content_map.state().items():
+                arrays[f"content.{name}"] = value
+        if self.item_counts is not None:
+            arrays["item_counts"] = self.item_counts.astype(np.int32)
         meta = {
             "format": FORMAT,
             "ranker": self.ranker_name,
@@ -117,6 +145,8 @@ class ServingModel:
             "rating_regularization": self.rating_regularization,
             "ratings_read_at": self.ratings_read_at,
             "catalogue_version": self.catalogue_version,
+            "content": None if self.content_map is None else self.content_map.meta(),
+            "warm_ratings": self.warm_ratings,
         }
         arrays["meta"] = np.array(json.dumps(meta, default=float))
         buffer = io.BytesIO()
@@ -152,9 +182,17 @@ class ServingModel:
         if meta["can_fold_in"]:
             ranker = _restore(meta["ranker"], dict(meta["ranker_params"]), state, rating,
                               regularization, item_ids)  # fmt: skip
+        content = {
+            k.removeprefix("content."): v for k, v in arrays.items() if k.startswith("content.")
+        }
+        content_map = ContentMap.restore(meta["content"], content) if meta.get("content") else None
+        counts = arrays.get("item_counts")
         return cls(
             meta["ranker"], meta["ranker_params"], rating, regularization,
             float(meta["ratings_read_at"]), ranker, meta.get("catalogue_version"),
+            content_map=content_map,
+            item_counts=None if counts is None else counts.astype(np.int64),
+            warm_ratings=int(meta.get("warm_ratings") or 0),
         )  # fmt: skip
 
     # -- answering --------------------------------------------------------------------------
@@ -217,16 +255,48 @@ class ServingModel:
             ).astype(np.float32)
         return self._unit_vectors
 
-    def similar(self, movie_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
-        (best first, the movie itself left out); empty when the model has not seen it."""
+    def is_new(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Whether each movie is new: fewer than ``warm_ratings`` ratings at the refresh, or
+        not in the model at all (created since, or nobody had rated it)."""
+        columns = self.columns(movie_ids)
+        new = columns < 0
+        if self.item_counts is not None and self.warm_ratings:
+            new[~new] = self.item_counts[columns[~new]] < self.warm_ratings
+        return new
+
+    def movie_vector(
+        self, movie_id: int, content: MovieContent | None = None
+    ) -> tuple[int, np.ndarray | None]:
+        """The movie's column (-1: the model does not hold it) and its unit vector in the
+        ranker's movie space: its own, else placed by ``content`` (its content, for a movie
+        created since the refresh) with the published mapping; None when there is neither."""
         unit = self.unit_vectors()
+        if unit is None:
+            return -1, None
         column = int(self.columns(np.array([movie_id]))[0])
-        if unit is None or column < 0 or not unit[column].any():
+        if column >= 0:
+            return column, unit[column] if unit[column].any() else None
+        if self.content_map is None or content is None or not len(content):
+            return -1, None
+        vector = self.content_map.embed(content)[0]
+        norm = float(np.linalg.norm(vector))
+        return -1, (vector / norm).astype(np.float32) if norm > 0 else None
+
+    def similar(
+        self, movie_id: int, n: int, content: MovieContent | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
+        (best first, the movie itself left out). A movie the model does not hold is placed by
+        ``content`` (``movie_vector``); empty when it has no place."""
+        unit = self.unit_vectors()
+        column, vector = self.movie_vector(movie_id, content)
+        if unit is None or vector is None:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        cosine = (unit @ unit[column]).astype(np.float64)[None, :]
-        cosine[0, column] = -np.inf
+        cosine = (unit @ vector).astype(np.float64)[None, :]
+        if column >= 0:
+            cosine[0, column] = -np.inf
         picked = top_k_columns(cosine, n)[0]
+        picked = picked[np.isfinite(cosine[0, picked])]
         return self.item_ids[picked], cosine[0, picked]
 
     def explain(

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import Connection, Text, bindparam, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from movierec.db.models import Movie
+from movierec.recommender.content_features import MovieContent
 
 _MOVIES = Movie.__table__
 
@@ -107,3 +109,36 @@ def movie_ids_with_title_words(
         query = query.where(_MOVIES.c.title.ilike(_like_pattern(word), escape="\\"))
     query = query.order_by(_MOVIES.c.title, _MOVIES.c.movie_id).limit(limit)
     return [(movie_id, bool(first)) for movie_id, first in session.connection().execute(query)]
+
+
+_CONTENT = select(
+    _MOVIES.c.movie_id,
+    _MOVIES.c.title,
+    _MOVIES.c.year,
+    _MOVIES.c.genres,
+    _MOVIES.c.description,
+    _MOVIES.c.collection,
+    _MOVIES.c.keywords,
+    _MOVIES.c.retired_at.is_not(None),
+).order_by(_MOVIES.c.movie_id)
+
+
+def catalogue_content(connection: Connection) -> tuple[MovieContent, np.ndarray]:
+    """Every movie's content (what the content model places movies by) and the ids of the
+    retired movies, in one query (62k movies at MovieLens-25M: a fraction of a second)."""
+    rows = connection.execute(_CONTENT).all()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
+    ids, titles, years, genres, descriptions, collections, keywords, retired = columns
+    content = MovieContent.of(
+        np.asarray(ids, dtype=np.int64),
+        titles=titles,
+        years=years,
+        genres=genres,
+        descriptions=descriptions,
+        collections=collections,
+        keywords=keywords,
+    )
+    retired_ids = np.asarray(
+        [movie_id for movie_id, gone in zip(ids, retired, strict=True) if gone], dtype=np.int64
+    )
+    return content, retired_ids

@@ -4,8 +4,9 @@ that places a movie before anyone has rated it.
 movies gain ``collection`` (a franchise), ``keywords`` (a JSON list), ``created_at`` (created
 through the API), ``edited_at`` (last changed through the API: a re-load leaves such a movie as
 the API left it) and ``retired_at``; on PostgreSQL a sequence for new movies' ids, after the
-highest id ever used.
-Every movie there is before this revision was loaded (the API could not write movies).
+highest id ever used. model_runs gain ``content_seconds`` and ``new_movies`` (the content
+model's step of each refresh). Every movie there is before this revision was loaded (the API
+could not write movies).
 
 Revision ID: 0009
 Revises: 0008
@@ -32,6 +33,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("created_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("edited_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("retired_at", UTCDateTime(), nullable=True))
+    with op.batch_alter_table("model_runs") as batch:
+        batch.add_column(sa.Column("content_seconds", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("new_movies", sa.Integer(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text("CREATE SEQUENCE movies_movie_id_seq"))
         op.execute(
@@ -45,6 +49,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text("DROP SEQUENCE movies_movie_id_seq"))
+    with op.batch_alter_table("model_runs") as batch:
+        batch.drop_column("new_movies")
+        batch.drop_column("content_seconds")
     with op.batch_alter_table("movies") as batch:
         for column in ("retired_at", "edited_at", "created_at", "keywords", "collection"):
             batch.drop_column(column)
