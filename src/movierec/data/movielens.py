@@ -316,4 +316,5 @@ def read_metadata(path: Path) -> pd.DataFrame:
         }
     )
     details.index = ids[~unusable].astype("int64").to_numpy()
+    details = details.astype(object).where(details.notna(), None)
     return details[~details.index.duplicated()]

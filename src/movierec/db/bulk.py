@@ -11,7 +11,8 @@ What a load may change (docs/data.md):
 * users: missing ones are inserted; existing ones keep their details; a deleted user (tombstone
   in ``deleted_users``) is not brought back, nor are their ratings;
 * movies: missing ones are inserted, existing ones take the file's title, year, genres and
-  links; a description, collection or keywords are replaced only by new ones, never by none;
+  links; genres, a description, collection or keywords are replaced only by new ones, never
+  by none (genres from a metadata file stay when movies.csv lists none);
   a movie created or changed through the API is left as the API left it (``--overwrite``: a
   loaded one takes the file's values again); a retired movie stays retired; a file movie
   whose id is a movie created through the API stops the load (``DataError``);
@@ -48,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from movierec.data import DataError
+from movierec.data.movielens import NO_GENRES
 from movierec.db.models import DeletedRating, DeletedUser, JSONList, Movie, Rating, User
 
 COPY_CHUNK_ROWS = 250_000
@@ -309,6 +311,10 @@ def load_dataset(
             )
             for name in movie_columns
         }
+        if "genres" in values:  # "no genres" in the file keeps genres known otherwise
+            values["genres"] = func.coalesce(
+                func.nullif(stage.c.genres, NO_GENRES), Movie.__table__.c.genres, stage.c.genres
+            )
         if overwrite:  # the file's values again: the movie counts as loaded
             values["edited_at"] = null()
         return values
