@@ -5,7 +5,7 @@ on MovieLens-shaped variants of it, through the product's own evaluation (the sa
 There is no second MovieLens set of similar size on this machine, so the variants stand in for
 "other data sets": each half of the users (odd and even ids: disjoint people), and the ratings
 made before 2010 (an older catalogue and older tastes). A default that only suits the full set
-would show it here. Targets (issue #9): temporal NDCG@10 >= 1.4x popular, distinct movies >= 5%
+would show it here. Targets: temporal NDCG@10 >= 1.4x popular, distinct movies >= 5%
 of the catalogue, < 10% of slots on movies with fewer than 5 ratings; random-split NDCG@10 >= 0.27
 on the full set.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movierec.cli_ranking import rating_model_trainer
+from movierec.cli.model_ranking import rating_model_trainer
 from movierec.config import load_settings
 from movierec.data.movielens import read_ratings
 from movierec.jobs.refresh import ranker_config, scoring_threads

@@ -32,8 +32,8 @@ and ``--seconds`` at one connection (p99). Meanwhile the CPU time of the server'
 server. The table shows the median over the rounds, the throughput relative to the bare
 endpoint's, the server CPU per request and the bare endpoint's as a share of it (the throughput
 ratio the server would reach if it had the cores to itself: CPU time does not grow when a
-neighbour or the hypervisor takes the cores away, wall time does), and whether the goals of
-issue 12 are met: the cached recommendations, GET movie and movies/top at >= 60% of the bare
+neighbour or the hypervisor takes the cores away, wall time does), and whether the serving
+goals are met: the cached recommendations, GET movie and movies/top at >= 60% of the bare
 throughput with p99 <= 5 ms at one connection, writes p99 <= 15 ms, also at one connection (at
 16 connections on two cores the p99 is the queue: Little's law puts even the bare endpoint's
 mean near 6 ms there, its p99 above 15); and a fold-in answer p99 <= 10 ms.
@@ -368,7 +368,7 @@ def goal(case: Case, row: dict[str, float]) -> str:
 
 def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: Path):  # type: ignore[no-untyped-def]
     """Both servers on ``stack``; every case in alternating rounds: {case: [figures, ...]}."""
-    from movierec.cli_serve import config_path
+    from movierec.cli.serve import config_path
 
     env = {**stack.env, "BARE_ENDPOINT_KEY": f"{stack.db_name}:bare"}
     if args.threads is not None:  # both servers: read by gunicorn after the config file
@@ -428,7 +428,7 @@ def measure(args: argparse.Namespace, cases: list[Case], stack: Stack, workdir: 
 
 def plot(cases: list[Case], summary: dict[str, dict[str, float]], path: Path) -> Path:
     """Two panels per case: throughput relative to the bare endpoint (wrk's, and the CPU
-    ratio), and the p99 at one connection, each with issue 12's goal drawn across."""
+    ratio), and the p99 at one connection, each with its goal drawn across."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

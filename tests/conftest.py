@@ -8,6 +8,7 @@ reachable) and against the embedded stack (SQLite + a Valkey server from the val
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +38,34 @@ TMDB_SAMPLE = SHARED_DATA / "tmdb_movies_metadata_sample.csv"
 
 BACKENDS = ["postgres", "embedded"]
 
+# The throwaway databases and Redis key prefixes are named <prefix>_test_<hex> and
+# <prefix>_e2e_<hex>: on a server that holds other databases, a user picks a prefix of their own.
+TEST_PREFIX = os.environ.get("MOVIEREC_TEST_PREFIX", "movierec")
 
-def requires_movielens() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        not (ML_SMALL / "ratings.csv").is_file(),
-        reason=f"ml-latest-small not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)",
-    )
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", TEST_PREFIX):
+        raise pytest.UsageError(
+            f"MOVIEREC_TEST_PREFIX={TEST_PREFIX!r}: use lower-case letters, digits and _ "
+            "(a PostgreSQL database name), at most 41 characters, not starting with a digit"
+        )
+
+
+def throwaway_name(kind: str) -> str:
+    """A new name for a throwaway database and Redis prefix: ``<prefix>_<kind>_<hex>``."""
+    return f"{TEST_PREFIX}_{kind}_{uuid.uuid4().hex[:10]}"
+
+
+def requires_movielens(metadata: bool = False) -> pytest.MarkDecorator:
+    """Skip, with the reason, without ml-latest-small (and, with ``metadata``, without the
+    TMDB sample) in ``SHARED_DATA``."""
+    if not (ML_SMALL / "ratings.csv").is_file():
+        reason = f"ml-latest-small not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)"
+    elif metadata and not TMDB_SAMPLE.is_file():
+        reason = f"{TMDB_SAMPLE.name} not found in {SHARED_DATA} (set MOVIEREC_SHARED_DATA)"
+    else:
+        reason = ""
+    return pytest.mark.skipif(bool(reason), reason=reason)
 
 
 # -- back ends ------------------------------------------------------------------------------
@@ -50,7 +73,7 @@ def requires_movielens() -> pytest.MarkDecorator:
 
 @pytest.fixture(scope="session")
 def test_namespace() -> str:
-    return f"movierec_test_{uuid.uuid4().hex[:10]}"
+    return throwaway_name("test")
 
 
 @pytest.fixture(scope="session")
@@ -327,7 +350,7 @@ def refreshed(loaded_db: Database, cache: CacheStore, fast_settings: Settings) -
     return loaded_db
 
 
-# -- REST API (issue 3): the real ml-latest-small in the session database ---------------------
+# -- REST API: the real ml-latest-small in the session database --------------------------------
 
 
 def _ml_small_is_loaded(db: Database) -> bool:
@@ -345,7 +368,8 @@ def _reload_ml_small(db: Database) -> None:
     from movierec.data.load import load_movielens
 
     empty_database(db)
-    load_movielens(db, str(ML_SMALL), metadata=TMDB_SAMPLE, show_progress=False)
+    metadata = TMDB_SAMPLE if TMDB_SAMPLE.is_file() else None
+    load_movielens(db, str(ML_SMALL), metadata=metadata, show_progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Finished top-movies answers kept per process under the published versions they were made
-from (issue 12): the same bytes while nothing is published, a new answer once statistics or
+from: the same bytes while nothing is published, a new answer once statistics or
 the catalogue change, and never a kept answer for what came from the database."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import recorded_calls
-from movierec.api.answer_cache import AnswerCache
+from movierec.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database

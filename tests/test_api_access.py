@@ -1,4 +1,4 @@
-"""API keys (issue 10, items 1 and 2): writes need a key, the admin endpoints an admin key; reads
+"""API keys: writes need a key, the admin endpoints an admin key; reads
 stay open; no key configured is the open demo mode. Through the Flask app, on both back ends."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Security headers on every answer and CORS only when configured (issue 10, item 3)."""
+"""Security headers on every answer and CORS only when configured."""
 
 from __future__ import annotations
 

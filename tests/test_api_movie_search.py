@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
+from movierec.cache.statistics import MovieStat
 from movierec.db import Database
 
 

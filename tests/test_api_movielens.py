@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ML_SMALL, requires_movielens
 
-pytestmark = requires_movielens()
+pytestmark = requires_movielens(metadata=True)
 
 
 @pytest.fixture

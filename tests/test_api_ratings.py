@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from conftest import rated_movies
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
+from movierec.cache.statistics import MovieStat
 from movierec.db import Database
 
 # Synthetic data set (conftest.small_movielens): users 1..60, movies 10, 20, ..., 1200.

@@ -1,4 +1,4 @@
-"""The serving path's framework parts (issue 12): query schemas built once, the orjson JSON
+"""The serving path's framework parts: query schemas built once, the orjson JSON
 provider writing exactly what Flask's standard provider writes."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import ReasonOut, RecommendationsOut, RecommendedMovieOut
 from movierec.api.json_provider import OrjsonProvider
 from movierec.api.recommendations import recommendations_json
-from movierec.api.schemas import LimitQuery
+from movierec.api.schemas.common import LimitQuery
+from movierec.api.schemas.recommendations import ReasonOut, RecommendationsOut, RecommendedMovieOut
 
 
 def _providers() -> tuple[OrjsonProvider, DefaultJSONProvider]:

@@ -1,4 +1,4 @@
-"""The per-process movie catalogue (issue 12): movie details kept until a load announces a new
+"""The per-process movie catalogue: movie details kept until a load announces a new
 catalogue version, on both back ends."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from surprise import SVD, Dataset, Reader
 from surprise.model_selection import GridSearchCV, KFold
 from surprise.model_selection import cross_validate as surprise_cross_validate
 
-from movierec.cli_model import model
+from movierec.cli.model import model
 from movierec.config import Settings, load_settings
 from movierec.db import Database
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from movierec.cli_model import model
+from movierec.cli.model import model
 from movierec.config import Settings, load_settings
 from movierec.db import Database
 from movierec.recommender.params import RANKER_SETTINGS

@@ -523,14 +523,14 @@ def clean_gunicorn_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def server_config(options: dict | None = None):  # type: ignore[no-untyped-def]
-    from movierec.cli_serve import build_server
+    from movierec.cli.serve import build_server
     from movierec.config import load_settings
 
     return build_server(load_settings(DATABASE_URL="sqlite://"), options or {}).cfg
 
 
 def gunicorn_config_namespace() -> dict:
-    from movierec.cli_serve import config_path
+    from movierec.cli.serve import config_path
 
     namespace: dict = {"__name__": "gunicorn_config"}
     exec(compile(config_path().read_text(), str(config_path()), "exec"), namespace)
@@ -591,7 +591,7 @@ def test_post_fork_leaves_a_worker_one_blas_thread_when_numpy_comes_later() -> N
     script = """
 import sys
 from types import SimpleNamespace
-from movierec.cli_serve import config_path
+from movierec.cli.serve import config_path
 namespace = {"__name__": "gunicorn_config"}
 exec(compile(config_path().read_text(), str(config_path()), "exec"), namespace)
 preload = sys.argv[1] == "preload"
@@ -621,7 +621,7 @@ def test_a_loaded_worker_freezes_what_it_imported_out_of_the_collectors_way() ->
     script = """
 import gc
 from movierec.app import create_app
-from movierec.cli_serve import config_path
+from movierec.cli.serve import config_path
 from movierec.config import load_settings
 namespace = {"__name__": "gunicorn_config"}
 exec(compile(config_path().read_text(), str(config_path()), "exec"), namespace)
@@ -645,7 +645,7 @@ def test_post_fork_releases_a_preloaded_apps_connections(
 
     from sqlalchemy import text
 
-    from movierec.cli_serve import build_server
+    from movierec.cli.serve import build_server
 
     server = build_server(settings, {"preload_app": True})
     app = server.wsgi()
@@ -668,13 +668,13 @@ def test_post_fork_releases_a_preloaded_apps_connections(
 
 
 def test_serve_module_imports_on_its_own() -> None:
-    """`python -c 'from movierec.cli_serve import config_path'` (docs/deploy.md) in a fresh
+    """`python -c 'from movierec.cli.serve import config_path'` (docs/deploy.md) in a fresh
     interpreter: movierec.cli imports this module too, which must not make a cycle."""
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", "from movierec.cli_serve import config_path; print(config_path())"],
+        [sys.executable, "-c", "from movierec.cli.serve import config_path; print(config_path())"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from conftest import ML_SMALL
+from conftest import ML_SMALL, throwaway_name
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from process_helpers import ManagedProcess, serve, wait_until, wait_until_ready
@@ -106,7 +105,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     if missing:
         pytest.fail(f"end-to-end topology test: {missing}")
     assert ADMIN_URL and REDIS_URL
-    namespace = f"movierec_e2e_{uuid.uuid4().hex[:10]}"
+    namespace = throwaway_name("e2e")
     log_dir = tmp_path_factory.mktemp("e2e-topology")
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     redis_client = redis.Redis.from_url(REDIS_URL)

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from movierec.cache import CacheStore
-from movierec.cache.store import LockBusy, MovieStat
+from movierec.cache.locks import LockBusy
+from movierec.cache.statistics import MovieStat
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.models import ModelRun, Rating

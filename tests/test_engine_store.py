@@ -13,13 +13,10 @@ import numpy as np
 import pytest
 
 from movierec.cache import CacheStore
-from movierec.cache.store import (
-    BUILD_TTL_SECONDS,
-    GRACE_TTL_SECONDS,
-    LockBusy,
-    MovieStat,
-    decode_list,
-)
+from movierec.cache.lists import decode_list
+from movierec.cache.locks import LockBusy
+from movierec.cache.statistics import MovieStat
+from movierec.cache.versions import BUILD_TTL_SECONDS, GRACE_TTL_SECONDS
 
 
 def _lists(n_users: int, offset: int) -> list[tuple[int, list[int]]]:

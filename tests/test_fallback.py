@@ -1,6 +1,6 @@
 """Without statistics in Redis (never published, Redis restarted empty, a version whose keys
 vanished) or without Redis at all, top movies and recommendations come from the database
-instead of a 503, and writes that do not need Redis keep working (issue 10, items 5 and 6)."""
+instead of a 503, and writes that do not need Redis keep working."""
 
 from __future__ import annotations
 

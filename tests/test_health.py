@@ -6,7 +6,7 @@ import time
 
 from movierec.app import create_app
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
+from movierec.cache.statistics import MovieStat
 from movierec.config import Settings, load_settings
 
 

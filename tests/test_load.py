@@ -126,7 +126,7 @@ def test_cli_reports_unreachable_database(tmp_path: Path, small_movielens: Path)
     assert "Traceback" not in result.output
 
 
-@requires_movielens()
+@requires_movielens(metadata=True)
 @pytest.mark.movielens
 def test_cli_loads_ml_latest_small_zip_with_metadata(settings: Settings, db: Database) -> None:
     env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
@@ -171,7 +171,7 @@ def test_first_load_leaves_the_schema_and_its_checks_as_migrated(
         )
 
 
-# -- a re-load never undoes API writes (issue 10, items 9 and 10) ------------------------------
+# -- a re-load never undoes API writes ---------------------------------------------------------
 
 
 def stored_rating(db: Database, user_id: int, movie_id: int) -> float | None:

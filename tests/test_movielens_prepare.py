@@ -107,7 +107,7 @@ def test_links_fill_external_ids(small_movielens: Path) -> None:
     assert movies["description"].isna().all()
 
 
-@requires_movielens()
+@requires_movielens(metadata=True)
 def test_metadata_fills_descriptions_through_links() -> None:
     movies = read_movies(ML_SMALL, TMDB_SAMPLE).set_index("movie_id")
     metadata = pd.read_csv(TMDB_SAMPLE, usecols=["id", "overview"], dtype=str)

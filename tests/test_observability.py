@@ -265,7 +265,7 @@ def test_scheduler_metrics_port_zero_is_off_and_a_taken_port_is_no_crash(
 def json_web(
     settings: Settings, loaded_db: Database, cache: CacheStore, tmp_path: Path
 ) -> Iterator[ManagedProcess]:
-    from movierec.cache.store import MovieStat
+    from movierec.cache.statistics import MovieStat
 
     # Readiness needs published statistics (the scheduler's job; no scheduler runs here).
     cache.publish_statistics([MovieStat(10, 7, 4.0)])

@@ -175,9 +175,9 @@ def test_a_list_from_a_new_refresh_is_judged_by_that_refreshs_model_at_once(  # 
     # However long a process goes between checks of the published model, a list it reads
     # from a newer refresh is compared with that refresh's read time, not the old model's:
     # otherwise a user who rated before the refresh stays folded in until the next check.
-    import movierec.cache.store as store
+    import movierec.cache.model_blob as model_blob
 
-    monkeypatch.setattr(store, "MODEL_CHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(model_blob, "MODEL_CHECK_SECONDS", 3600.0)
     user = 4
     _restamp_ratings(refreshed, cache, user)
     assert client.get(f"/api/v1/user/{user}/recommendations").get_json()["source"] == "fold_in"

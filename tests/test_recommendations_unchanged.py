@@ -1,4 +1,4 @@
-"""A user's published list served as it stands, without a query (issue 12), and only while
+"""A user's published list served as it stands, without a query, and only while
 nothing can have made it out of date: the user's writes through any process (the Redis mark,
 and the database's record when the mark is lost), a load, a list too short for the page.
 On the real back ends; two apps stand for two web processes."""

@@ -1,6 +1,6 @@
 """The ranking evaluation: the splits, the metrics against hand computations, the popularity row
-against an independent pandas computation, and the default ranker against the issue's targets
-on ml-latest-small (pure: no database, no Redis)."""
+against an independent pandas computation, and the default ranker against the quality it must
+reach on ml-latest-small (pure: no database, no Redis)."""
 
 from __future__ import annotations
 
@@ -123,13 +123,17 @@ def test_popularity_row_equals_an_independent_computation() -> None:
         ndcgs.append(sum(gains) / ideal)
     assert popular.metrics["ndcg_rel"] == pytest.approx(float(np.mean(ndcgs)), rel=1e-12)
     assert popular.metrics["distinct_movies"] == len(distinct)
-    assert popular.metrics["ndcg_rel"] == pytest.approx(0.0742, abs=5e-5)  # the issue's figure
+    # The popular list's figure the ranking targets were set against.
+    assert popular.metrics["ndcg_rel"] == pytest.approx(0.0742, abs=5e-5)
 
 
 @requires_movielens()
 @pytest.mark.slow
 @pytest.mark.movielens
-def test_default_ranker_beats_the_popular_list_as_the_issue_asks() -> None:
+def test_default_ranker_beats_the_popular_list_by_the_targets() -> None:
+    # The targets: temporal NDCG@10 at least 1.4 times the popular list's, at least 5% of the
+    # catalogue recommended, under 10% of the slots on movies with fewer than 5 ratings, and a
+    # random-split NDCG@10 of at least 0.27.
     settings = load_settings()
     ratings = RatingArrays.from_frame(read_ratings(ML_SMALL))
     figures = {}

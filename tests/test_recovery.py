@@ -1,4 +1,4 @@
-"""The scheduler recovers by itself (issue 10, items 4 and 7): it republishes within seconds
+"""The scheduler recovers by itself: it republishes within seconds
 what a Redis restarted empty lost, releases the job lock of a refresh whose process was killed,
 and marks that run abandoned instead of leaving it ``running`` forever."""
 

@@ -1,5 +1,5 @@
-"""The serving path's SQLAlchemy Core queries (issue 12) answer exactly what the ORM queries
-they replaced answered, on both back ends."""
+"""The serving path's SQLAlchemy Core queries (cheaper in Python than the ORM's) answer exactly
+what the ORM queries they replaced answered, on both back ends."""
 
 from __future__ import annotations
 

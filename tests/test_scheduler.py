@@ -19,7 +19,8 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from movierec.cache import CacheStore
-from movierec.cache.store import LockBusy, MovieStat
+from movierec.cache.locks import LockBusy
+from movierec.cache.statistics import MovieStat
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.jobs.refresh import RecommendationsReport

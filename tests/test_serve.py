@@ -42,7 +42,7 @@ def service_env(settings: Settings) -> dict[str, str]:
 def web(
     settings: Settings, loaded_db: Database, cache: CacheStore, tmp_path: Path
 ) -> Iterator[tuple[ManagedProcess, str]]:
-    from movierec.cache.store import MovieStat
+    from movierec.cache.statistics import MovieStat
 
     # Readiness needs published statistics (the scheduler's job; no scheduler runs here).
     cache.publish_statistics([MovieStat(10, 7, 4.0)])
@@ -128,7 +128,7 @@ def test_two_workers_serve_concurrently_and_survive_a_worker_crash(
 def test_scheduler_health_check_needs_published_results(
     settings: Settings, cache: CacheStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from movierec.cache.store import MovieStat
+    from movierec.cache.statistics import MovieStat
 
     for key, value in service_env(settings).items():
         monkeypatch.setenv(key, value)
@@ -149,7 +149,7 @@ def test_scheduler_health_check_needs_published_results(
 def keyed_web(
     settings: Settings, loaded_db: Database, cache: CacheStore, tmp_path: Path
 ) -> Iterator[tuple[ManagedProcess, str]]:
-    from movierec.cache.store import MovieStat
+    from movierec.cache.statistics import MovieStat
 
     cache.publish_statistics([MovieStat(10, 7, 4.0)])  # readiness needs published statistics
     env = {**service_env(settings), "API_KEYS": ",".join(WRITE_KEYS)}

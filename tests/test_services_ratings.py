@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from movierec.cache import CacheStore
-from movierec.cache.store import MovieStat
+from movierec.cache.statistics import MovieStat
 from movierec.db import Database
 from movierec.db.models import Rating
 from movierec.services import ratings as service

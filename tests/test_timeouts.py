@@ -1,4 +1,4 @@
-"""The web tier does not queue behind a lock or an exhausted pool (issue 10, item 8): a
+"""The web tier does not queue behind a lock or an exhausted pool: a
 statement past DB_STATEMENT_TIMEOUT_MS, or a wait for a connection past
 DB_POOL_TIMEOUT_SECONDS, is a 503 JSON with Retry-After; the refresh jobs have no statement
 timeout; liveness never waits for the database."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from movierec.answer_cache import AnswerCache
 from movierec.api import create_openapi_app
-from movierec.api.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings, load_settings
 from movierec.db import Database
@@ -26,11 +26,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     db, cache = Database(), CacheStore()
     db.init_app(app)
     cache.init_app(app)
-    # Movie details kept per process until a load announces a new catalogue (issue 12).
+    # Movie details kept per process until a load announces a new catalogue: GET movie and
+    # every list need them, and a query per request was most of their cost.
     app.extensions["movierec.catalogue"] = MovieCatalogue(db, cache)
-    # The users changed lately, read from the database at most once a second (issue 12).
+    # The users changed lately, read from the database at most once a second: what lets an
+    # unchanged user's list be served without reading their ratings.
     app.extensions["movierec.changes"] = RecentChanges(db)
-    # Finished answers of published data, per process, under their versions (issue 12).
+    # Finished answers of published data, per process, under their versions: the same query
+    # gets the same bytes until a new version is published, so they are built once.
     app.extensions["movierec.answers"] = AnswerCache()
     # Recommendations answers of unchanged lists, per user: a cache of their own, so that they
     # never push the few top-movies answers out.

@@ -30,7 +30,7 @@ MIN_API_KEY_LENGTH = 16
 OPEN_ACCESS_WARNING = (
     "API_KEYS and ADMIN_API_KEYS are not set: anyone who can reach the service can create, "
     "change and delete users and ratings and read /api/v1/admin/status. Set them for anything "
-    "but a local demo (README, 'Access control')."
+    "but a local demo (docs/api.md, 'Access control')."
 )
 
 
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     # about 5 KB each): a user who asks again for the same page of an unchanged list gets the
     # same bytes without their being built again (docs/api.md). 0 keeps none.
     recommendation_answers_kept: int = Field(2048, ge=0, le=1_000_000)
-    # Access control (README, "Access control"): comma-separated lists, several keys so that a
+    # Access control (docs/api.md, "Access control"): comma-separated lists, several keys so that a
     # key can be rotated without downtime. Writes need a key of either list, admin endpoints one
     # of ADMIN_API_KEYS. Neither set: the open demo mode (every endpoint open, a loud warning).
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()

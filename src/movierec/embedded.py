@@ -91,7 +91,7 @@ def run_demo(
     from waitress import create_server
 
     from movierec.app import create_app
-    from movierec.cli_serve import warn_if_open
+    from movierec.cli.serve import warn_if_open
     from movierec.jobs.scheduler import start_background_scheduler
 
     # Ctrl-C and `kill` both end the demo through the same clean-up path.

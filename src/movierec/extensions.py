@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from movierec.api.answer_cache import AnswerCache
+from movierec.answer_cache import AnswerCache
 from movierec.cache import CacheStore
 from movierec.config import Settings
 from movierec.db import Database

@@ -124,7 +124,7 @@ def observe_request(endpoint: str, method: str, status: int, seconds: float) -> 
 
 
 # The children of one label set, looked up once: ``labels()`` validates and locks on every
-# call, a tenth of the hooks' cost per request (issue 12). The label sets are bounded already
+# call, a tenth of the hooks' cost per request. The label sets are bounded already
 # (Flask endpoints, the methods of ``observability._METHODS``, HTTP statuses).
 @functools.cache
 def _request_series(endpoint: str, method: str, status: int) -> tuple[Any, Any]:

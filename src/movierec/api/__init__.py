@@ -19,7 +19,9 @@ from werkzeug.routing import IntegerConverter
 from movierec.api.access import KEY_REQUIRED, SECURITY_SCHEMES, Access, required_access
 from movierec.api.errors import errors, validation_error_response
 from movierec.api.json_provider import OrjsonProvider
-from movierec.api.schemas import ErrorOut, NotReadyOut, QueryModel
+from movierec.api.schemas.common import QueryModel
+from movierec.api.schemas.errors import ErrorOut
+from movierec.api.schemas.health import NotReadyOut
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024

@@ -1,4 +1,4 @@
-"""Access control: API keys on writes and on the admin endpoints (README, "Access control").
+"""Access control: API keys on writes and on the admin endpoints (docs/api.md, "Access control").
 
 Who may do what follows from the method and the path alone (``required_access``), so a new write
 endpoint is protected without anyone remembering to, and the OpenAPI document declares exactly

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import (
+from movierec.api.errors import errors
+from movierec.api.responses import respond
+from movierec.api.schemas.admin import (
     CacheVersionsOut,
     EngineStatusOut,
     ModelRunOut,
     RankingEvaluationOut,
     RunningJobsOut,
 )
-from movierec.api.errors import errors
-from movierec.api.responses import respond
 from movierec.db.models import RankingEvaluation
 from movierec.extensions import get_cache, get_db
 from movierec.services.engine_status import engine_status

@@ -3,48 +3,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from movierec.api import api_blueprint
 from movierec.api.errors import errors
 from movierec.api.responses import respond
-from movierec.api.schemas import (
-    LimitQuery,
-    MovieOut,
-    MovieRefBody,
-    UserPath,
-    UtcTimestamp,
-    serialize_movie,
+from movierec.api.schemas.common import LimitQuery, MovieRefBody, UserPath
+from movierec.api.schemas.dismissed import (
+    DismissalDeletedOut,
+    DismissalOut,
+    DismissedMovieOut,
+    DismissedMoviesOut,
 )
+from movierec.api.schemas.movies import serialize_movie
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import dismissed as dismissed_service
 
 dismissed = api_blueprint(
     "dismissed", __name__, "Movies a user is not interested in: never recommended to them"
 )
-
-
-class DismissalOut(BaseModel):
-    dismissed_at: UtcTimestamp = Field(description="When the user first dismissed the movie.")
-    movie_id: int
-    user_id: int
-
-
-class DismissalDeletedOut(BaseModel):
-    movie_id: int
-    msg: str = Field("deleted", json_schema_extra={"example": "deleted"})
-    user_id: int
-
-
-class DismissedMovieOut(BaseModel):
-    dismissed_at: UtcTimestamp
-    movie: MovieOut
-
-
-class DismissedMoviesOut(BaseModel):
-    limit: int
-    user_id: int
-    dismissed: list[DismissedMovieOut] = Field(description="Most recently dismissed first.")
 
 
 @dismissed.get(

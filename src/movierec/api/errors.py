@@ -36,7 +36,7 @@ from werkzeug.exceptions import (
 )
 
 from movierec import metrics
-from movierec.api.schemas import ErrorOut
+from movierec.api.schemas.errors import ErrorOut
 from movierec.services.errors import Conflict, InvalidInput, ServiceError
 from movierec.services.errors import NotFound as ResourceNotFound
 

@@ -61,7 +61,7 @@ def docs_csp(page: str) -> str:
 
 def add_security_headers(response: Response) -> Response:
     # One look at the headers already set, not a case-insensitive scan per header
-    # (``setdefault`` four times was the dearest of the request hooks, issue 12). keys():
+    # (``setdefault`` four times was the dearest of the request hooks). keys():
     # iterating the headers gives (name, value) pairs.
     present = {name.lower() for name in response.headers.keys()}  # noqa: SIM118
     response.headers.extend(

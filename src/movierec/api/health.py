@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from movierec.api import api_blueprint
 from movierec.api.errors import error_response, errors
-from movierec.api.schemas import LiveOut, ReadyOut
+from movierec.api.schemas.health import LiveOut, ReadyOut
 from movierec.extensions import get_cache, get_db
 
 log = logging.getLogger(__name__)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import (
+from movierec.api.errors import errors
+from movierec.api.responses import respond
+from movierec.api.schemas.common import MoviePath
+from movierec.api.schemas.movies import (
     FoundMovieOut,
+    MovieOut,
     MovieSearchOut,
     MovieSearchQuery,
     MovieStatisticsOut,
     SimilarMovieOut,
     SimilarMoviesOut,
     SimilarQuery,
+    movie_fields,
+    serialize_movie,
 )
-from movierec.api.errors import errors
-from movierec.api.responses import respond
-from movierec.api.schemas import MovieOut, MoviePath, movie_fields, serialize_movie
 from movierec.extensions import get_cache, get_catalogue, get_db, get_settings
 from movierec.services import movies as movies_service
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 from movierec.api import api_blueprint
 from movierec.api.errors import errors
 from movierec.api.responses import respond
-from movierec.api.schemas import (
-    LimitQuery,
-    MovieRefBody,
+from movierec.api.schemas.common import LimitQuery, MovieRefBody, UserPath
+from movierec.api.schemas.movies import serialize_movie
+from movierec.api.schemas.ratings import (
     RatedMovieOut,
     RatingBody,
     RatingDeletedOut,
     RatingOut,
-    UserPath,
     UserRatingsOut,
     WatchedOut,
-    serialize_movie,
 )
 from movierec.extensions import get_cache, get_db, get_settings
 from movierec.services import ratings as ratings_service

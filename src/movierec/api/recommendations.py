@@ -9,15 +9,16 @@ import orjson
 
 from movierec import metrics
 from movierec.api import api_blueprint
-from movierec.api.engine_schemas import (
+from movierec.api.errors import errors
+from movierec.api.responses import respond_json
+from movierec.api.schemas.common import UserPath
+from movierec.api.schemas.movies import movie_fields
+from movierec.api.schemas.recommendations import (
     RecommendationsOut,
     RecommendationsQuery,
     TopMoviesOut,
     TopMoviesQuery,
 )
-from movierec.api.errors import errors
-from movierec.api.responses import respond_json
-from movierec.api.schemas import UserPath, movie_fields
 from movierec.extensions import (
     get_answers,
     get_cache,
@@ -97,7 +98,7 @@ def recommendations_json(answer: dict[str, Any]) -> str:
     where there is none) as the JSON pydantic writes of them, ``exclude_unset``.
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
-    a cached answer's CPU (issue 12), and the values are the service's own, of the model's
+    a cached answer's CPU, and the values are the service's own, of the model's
     types. The two write the same bytes, floats included, where a float is written without an
     exponent by both; each library decides for itself where exponents start (and may change
     its mind in a release), so an answer with a score or stars outside the range where both

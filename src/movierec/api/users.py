@@ -5,7 +5,8 @@ from __future__ import annotations
 from movierec.api import api_blueprint
 from movierec.api.errors import errors
 from movierec.api.responses import respond
-from movierec.api.schemas import NewUserBody, UserDeletedOut, UserOut, UserPath
+from movierec.api.schemas.common import UserPath
+from movierec.api.schemas.users import NewUserBody, UserDeletedOut, UserOut
 from movierec.extensions import get_cache, get_db
 from movierec.services import users as users_service
 

@@ -118,7 +118,7 @@ class Database:
     def connection(self) -> Iterator[Connection]:
         """A connection for reads in one transaction (rolled back when the block ends): what
         the hot read paths use, SQLAlchemy Core statements without an ORM session's
-        bookkeeping (about a tenth of a cached recommendations request, issue 12)."""
+        bookkeeping (which was about a tenth of a cached recommendations request)."""
         with self.engine.connect() as connection:
             yield connection
 

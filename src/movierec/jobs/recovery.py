@@ -24,7 +24,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from movierec.cache import CacheStore
-from movierec.cache.store import LOCK_TTL_SECONDS
+from movierec.cache.locks import LOCK_TTL_SECONDS
 from movierec.db import Database
 from movierec.db.repositories import model_runs
 from movierec.jobs.refresh import RECOMMENDATIONS_JOB, STATISTICS_JOB

@@ -28,7 +28,9 @@ import numpy as np
 import redis
 from tqdm import tqdm
 
-from movierec.cache.store import CacheStore, MovieStat, new_version
+from movierec.cache import CacheStore
+from movierec.cache.statistics import MovieStat
+from movierec.cache.versions import new_version
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import model_runs
@@ -271,7 +273,7 @@ def _refresh_recommendations(
             placement if with_content else None, warm.warm_ratings,
         ).to_bytes()  # fmt: skip
         # The reasons from the vectors as the web tier reads them back, float32 and all.
-        unit_vectors = ServingModel.from_bytes(serving).unit_vectors()
+        unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
         excluded = (
             RatedItems.from_matrix(interactions.matrix)

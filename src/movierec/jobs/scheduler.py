@@ -31,7 +31,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from movierec import metrics
 from movierec.cache import CacheStore
-from movierec.cache.store import REDIS_UNAVAILABLE, LockBusy
+from movierec.cache.connection import REDIS_UNAVAILABLE
+from movierec.cache.locks import LockBusy
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.jobs.recovery import recover

@@ -5,7 +5,19 @@ ranker's movie space has the highest cosine with the recommended movie's (positi
 only), up to ``EXPLANATIONS_PER_MOVIE`` per movie, most similar first; equal cosines go to the
 smaller movie id. ``ServingModel.explain`` answers it for one user at read time (a fold-in
 list); ``explain_lists`` answers it at refresh for every published list, so that a cached list
-is served with its reasons and without reading the user's ratings (issue 12).
+is served with its reasons and without reading the user's ratings.
+
+The two paths compute the cosines differently (a BLAS product at read time, a compiled loop
+at refresh), and in floating point the order of a sum and the CPU's fused multiply-adds change
+its last bits: two movies whose cosines tie, or nearly, could then come out in a different
+order on each path, or on another machine. So both compare the cosines of
+``explanation_vectors``: unit vectors whose components are rounded to multiples of
+``EXPLANATION_GRID`` (2^-11). Every product of two components is then a multiple of 2^-22 no
+larger than 1, and every partial sum of a cosine is no larger than the product of the two
+vectors' lengths (about 1), so it fits float32's 24-bit significand: each cosine is computed
+*exactly*, in float32, whatever the order of the sum, the BLAS or the CPU, and ties are real
+ties, broken by movie id on both paths. The rounding moves a cosine by a few thousandths at
+most, less than could make one reason better than another.
 """
 
 from __future__ import annotations
@@ -21,6 +33,17 @@ from movierec.recommender.scoring import HasIds, RatedItems, ScoredList, in_chun
 # A rating at least this high makes a movie a reason ("because you liked ...").
 LIKED_THRESHOLD = 4.0
 EXPLANATIONS_PER_MOVIE = 2
+# The components of the vectors reasons are chosen by are multiples of this (see above): fine
+# enough not to matter, coarse enough that every cosine is exact in float32.
+EXPLANATION_GRID = 2.0**-11
+
+
+def explanation_vectors(unit_vectors: np.ndarray) -> np.ndarray:
+    """``unit_vectors`` with every component rounded to a multiple of ``EXPLANATION_GRID``
+    (float32 holds such values exactly): the vectors both paths compute reasons from."""
+    return (np.round(unit_vectors.astype(np.float64) / EXPLANATION_GRID) * EXPLANATION_GRID).astype(
+        np.float32
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -28,13 +51,13 @@ def _nearest_liked(unit, list_rows, list_columns, liked_indptr, liked_columns, p
     """For each list entry ``e`` (movie column ``list_columns[e]`` of user row
     ``list_rows[e]``): the ``per_movie`` liked columns of that row with the highest positive
     cosine, best first, into ``out[e]`` (which holds -1 beforehand: it stays where there are
-    fewer). The liked columns of a row
-    are in ascending order, which is ascending movie id: a later one enters only if it beats
-    a buffered cosine, so ties keep the smaller id, as ``np.argmax`` does.
+    fewer). The liked columns of a row are in ascending order, which is ascending movie id: a
+    later one enters only if it beats a buffered cosine, so ties keep the smaller id, as
+    ``np.argmax`` does. ``unit`` holds ``explanation_vectors``, so the float32 sums are exact.
 
     A row's liked vectors are gathered once, factor-major, for all of its entries (consecutive
-    in ``list_rows``): each cosine is still summed factor by factor in order, but the liked
-    movies' sums advance side by side, which the compiler vectorises."""
+    in ``list_rows``): the liked movies' sums advance side by side, which the compiler
+    vectorises."""
     n_factors = unit.shape[1]
     best = np.empty(per_movie, dtype=np.float64)
     gathered_row = -1
@@ -93,8 +116,9 @@ def explain_lists(
 ) -> list[np.ndarray]:
     """The reasons of many lists at once: for list ``i`` (movie ids of user row
     ``user_rows[i]`` of ``liked``; -1 for a user it does not hold) an int64 array of shape
-    (len(list), ``per_movie``) of liked movie ids, best first, -1 where there are fewer. No
-    reasons at all (every entry -1) without ``unit_vectors`` (a ranker with no movie space)."""
+    (len(list), ``per_movie``) of liked movie ids, best first, -1 where there are fewer.
+    ``unit_vectors`` are ``explanation_vectors``; no reasons at all (every entry -1) without
+    them (a ranker with no movie space)."""
     lengths = np.array([len(movies) for movies in list_movie_ids], dtype=np.int64)
     total = int(lengths.sum())
     out = np.full((total, per_movie), -1, dtype=np.int64)

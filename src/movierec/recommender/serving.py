@@ -29,6 +29,7 @@ import numpy as np
 from movierec.recommender.content import ContentMap, ContentPlacement
 from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
+from movierec.recommender.explanations import explanation_vectors
 from movierec.recommender.ranking import (
     ALSRanker,
     BlendedRanker,
@@ -72,6 +73,7 @@ class ServingModel:
     item_counts: np.ndarray | None = None
     warm_ratings: int = 0
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
+    _explanation_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -255,6 +257,16 @@ class ServingModel:
             ).astype(np.float32)
         return self._unit_vectors
 
+    def explanation_vectors(self) -> np.ndarray | None:
+        """The unit vectors on the grid reasons are chosen by (``recommender.explanations``):
+        the same for this read path and for the refresh, so both pick the same reasons."""
+        if self._explanation_vectors is None:
+            unit = self.unit_vectors()
+            if unit is None:
+                return None
+            self._explanation_vectors = explanation_vectors(unit)
+        return self._explanation_vectors
+
     def is_new(self, movie_ids: np.ndarray) -> np.ndarray:
         """Whether each movie is new: fewer than ``warm_ratings`` ratings at the refresh, or
         not in the model at all (created since, or nobody had rated it)."""
@@ -303,8 +315,8 @@ class ServingModel:
         self, liked_ids: np.ndarray, recommended_ids: np.ndarray, per_movie: int = 2
     ) -> dict[int, list[int]]:
         """For each recommended movie, up to ``per_movie`` of ``liked_ids`` most similar to it
-        (positive cosine only), most similar first."""
-        unit = self.unit_vectors()
+        (positive cosine only), most similar first; equal cosines to the smaller movie id."""
+        unit = self.explanation_vectors()
         if unit is None or len(liked_ids) == 0 or len(recommended_ids) == 0:
             return {}
         liked = np.asarray(liked_ids, dtype=np.int64)
@@ -318,9 +330,10 @@ class ServingModel:
         # The liked movies by id: argmax takes the first of equal similarities, the smallest id.
         by_id = np.argsort(liked, kind="stable")
         liked, liked_columns = liked[by_id], liked_columns[by_id]
-        similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T  # recommended x liked
-        # The best, then the next best, ... of every row at once. Sorting the rows (a sort per
-        # recommended movie before) was a tenth of a cached recommendations request (issue 12).
+        # recommended x liked: exact on the grid, whatever the BLAS does
+        similarity = unit[columns.clip(min=0)] @ unit[liked_columns].T
+        # The best, then the next best, ... of every row at once: cheaper than a sort per
+        # recommended movie, which was a tenth of a cached recommendations request.
         rows_at = np.arange(len(recommended))
         left = similarity.copy()
         nearest = np.empty((len(recommended), min(per_movie, len(liked))), dtype=np.int64)

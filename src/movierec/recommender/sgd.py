@@ -38,7 +38,7 @@ import pandas as pd
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 RATING_SCALE = (0.5, 5.0)
 
@@ -46,10 +46,15 @@ RATING_SCALE = (0.5, 5.0)
 _PREFETCH_AHEAD = 8
 
 
+def _prefetch(array: np.ndarray, index: int) -> None:
+    """Hint the CPU to fetch ``array[index]`` into cache. Changes no value, only when the load
+    later happens; so in plain Python (``NUMBA_DISABLE_JIT=1``) it does nothing, and compiled
+    it is ``_llvm_prefetch``."""
+
+
 @intrinsic
-def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
-    """Hint the CPU to fetch ``array[index]`` into cache (llvm.prefetch: read, high locality).
-    Changes no value; only when the load later happens."""
+def _llvm_prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
+    """llvm.prefetch of ``array[index]``: read, high locality."""
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         array_type = signature.args[0]
@@ -69,6 +74,14 @@ def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
         return context.get_dummy_value()
 
     return types.void(array, index), codegen
+
+
+@overload(_prefetch, inline="always")
+def _compiled_prefetch(array, index):  # type: ignore[no-untyped-def]
+    def prefetch(array, index):  # type: ignore[no-untyped-def]
+        _llvm_prefetch(array, index)
+
+    return prefetch
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ catalogue version in Redis (``announce_new_catalogue``). The first look-up under
 the whole catalogue in one query (about 10k movies in ml-latest-small, 62k in MovieLens 25M:
 about 30 MB per process, docs/scaling.md), and every look-up after it is a dictionary read, an
 unknown id included: reading movies one query at a time as they were first asked for had every
-worker query the database for most GET movie requests long after it started (issue 12), and
-made-up ids queried it every time.
+worker query the database for most GET movie requests long after it started, and made-up ids
+queried it every time.
 
 The version is checked at most every ``CATALOGUE_CHECK_SECONDS``, the rule the published model
 follows too: a new catalogue shows within a second of its announcement. A Redis GET on every
-look-up was a fifth of the CPU of GET movie (issue 12). A caller that has just read the version
+look-up was a fifth of the CPU of GET movie. A caller that has just read the version
 along with something else (a recommendations answer, a kept top-movies answer) passes it, and
 it counts at once: answers kept under a version are made from that version's details.
 

@@ -1,5 +1,6 @@
 """What a user did since the last refresh read the ratings: the one thing a cached list cannot
-know, and what lets a cached list be served without reading the user's ratings (issue 12).
+know, and what lets a cached list be served without reading the user's ratings (a query that
+would otherwise be the largest cost of most recommendations requests).
 
 Every write that changes what a user may be recommended (rate, watch, un-watch, delete a
 rating, dismiss, un-dismiss, delete the user) is recorded twice:

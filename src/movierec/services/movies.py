@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from movierec.cache import CacheStore
-from movierec.cache.store import REDIS_UNAVAILABLE
+from movierec.cache.connection import REDIS_UNAVAILABLE
 from movierec.db import Database
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories.movies import MovieDetails

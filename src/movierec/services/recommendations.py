@@ -29,9 +29,10 @@ refresh left out every movie the user had rated or dismissed and attached the re
 user has not written since its ratings were read (``services.changes``: the Redis mark, and
 the database's record read at most once a second), no load has happened since (the same
 catalogue version), and the list is long enough for the page without the top movies (no genre
-or year filter). That is the answer most requests get, and it is the same answer the longer
-way below gives for that user (issue 12). Until the next refresh or load it is also the same
-answer every time, so the web tier keeps it, finished, under ``ListRead.answer_key``.
+or year filter). That is the answer most requests get, so it must cost no database round
+trip, and it is the same answer the longer way below gives for that user. Until the next
+refresh or load it is also the same answer every time, so the web tier keeps it, finished,
+under ``ListRead.answer_key``.
 
 Otherwise one query reads the user's ratings and what they dismissed (as of now, and whether
 the user exists), and at most a few Redis reads of the top list follow (cold start, backfill,
@@ -48,7 +49,7 @@ import numpy as np
 
 from movierec import metrics
 from movierec.cache import CacheStore
-from movierec.cache.store import CachedList, PublishedList
+from movierec.cache.lists import CachedList, PublishedList
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.user_history import UserHistory, user_history
@@ -109,7 +110,7 @@ class ListRead:
         (the module docstring), what the answer is a function of: the user, the list's and the
         catalogue's versions and the page. None otherwise. The answer asked under a key is the
         same every time, so an answer of ``recommend(...).as_published`` may be kept under it
-        (issue 12); the key changes with the next refresh or load."""
+        and sent again without being built; the key changes with the next refresh or load."""
         published, model = self.published, self.model
         if (
             movie_filter

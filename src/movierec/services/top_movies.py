@@ -19,12 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.cache import CacheStore
-from movierec.cache.store import (
-    NOTHING_PUBLISHED,
-    REDIS_UNAVAILABLE,
-    MovieStat,
-    PublishedList,
-)
+from movierec.cache.connection import REDIS_UNAVAILABLE
+from movierec.cache.lists import NOTHING_PUBLISHED, PublishedList
+from movierec.cache.statistics import MovieStat
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.statistics import movie_aggregates

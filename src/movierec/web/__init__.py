@@ -1,4 +1,5 @@
-"""The web page: a face for people over the same API (issue 14).
+"""The web page: a face for people over the same API, so that someone can try the service
+without writing requests by hand.
 
 Server-rendered templates give every page its structure (headings, labelled forms, navigation)
 and a small vanilla script (``static/movierec.js``, no build step, nothing from a CDN) fills

@@ -4,7 +4,7 @@ The look-ups here are on the serving path of every recommendations and movie req
 are SQLAlchemy Core statements built once (composing a statement costs more Python than
 running it, and SQLAlchemy reuses the compiled form of the same statement), executed on the
 session's connection, returning ``MovieDetails``: plain values, no ORM identity map or
-attribute instrumentation, which was most of their cost (issue 12).
+attribute instrumentation, which was most of their cost on the serving path.
 """
 
 from __future__ import annotations

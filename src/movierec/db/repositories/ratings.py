@@ -39,7 +39,7 @@ _ROW = {
 def _rating_writes(dialect: str) -> dict[str, Executable]:
     """The upsert and the insert-if-absent of one rating, built once per dialect: on the path
     of every rating write, where composing them (``excluded`` builds a column proxy per column)
-    cost more Python than running them (issue 12)."""
+    cost more Python than running them."""
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(_RATINGS).values(_ROW)
     upsert = insert.on_conflict_do_update(
         index_elements=["user_id", "movie_id"],

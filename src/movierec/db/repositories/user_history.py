@@ -16,7 +16,7 @@ _USER_ID = bindparam("user_id")
 # of the newest, and the dismissed movies as one string of ids; no row for an unknown user.
 # Strings rather than a row per rating: a user has hundreds of ratings, and a result row each
 # (with its timestamp made UTC in Python) was about a quarter of the CPU of a recommendations
-# request (issue 12). Built once, run as SQLAlchemy Core.
+# request. Built once, run as SQLAlchemy Core.
 _USER_HISTORY = (
     select(
         _USERS.c.user_id,

@@ -43,7 +43,7 @@ def delete_user(session: Session, user_id: int, deleted_at: datetime | None = No
 
 
 # Built once, run as SQLAlchemy Core: an ORM update composed per write, with its session
-# synchronisation, was a third of the CPU of PUT rating (issue 12).
+# synchronisation, was a third of the CPU of PUT rating.
 _USERS = User.__table__
 _MARK_CHANGED = (
     update(_USERS)

@@ -4,7 +4,7 @@ from.
 An answer that is a function of published, never-changing data (a statistics version, a
 catalogue version) and of the query alone is the same bytes for every client until a new
 version is published: building it again (reading a hundred statistics from Redis, looking up the
-movies, validating and writing them) cost GET movies/top about half of its CPU (issue 12). The
+movies, validating and writing them) cost GET movies/top about half of its CPU. The
 caller reads the current versions (one Redis round trip), and the key holds them, so a new
 version is a new key and the old answers simply stop being asked for; the least recently used
 answers beyond ``max_answers`` are dropped, so memory stays bounded whatever the queries.

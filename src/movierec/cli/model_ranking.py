@@ -2,7 +2,7 @@
 
 How well the served lists rank (NDCG@k and friends on a per-user hold-out, next to the
 popularity baseline) and the grid search of the ranker's parameters by NDCG on the validation
-split. The commands' options live in cli_model.py; this module does the work and the output.
+split. The commands' options live in cli/model.py; this module does the work and the output.
 """
 
 from __future__ import annotations

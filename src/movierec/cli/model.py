@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from movierec.cli_support import InvalidSetting, fail_cleanly
+from movierec.cli.support import InvalidSetting, fail_cleanly
 from movierec.config import Settings, SettingsError, load_settings
 
 
@@ -194,7 +194,7 @@ def evaluate(
 
     settings = _settings()
     if ranking:
-        from movierec.cli_ranking import evaluate_ranking
+        from movierec.cli.model_ranking import evaluate_ranking
 
         names = [name.strip() for name in (rankers or settings.ranker).split(",") if name.strip()]
         ratings, origin = _read_ratings(settings, source, with_timestamps=split == "temporal")
@@ -321,7 +321,7 @@ def grid_search(
     With --ranking: search the ranker's grid by NDCG@k on the validation split; --apply then
     writes RANKER_PARAMS_FILE (default DATA_DIR/ranker-params.json)."""
     if ranking:
-        from movierec.cli_ranking import ranking_grid_search
+        from movierec.cli.model_ranking import ranking_grid_search
 
         settings = _settings("ranker_params_file" if apply else None)
         name = ranker or settings.ranker

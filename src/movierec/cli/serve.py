@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from movierec.cli_support import pass_settings
+from movierec.cli.support import pass_settings
 from movierec.config import OPEN_ACCESS_WARNING, PROMETHEUS_MULTIPROC_ENV, Settings
 
 CONFIG_RESOURCE = "gunicorn.conf.py"

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from movierec.cache import CacheStore
-from movierec.cli_support import fail_cleanly, pass_settings
+from movierec.cli.support import fail_cleanly, pass_settings
 from movierec.config import Settings
 from movierec.db import Database
 
@@ -33,7 +33,7 @@ def _require_current_schema(settings: Settings) -> None:
 def _run_job(settings: Settings, job: Callable[[Database, CacheStore], Any]) -> None:
     """Run one refresh job on handles of its own and print its summary; a busy lock or nothing
     to train on is a one-line refusal."""
-    from movierec.cache.store import LockBusy
+    from movierec.cache.locks import LockBusy
     from movierec.recommender.training import NothingToTrain
 
     db = Database(settings.database_url)

@@ -1,0 +1,141 @@
+"""A user's recommendations and the top movies: the lists' filters and pages, and the
+answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from movierec.api.schemas.common import MAX_LIMIT, LimitQuery, QueryModel
+from movierec.api.schemas.movies import MovieOut
+from movierec.services.movie_filters import GENRES, GENRES_PATTERN, MovieFilter, parse_genres
+
+DEFAULT_TOP_MOVIES = 100
+# Deep pages cost a read of the top list that deep: bounded, and far beyond what anyone pages to.
+MAX_OFFSET = 10_000
+MIN_YEAR, MAX_YEAR = 1800, 2100
+
+
+class MovieListQuery(QueryModel):
+    """What a list of movies may show, and where its page starts (applied before ``limit``)."""
+
+    genres: str | None = Field(
+        None,
+        max_length=500,
+        description="Only movies of any of these genres: comma-separated MovieLens genre names, "
+        f"case-insensitive ({', '.join(GENRES)}). An unknown name is a 400.",
+        json_schema_extra={"example": "Comedy,Drama", "pattern": GENRES_PATTERN},
+    )
+    year_min: int | None = Field(
+        None, ge=MIN_YEAR, le=MAX_YEAR, description="Only movies released in this year or later."
+    )
+    year_max: int | None = Field(
+        None,
+        ge=MIN_YEAR,
+        le=MAX_YEAR,
+        description="Only movies released in this year or earlier; not before `year_min`. A "
+        "year bound leaves out movies of unknown year.",
+    )
+    offset: int = Field(
+        0,
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"Skip this many movies of the (filtered) list, 0 to {MAX_OFFSET}: with "
+        "`limit`, pages that do not overlap.",
+    )
+
+    @field_validator("genres")
+    @classmethod
+    def _known_genres(cls, value: str | None) -> str | None:
+        try:
+            parse_genres(value)
+        except ValueError as error:
+            # The text as context, not as the template: a client's "{" must not be formatted.
+            raise PydanticCustomError("genre", "{reason}", {"reason": str(error)}) from None
+        return value
+
+    @field_validator("year_max")
+    @classmethod
+    def _not_before_year_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        year_min = info.data.get("year_min")
+        if value is not None and year_min is not None and value < year_min:
+            raise PydanticCustomError(
+                "year_range", "must not be before year_min ({year_min})", {"year_min": year_min}
+            )
+        return value
+
+    def movie_filter(self) -> MovieFilter:
+        return MovieFilter(parse_genres(self.genres), self.year_min, self.year_max)
+
+
+class RecommendationsQuery(LimitQuery, MovieListQuery):
+    pass
+
+
+class TopMoviesQuery(MovieListQuery):
+    limit: int = Field(
+        DEFAULT_TOP_MOVIES,
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"How many movies to return, 1 to {MAX_LIMIT}.",
+    )
+
+
+class ReasonOut(BaseModel):
+    movie_id: int
+    title: str
+
+
+class RecommendedMovieOut(MovieOut):
+    predicted_rating: float | None = Field(
+        description="The stars the rating model (SVD) predicts this user would give, clipped to "
+        "0.5-5; null for a movie from the top list."
+    )
+    score: float | None = Field(
+        description="The ranking model's score (only its order within the list means "
+        "anything); null for a movie from the top list."
+    )
+    because: list[ReasonOut] | None = Field(
+        None,
+        description="Up to two movies the user rated 4 or more that are most similar to this "
+        "one (the ranking model's movie space); omitted where there is none.",
+    )
+
+
+class RecommendationsOut(BaseModel):
+    user_id: int
+    recommendations: list[RecommendedMovieOut] = Field(
+        description="Best first; none of them rated, watched or dismissed by the user."
+    )
+    source: str = Field(
+        description="Where the list came from: `model` (the user's own list from the last "
+        "refresh), `fold_in` (computed now from the user's current ratings: they rated or "
+        "watched something since the last refresh, or are new), `popular` (the top movies: a "
+        "user without ratings) or `database` (the same, computed from the database: Redis "
+        "holds no statistics or is down).",
+        examples=["model"],
+    )
+    backfilled: int = Field(
+        description="How many of the movies (at the end of the list) came from the top movies "
+        "because the user had rated the cached ones since.",
+        examples=[0],
+    )
+
+
+class TopMovieOut(BaseModel):
+    avg_rating: float | None = Field(
+        description="Mean rating; null when fewer than STAT_MOVIE_USERS_LOWER_LIMIT users "
+        "rated or watched the movie."
+    )
+    movie: MovieOut
+    votes: int = Field(description="How many users rated or watched the movie.")
+
+
+class TopMoviesOut(BaseModel):
+    source: Literal["cache", "database"] = Field(
+        description='"cache": the statistics the last refresh published to Redis; "database": '
+        "computed from the database now, because Redis holds no statistics or is down."
+    )
+    top_movies: list[TopMovieOut] = Field(description="Most votes first, then highest average.")
