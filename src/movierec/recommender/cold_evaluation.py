@@ -69,6 +69,7 @@ class ColdSplit:
     content: MovieContent  # the catalogue, the new movies' keywords removed
     seed: int
     fraction: float
+    min_ratings: int
 
 
 def cold_movie_split(
@@ -102,6 +103,7 @@ def cold_movie_split(
         content=content.without_keywords(chosen),
         seed=seed,
         fraction=fraction,
+        min_ratings=min_ratings,
     )
 
 
@@ -109,8 +111,9 @@ def cold_validation_split(split: ColdSplit, seed: int | None = None) -> ColdSpli
     """The protocol drawn again from ``split``'s training part (another seed, other movies):
     what tuning may look at."""
     return cold_movie_split(
-        split.train, split.content, split.fraction, split.seed + 1 if seed is None else seed
-    )
+        split.train, split.content, split.fraction, split.seed + 1 if seed is None else seed,
+        split.min_ratings,
+    )  # fmt: skip
 
 
 # -- the baselines ----------------------------------------------------------------------------
@@ -204,6 +207,7 @@ class ColdMovieEvaluation:
     relevance: float
     seed: int
     fraction: float
+    min_ratings: int
     # The content model's lists over the whole catalogue: the share of their slots that new
     # movies take, per model variant, against their share of the catalogue.
     slot_share: dict[str, float] = field(default_factory=dict)
@@ -223,6 +227,7 @@ class ColdMovieEvaluation:
             "relevance_threshold": self.relevance,
             "seed": self.seed,
             "fraction": self.fraction,
+            "min_ratings": self.min_ratings,
             "n_users": self.n_users,
             "n_new_movies": self.n_new,
             "catalogue": self.n_catalogue,
@@ -338,6 +343,7 @@ def evaluate_cold_movies(
         relevance=relevance,
         seed=split.seed,
         fraction=split.fraction,
+        min_ratings=split.min_ratings,
         slot_share=slot_share,
     )
 

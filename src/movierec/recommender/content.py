@@ -8,11 +8,10 @@ where it would sit:
 
 1. ``ContentEncoder`` (``recommender.content_features``) turns every movie's content into one
    dense row of features and a collection code;
-2. a ridge regression from those rows to the ranker's movie vectors is learned on the movies
-   with ratings, each weighted by how far its vector can be trusted (``trust``: full from
-   ``warm_ratings`` ratings), in closed form: the collections, one code per movie, are solved
-   for through their diagonal block, so a catalogue with thousands of franchises costs no
-   matrix that large, and how far a collection moves its members is learned by leave-one-out
+2. a ridge regression from those rows to the ranker's movie vectors is learned on every movie
+   with ratings, in closed form: the collections, one code per movie, are solved for through
+   their diagonal block, so a catalogue with thousands of franchises costs no matrix that
+   large, and how far a collection moves its members is learned by leave-one-out
    (``collection_penalty``);
 3. the fitted regression folds into one vector per term, genre, decade and collection plus an
    intercept (``ContentMap``): a movie's content vector is the sum of its parts' vectors, the
@@ -50,9 +49,8 @@ from movierec.recommender.data import positions
 class ContentParams:
     """The content model's settings (CONTENT_* settings; docs/engine.md, "New movies")."""
 
-    # Below this many ratings a movie's own vector is trusted in proportion to its ratings:
-    # it is blended with its content vector, it weighs that much less in the regression, and
-    # the movie is "new" in the answers.
+    # Below this many ratings a movie's own vector is trusted in proportion to its ratings
+    # (it is blended with its content vector) and the movie is "new" in the answers.
     warm_ratings: int = 10
     # The ridge penalty of the dense features (the intercept has none; the collections' is
     # learned from the catalogue: ``collection_penalty``).
@@ -167,6 +165,8 @@ class ContentMap:
     decade_vectors: np.ndarray
     collections: np.ndarray  # str, sorted
     collection_vectors: np.ndarray
+    collection_first_years: np.ndarray  # float64, NaN: unknown
+    sequel_vector: np.ndarray  # (k,): what being a collection's later movie adds
     text_terms: TermBlock  # components: the terms' vectors transposed, (k, terms)
     keyword_terms: TermBlock
 
@@ -178,11 +178,12 @@ class ContentMap:
         """Each movie's content vector in the ranker's movie space (float64)."""
         encoder = ContentEncoder(
             self.params, self.genres, self.decades, self.collections,
-            self.text_terms, self.keyword_terms,
+            self.collection_first_years, self.text_terms, self.keyword_terms,
         )  # fmt: skip
         vectors = np.tile(self.intercept, (len(content), 1))
         vectors += encoder.genre_matrix(content) @ self.genre_vectors
         vectors += encoder.decade_matrix(content) @ self.decade_vectors
+        vectors += encoder.sequel_matrix(content) * self.sequel_vector
         documents = [
             text_document(t, d, self.params.use_title)
             for t, d in zip(content.titles, content.descriptions, strict=True)
@@ -206,6 +207,8 @@ class ContentMap:
             "decade_vectors": self.decade_vectors,
             "collections": self.collections.astype(str),
             "collection_vectors": self.collection_vectors,
+            "collection_first_years": self.collection_first_years,
+            "sequel_vector": self.sequel_vector,
         }
         for name, block in (("text", self.text_terms), ("keywords", self.keyword_terms)):
             arrays[f"{name}_terms"] = block.terms.astype(str)
@@ -238,6 +241,8 @@ class ContentMap:
             decade_vectors=state["decade_vectors"].astype(np.float64),
             collections=state["collections"].astype(str),
             collection_vectors=state["collection_vectors"].astype(np.float64),
+            collection_first_years=state["collection_first_years"].astype(np.float64),
+            sequel_vector=state["sequel_vector"].astype(np.float64),
             text_terms=block("text", False),
             keyword_terms=block("keywords", True),
         )
@@ -251,18 +256,19 @@ def fit_content_map(
     params: ContentParams,
 ) -> ContentMap:
     """Learn the mapping from ``content`` (the whole catalogue: the features are fitted on all
-    of it, no rating involved) to ``vectors`` (rows of ``item_ids``) on the movies with
-    ratings (``counts``, rows of ``item_ids``), each weighted by its ``trust``: a movie's
-    place is predicted from the movies as they are, most of them little known, not from the
-    well-known ones alone (which would place every new movie like a hit, and fill the lists
-    with them)."""
+    of it, no rating involved) to ``vectors`` (rows of ``item_ids``) on every movie with
+    ratings (``counts``, rows of ``item_ids``), each weighing the same: a new movie's place is
+    predicted from the movies as they turned out, most of them little known. Learned on the
+    well-known ones alone (or weighted towards them), every new movie would be placed like a
+    hit: measured on a validation split, new movies then took list slots from movies twice as
+    likely to be hits (docs/engine.md, "New movies")."""
     encoder = ContentEncoder(params.features).fit(content)
     rows = content.rows_of(item_ids)
     learn = (np.asarray(counts) > 0) & (rows >= 0)
     k = vectors.shape[1]
     features = encoder.transform(content.take(rows[learn]))
     targets = np.asarray(vectors, dtype=np.float64)[learn]
-    weights = trust(np.asarray(counts)[learn], params.warm_ratings)
+    weights = None
     if len(targets) == 0:  # nothing to learn from: every movie at the origin
         intercept = np.zeros(k)
         dense_weights = np.zeros((encoder.width, k))
@@ -296,6 +302,8 @@ def fit_content_map(
         decade_vectors=dense_weights[blocks["decades"]] * p.decade_weight,
         collections=encoder.collections,
         collection_vectors=collection_weights,
+        collection_first_years=encoder.collection_first_years,
+        sequel_vector=dense_weights[blocks["sequel"]][0],
         text_terms=folded(encoder.text, blocks["text"], p.text_weight),
         keyword_terms=folded(encoder.keywords, blocks["keywords"], p.keyword_weight),
     )

@@ -305,6 +305,8 @@ class ContentEncoder:
     genres: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
     decades: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
     collections: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+    # The year of each collection's first movie (NaN: unknown): a later one is a sequel.
+    collection_first_years: np.ndarray = field(default_factory=lambda: np.empty(0))
     text: TermBlock | None = None
     keywords: TermBlock | None = None
 
@@ -319,6 +321,10 @@ class ContentEncoder:
             content.collections[content.collections != ""].astype(str), return_counts=True
         )
         self.collections = names[counts >= 2]
+        codes = self.collection_codes(content)
+        firsts = np.full(len(self.collections), np.inf)
+        np.fmin.at(firsts, codes[codes >= 0], content.years[codes >= 0])
+        self.collection_first_years = np.where(np.isinf(firsts), np.nan, firsts)
         self.text = _fit_terms(
             [
                 text_document(t, d, p.use_title)
@@ -337,6 +343,7 @@ class ContentEncoder:
         return (
             len(self.genres)
             + len(self.decades)
+            + 1
             + self.text.components.shape[0]
             + self.keywords.components.shape[0]
         )
@@ -347,6 +354,7 @@ class ContentEncoder:
         sizes = {
             "genres": len(self.genres),
             "decades": len(self.decades),
+            "sequel": 1,
             "text": self.text.components.shape[0],
             "keywords": self.keywords.components.shape[0],
         }
@@ -381,6 +389,16 @@ class ContentEncoder:
         matrix[np.flatnonzero(known)[hit], columns[hit]] = 1.0
         return matrix
 
+    def sequel_matrix(self, content: MovieContent) -> np.ndarray:
+        """One column: 1 for a movie released after its collection's first (a sequel draws
+        fewer people than the film it follows, as a rule), else 0."""
+        codes = self.collection_codes(content)
+        later = np.zeros((len(content), 1))
+        member = codes >= 0
+        first = self.collection_first_years[codes[member]]
+        later[np.flatnonzero(member), 0] = content.years[member] > first  # False for NaN
+        return later
+
     def collection_codes(self, content: MovieContent) -> np.ndarray:
         if not len(self.collections):
             return np.full(len(content), -1, dtype=np.int64)
@@ -394,6 +412,7 @@ class ContentEncoder:
         parts = [
             self.genre_matrix(content) * p.genre_weight,
             self.decade_matrix(content) * p.decade_weight,
+            self.sequel_matrix(content),
         ]
         documents = [
             text_document(t, d, p.use_title)
