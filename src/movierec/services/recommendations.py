@@ -78,6 +78,8 @@ class Recommendation:
     score: float | None  # the ranking model's; None for a movie from the top list
     predicted_rating: float | None  # the rating model's (stars); None where not predicted
     because: list[MovieDetails]  # liked movies most similar to it (may be empty)
+    # Fewer than CONTENT_WARM_RATINGS ratings at the last refresh (placed by its content).
+    new: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def recommend(
     read = read or read_list(cache, user_id)
     published, model = read.published, read.model
     if read.answer_key(changes, user_id, offset, limit, movie_filter) is not None:
-        served = _as_published(catalogue, published, offset, limit)
+        served = _as_published(catalogue, published, offset, limit, model)
         if served is not None:
             metrics.count_recommendation(SOURCE_MODEL)
             return served
@@ -198,15 +200,16 @@ def recommend(
             catalogue.movies_by_ids(set(chosen) - movies.keys(), published.catalogue_version)
         )
     in_ranked = set(ranked.movie_ids)
+    chosen = [m for m in chosen if m in movies]
     items = [
         Recommendation(
             movies[m],
             ranked.scores.get(m) if m in in_ranked else None,
             ranked.predicted_ratings.get(m) if m in in_ranked else None,
             [movies[r] for r in reasons.get(m, ()) if r in movies],
+            new,
         )
-        for m in chosen
-        if m in movies
+        for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
     source = SOURCE_DATABASE if source == SOURCE_POPULAR and top_source == DATABASE else source
     metrics.count_recommendation(source)
@@ -217,8 +220,19 @@ def recommend(
     )
 
 
+def _new(model: ServingModel | None, movie_ids: list[int]) -> list[bool]:
+    """Which movies are new (``ServingModel.is_new``); none without a model."""
+    if model is None or not movie_ids:
+        return [False] * len(movie_ids)
+    return model.is_new(np.asarray(movie_ids, dtype=np.int64)).tolist()
+
+
 def _as_published(
-    catalogue: MovieCatalogue, published: PublishedList, offset: int, limit: int
+    catalogue: MovieCatalogue,
+    published: PublishedList,
+    offset: int,
+    limit: int,
+    model: ServingModel | None = None,
 ) -> Recommendations | None:
     """The page of the user's published list as it stands, for a list nothing can have made
     out of date (``ListRead.answer_key``); None when it cannot be served so (published before
@@ -238,8 +252,9 @@ def _as_published(
             cached.scores.get(m),
             cached.predicted_ratings.get(m),
             [movies[r] for r in reasons.get(m, ()) if r in movies],
+            new,
         )
-        for m in chosen
+        for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
     return Recommendations(items=items, source=SOURCE_MODEL, backfilled=0, as_published=True)
 

@@ -97,6 +97,11 @@ class RecommendedMovieOut(MovieOut):
         description="The ranking model's score (only its order within the list means "
         "anything); null for a movie from the top list."
     )
+    new: bool = Field(
+        description="A new movie: fewer than CONTENT_WARM_RATINGS ratings (none, or a few) at "
+        "the last refresh, placed in the list by its content (genres, year, description, "
+        "collection, keywords) rather than by who rated it."
+    )
     because: list[ReasonOut] | None = Field(
         None,
         description="Up to two movies the user rated 4 or more that are most similar to this "
