@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template, request
 
+from movierec.api.schemas.catalogue import MAX_MOVIE_YEAR, MIN_MOVIE_YEAR
 from movierec.services.movie_filters import GENRES
 
 web = Blueprint(
@@ -42,9 +43,14 @@ def movie_page(movie_id: int) -> str:
     return render_template("web/movie.html", movie_id=movie_id)
 
 
+@web.get("/movies/new")
+def new_movie_page() -> str:
+    return render_template("web/new_movie.html")
+
+
 @web.get("/top")
 def top_page() -> str:
-    return render_template("web/top.html", genres=GENRES)
+    return render_template("web/top.html")
 
 
 @web.get("/search")
@@ -59,7 +65,12 @@ def operator_page() -> str:
 
 @web.context_processor
 def page_context() -> dict[str, object]:
-    return {"star_choices": STAR_CHOICES}
+    return {
+        "star_choices": STAR_CHOICES,
+        "genres": GENRES,
+        "min_year": MIN_MOVIE_YEAR,
+        "max_year": MAX_MOVIE_YEAR,
+    }
 
 
 def init_web(app: Flask) -> None:
