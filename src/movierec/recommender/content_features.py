@@ -231,15 +231,19 @@ class TermBlock:
     idf: np.ndarray  # float64
     components: np.ndarray  # (dims, terms) float64; (0, terms) when there is too little text
     keywords: bool  # the keyword analyzer, else the English word analyzer
+    _vectorizer: Any = field(default=None, repr=False, compare=False)
 
     def vectorizer(self):  # type: ignore[no-untyped-def]
-        """scikit-learn's vectorizer with this vocabulary and idf (nothing to fit)."""
-        vectorizer = make_vectorizer(
-            self.keywords, 1, vocabulary={t: i for i, t in enumerate(self.terms.tolist())}
-        )
-        if len(self.terms):
-            vectorizer.idf_ = self.idf
-        return vectorizer
+        """scikit-learn's vectorizer with this vocabulary and idf (nothing to fit), built once:
+        a web process placing one movie should not rebuild a 20k-term vocabulary each time."""
+        if self._vectorizer is None:
+            vectorizer = make_vectorizer(
+                self.keywords, 1, vocabulary={t: i for i, t in enumerate(self.terms.tolist())}
+            )
+            if len(self.terms):
+                vectorizer.idf_ = self.idf
+            self._vectorizer = vectorizer
+        return self._vectorizer
 
     def tfidf(self, documents: Sequence[object]):  # type: ignore[no-untyped-def]
         import scipy.sparse as sp
@@ -280,7 +284,9 @@ def _fit_terms(
     if n_components < 1:
         components = np.empty((0, len(terms)))
     else:
-        svd = TruncatedSVD(n_components=n_components, n_iter=5, random_state=seed)
+        # Two power iterations: the leading topics of a vocabulary of tens of thousands of words
+        # are found as well as with five, in half the time (at 59k movies, most of this step).
+        svd = TruncatedSVD(n_components=n_components, n_iter=2, random_state=seed)
         svd.fit(tfidf)
         components = svd.components_.astype(np.float64)
     return TermBlock(terms, vectorizer.idf_.astype(np.float64), components, keywords)
