@@ -15,11 +15,14 @@ def titles(response) -> list[str]:  # type: ignore[no-untyped-def]
     return [movie["title"] for movie in response.get_json()["movies"]]
 
 
-def add_movie(db: Database, movie_id: int, title: str) -> None:
+def add_movie(db: Database, movie_id: int, title: str, year: int | None = None) -> None:
     with db.engine.begin() as connection:
         connection.execute(
-            text("INSERT INTO movies (movie_id, title, genres) VALUES (:id, :title, 'Drama')"),
-            {"id": movie_id, "title": title},
+            text(
+                "INSERT INTO movies (movie_id, title, year, genres) "
+                "VALUES (:id, :title, :year, 'Drama')"
+            ),
+            {"id": movie_id, "title": title, "year": year},
         )
 
 
@@ -57,6 +60,41 @@ def test_titles_starting_with_the_first_word_come_first_then_the_most_voted(
     assert [(m["title"], m["votes"]) for m in body["movies"]] == [
         ("Zebra Crossing", None), ("Big Zebra Night", 9), ("A Crossing of Zebras", 2),
     ]  # fmt: skip
+
+
+def test_the_title_that_is_the_query_comes_first_then_titles_starting_with_it_by_votes(
+    client,
+    loaded_db: Database,
+    cache: CacheStore,  # type: ignore[no-untyped-def]
+) -> None:
+    movies = {
+        6001: ("The Terminator", 1984, 131), 6002: ("Terminator Genisys", 2015, 9),
+        6003: ("Terminator 2: Judgment Day", 1991, 224), 6004: ("Terminator Salvation", 2009, 44),
+        6005: ("Lady Terminator", 1989, 300), 6006: ("The Terminators", 2009, 2),
+        6007: ("Terminator, The", 1990, 1),  # a title as MovieLens writes it, another year
+    }  # fmt: skip
+    for movie_id, (title, year, _) in movies.items():
+        add_movie(loaded_db, movie_id, title, year)
+    cache.publish_statistics(MovieStat(m, votes, 4.0) for m, (_, _, votes) in movies.items())
+    expected = [
+        "The Terminator", "Terminator, The",  # the query itself, by votes
+        "Terminator 2: Judgment Day", "Terminator Salvation", "Terminator Genisys",  # by votes
+        "Lady Terminator", "The Terminators",  # the rest, by votes
+    ]  # fmt: skip
+    for q in ["terminator", "TERMINATOR"]:
+        assert titles(client.get(f"/api/v1/movies/search?q={q}")) == expected, q
+    # With an article the title must still hold every word ("the" is one), but the article
+    # does not decide which title is the query.
+    for q in ["the terminator", "terminator, the", "Terminator the"]:
+        found = titles(client.get(f"/api/v1/movies/search?q={q}"))
+        assert found == [t for t in expected if "the" in t.lower()], q
+    # The year is not part of what the title is: "terminator 1984" is The Terminator of 1984,
+    # and the year alone finds the movies of that year.
+    assert titles(client.get("/api/v1/movies/search?q=terminator%201984")) == ["The Terminator"]
+    assert titles(client.get("/api/v1/movies/search?q=Terminator,%20The%20(1990)")) == [
+        "Terminator, The"
+    ]
+    assert "The Terminator" in titles(client.get("/api/v1/movies/search?q=1984&limit=100"))
 
 
 def test_like_wildcards_are_plain_characters(client, loaded_db: Database) -> None:  # type: ignore[no-untyped-def]

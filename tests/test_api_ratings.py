@@ -128,7 +128,9 @@ def test_delete_rating(api, loaded_db: Database) -> None:  # type: ignore[no-unt
     movie = next(iter(_rated(loaded_db, USER)))
     response = api.delete(f"/api/v1/user/{USER}/rating", json={"movie_id": movie})
     assert response.status_code == 200
-    assert response.get_json() == {"movie_id": movie, "msg": "deleted", "user_id": USER}
+    assert response.get_json() == {
+        "deleted": True, "movie_id": movie, "msg": "deleted", "user_id": USER,
+    }  # fmt: skip
     assert movie not in _rated(loaded_db, USER)
     response = api.delete(f"/api/v1/user/{USER}/rating", json={"movie_id": movie})
     assert response.status_code == 404

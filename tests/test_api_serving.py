@@ -145,7 +145,10 @@ _movie = st.fixed_dictionaries(
             ),
             min_size=1,
             max_size=2,
-        )
+        ),
+        # A movie from the top list: what it was chosen by.
+        "avg_rating": st.none() | _finite,
+        "votes": st.integers(0, 2**31 - 1),
     },
 ).map(lambda movie: _in_order(movie, RecommendedMovieOut))
 
@@ -155,6 +158,8 @@ _movie = st.fixed_dictionaries(
     st.fixed_dictionaries(
         {
             "user_id": st.integers(1, 2**31 - 1),
+            "limit": st.integers(1, 1000),
+            "offset": st.integers(0, 10_000),
             "recommendations": st.lists(_movie, max_size=5),
             "source": st.sampled_from(["model", "fold_in", "popular", "database"]),
             "backfilled": st.integers(0, 1000),
@@ -177,7 +182,12 @@ def test_scores_at_the_edges_of_plain_decimals_are_written_as_pydantic_writes_th
     movie = {"movie_id": 1, "title": "T", "year": None, "genres": None, "description": None}
     answer = {
         "user_id": 1,
-        "recommendations": [{**movie, "predicted_rating": value, "score": -value}],
+        "limit": 1,
+        "offset": 0,
+        "recommendations": [
+            {**movie, "predicted_rating": value, "score": -value},
+            {**movie, "predicted_rating": None, "score": None, "avg_rating": value, "votes": 3},
+        ],
         "source": "model",
         "backfilled": 0,
     }

@@ -21,7 +21,8 @@ def test_create_get_delete_user(loaded_client) -> None:  # type: ignore[no-untyp
     assert loaded_client.get("/api/v1/user/61").get_json() == response.get_json()
 
     response = loaded_client.delete("/api/v1/user/61")
-    assert (response.status_code, response.get_json()) == (200, {"msg": "deleted", "user_id": 61})
+    assert response.status_code == 200
+    assert response.get_json() == {"deleted": True, "msg": "deleted", "user_id": 61}
     response = loaded_client.get("/api/v1/user/61")
     assert response.status_code == 404
     assert response.get_json() == {"error": {"status": 404, "message": "user 61 not found"}}
@@ -93,3 +94,36 @@ def test_ids_are_ascii_digits_without_leading_zeros(loaded_client, user_id: str)
     response = loaded_client.delete(f"/api/v1/user/{user_id}")
     assert response.status_code == 404
     assert loaded_client.get("/api/v1/user/1").status_code == 200  # still there
+
+
+def _escaped_forms(canonical: int) -> list[str]:
+    digits = str(canonical)
+    return [
+        f"%3{digits[0]}{digits[1:]}",  # a digit escaped: the same id after decoding
+        f"{digits[:-1]}%3{digits[-1]}",
+        "".join(f"%3{d}" for d in digits),
+        f"%2B{digits}",  # "+1": never an id, escaped or not
+        f"%30{digits}",  # a leading zero, escaped
+    ]
+
+
+def test_a_percent_escaped_id_is_no_route_on_every_id_route(loaded_client) -> None:  # type: ignore[no-untyped-def]
+    # The server decodes "%31" to "1" before routing: without the check /movie/%31 was movie 1.
+    routes = [
+        ("GET", "/api/v1/movie/{}", 10), ("GET", "/api/v1/movie/{}/similar", 10),
+        ("GET", "/api/v1/movie/{}/statistics", 10), ("GET", "/api/v1/user/{}", 1),
+        ("GET", "/api/v1/user/{}/ratings/top", 1), ("GET", "/api/v1/user/{}/recommendations", 1),
+        ("GET", "/api/v1/user/{}/dismissed", 1), ("DELETE", "/api/v1/user/{}", 1),
+        ("PUT", "/api/v1/user/{}/rating", 1), ("GET", "/movies/{}", 10), ("GET", "/users/{}", 1),
+    ]  # fmt: skip
+    for method, route, canonical in routes:
+        if method == "GET":
+            assert loaded_client.get(route.format(canonical)).status_code == 200, route
+        for escaped in _escaped_forms(canonical):
+            response = loaded_client.open(route.format(escaped), method=method, json={})
+            assert response.status_code == 404, (method, route, escaped, response.get_json())
+            message = response.get_json()["error"]["message"]
+            assert message.startswith("no such route: "), (route, escaped, message)
+    # An escape elsewhere in the address of an id route is a second URL of that movie too.
+    assert loaded_client.get("/api/v1/%6Dovie/10").status_code == 404
+    assert loaded_client.get("/api/v1/user/1").status_code == 200  # nothing was deleted

@@ -37,8 +37,10 @@ def surprise_data(folder: Path) -> Dataset:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """The exit code, and what a script reads: stdout when the command succeeds (stderr says
+    what it is doing meanwhile), all of the output when it fails (the error is on stderr)."""
     result = CliRunner().invoke(model, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def test_evaluate_json_equals_surprise_cross_validate(small_movielens: Path) -> None:
@@ -60,16 +62,30 @@ def test_evaluate_json_equals_surprise_cross_validate(small_movielens: Path) -> 
     assert report["std_mae"] == pytest.approx(np.std(theirs["test_mae"]), abs=1e-12)
 
 
-def test_evaluate_shows_the_folds_finishing_on_stderr(small_movielens: Path) -> None:
-    args = ["evaluate", "--source", str(small_movielens), *TINY, "--jobs", "1", "--json"]
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_evaluate_shows_every_epoch_and_says_what_it_does_on_stderr(
+    small_movielens: Path, jobs: str
+) -> None:
+    args = ["evaluate", "--source", str(small_movielens), *TINY, "--jobs", jobs, "--json"]
     result = CliRunner().invoke(model, [*args, "--progress"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "cross-validation" in result.stderr
-    assert "3/3" in result.stderr
+    assert "cross-validating SVD(n_factors=4, n_epochs=6, lr_all=0.01, reg_all=0.1): 3 folds" in (
+        result.stderr
+    )
+    # A bar of the epochs of every fold (3 x 6), not of the folds (every epoch reports:
+    # test_model_selection), with the folds done beside it.
+    assert "cross-validation" in result.stderr and "18/18" in result.stderr
+    assert "epoch/s" in result.stderr and "folds 3/3" in result.stderr
     assert json.loads(result.stdout)["folds"] == 3  # stdout stays the bare JSON
-    # Not a terminal and not asked: no bar (scripts, `--json > file`).
+    # Not a terminal and not asked: no bar (scripts, `--json > file`), but what it is doing,
+    # a line per fold.
     quiet = CliRunner().invoke(model, args, catch_exceptions=False)
-    assert quiet.stderr == ""
+    lines = quiet.stderr.strip().splitlines()
+    assert lines[0].startswith("cross-validating SVD(") and str(small_movielens) in lines[0]
+    assert [line.split(" done")[0] for line in lines[1:]] == ["fold 1/3", "fold 2/3", "fold 3/3"]
+    assert "epoch/s" not in quiet.stderr and "\r" not in quiet.stderr
+    scores = [(f["rmse"], f["mae"]) for f in json.loads(result.stdout)["per_fold"]]
+    assert [(f["rmse"], f["mae"]) for f in json.loads(quiet.stdout)["per_fold"]] == scores
 
 
 def test_evaluate_table_uses_the_configured_parameters(

@@ -7,6 +7,7 @@ ml-latest-small (where Surprise's published figures let anyone check the result)
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -393,3 +394,20 @@ def test_ml_latest_small_winner_matches_gridsearchcv() -> None:
                             strict=True):  # fmt: skip
         key = (params["n_factors"], params["n_epochs"], params["lr_all"], params["reg_all"])
         assert mine.loc[key] == pytest.approx(rmse, abs=1e-12)
+
+
+def test_epoch_progress_reports_every_epoch_and_changes_no_result(ratings: pd.DataFrame) -> None:
+    serial = grid_search(ratings, SMALL_GRID, seed=2, n_jobs=1).results
+    for jobs in (1, 2):
+        epochs: list[int] = []
+        tasks: list[int] = []
+        result = grid_search(
+            ratings, SMALL_GRID, seed=2, n_jobs=jobs, progress=tasks.append,
+            epoch_progress=functools.partial(epochs.append, 1),
+        )  # fmt: skip
+        # One call per epoch of every task: 3 folds x 2 n_factors, each trained to 7 epochs
+        # (the 3-epoch checkpoint on the way), its lanes together.
+        assert len(epochs) == 3 * len(SMALL_GRID["n_factors"]) * max(SMALL_GRID["n_epochs"])
+        assert sum(tasks) == 3 * len(combinations(SMALL_GRID))
+        for column in ("mean_rmse", "std_rmse", "mean_mae", "split1_rmse"):
+            np.testing.assert_array_equal(serial[column], result.results[column])

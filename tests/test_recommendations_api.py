@@ -209,7 +209,7 @@ def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type
 
 
 def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: ignore[no-untyped-def]
-    client, refreshed: Database, cache: CacheStore
+    client, refreshed: Database, cache: CacheStore, settings: Settings
 ) -> None:
     movie = (cache.recommendations_for(1) or [])[0]  # one the model knows
     response = client.get(f"/api/v1/movie/{movie}/similar?limit=5")
@@ -222,7 +222,8 @@ def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: igno
     assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
     model = cache.serving_model()
     assert model is not None
-    ids, _ = model.similar(movie, 5)
+    # Weighed by support as the service weighs them (the votes each vector rests on).
+    ids, _ = model.similar(movie, 5, settings.stat_movie_users_lower_limit)
     assert [entry["movie_id"] for entry in similar] == ids.tolist()
     assert client.get("/api/v1/movie/999999/similar").status_code == 404
     assert client.get(f"/api/v1/movie/{movie}/similar?limit=0").status_code == 400
@@ -241,7 +242,8 @@ def test_a_movie_the_model_has_not_seen_gets_similar_movies_by_its_content(  # t
     model = client.application.extensions["movierec.cache"].serving_model()
     content = MovieContent.of([777_777], titles=["Nobody Rated This"], years=[2020],
                               genres=["Drama"])  # fmt: skip
-    ids, scores = model.similar(777_777, 5, content)
+    prior = client.application.config["MOVIEREC_SETTINGS"].stat_movie_users_lower_limit
+    ids, scores = model.similar(777_777, 5, prior, content)
     assert [m["movie_id"] for m in similar] == ids.tolist()
     assert len(similar) == 5 and 777_777 not in ids
     assert [m["score"] for m in similar] == pytest.approx(scores.tolist())
@@ -275,12 +277,16 @@ def test_top_movies_default_limit_order_and_statistics(  # type: ignore[no-untyp
     client, refreshed: Database, cache: CacheStore, settings: Settings
 ) -> None:
     body = client.get("/api/v1/movies/top").get_json()
-    assert body["source"] == "cache"
+    assert (body["source"], body["limit"], body["offset"]) == ("cache", 100, 0)
     assert len(body["top_movies"]) == 100  # the original's default
-    assert [e["movie"]["movie_id"] for e in body["top_movies"]] == _top_ids(cache)[:100]
+    assert [e["movie_id"] for e in body["top_movies"]] == _top_ids(cache)[:100]
     first = body["top_movies"][0]
-    assert set(first) == {"avg_rating", "movie", "votes"}
-    stat = cache.movie_stat(first["movie"]["movie_id"])
+    # A movie with its statistics, flat as in every list of movies; the nested "movie" of
+    # earlier answers still there (deprecated), the same fields.
+    movie_fields = {"movie_id", "title", "year", "genres", "description"}
+    assert set(first) == movie_fields | {"avg_rating", "votes", "movie"}
+    assert first["movie"] == {name: first[name] for name in movie_fields}
+    stat = cache.movie_stat(first["movie_id"])
     assert stat is not None and (first["votes"], first["avg_rating"]) == (
         stat.votes,
         stat.avg_rating,

@@ -51,9 +51,8 @@ def scheduler_of(fast_settings: Settings) -> Iterator[Callable[[], None]]:
         started.append(start_background_scheduler(fast_settings))
 
     yield start
-    for scheduler, jobs in started:
-        scheduler.shutdown(wait=True)
-        jobs.close()
+    for background in started:
+        background.shutdown(wait=True)
 
 
 def _both_published(cache: CacheStore) -> tuple[str, str] | None:

@@ -103,7 +103,7 @@ def test_background_scheduler_publishes_both_at_first_start(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="movierec")
-    scheduler, jobs = start_background_scheduler(fast_settings)
+    background = start_background_scheduler(fast_settings)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
@@ -111,8 +111,7 @@ def test_background_scheduler_publishes_both_at_first_start(
         ):
             time.sleep(0.1)
     finally:
-        scheduler.shutdown(wait=True)
-        jobs.close()
+        background.shutdown(wait=True)
     assert cache.current_version("recs") and cache.current_version("stats")
     assert cache.recommendation_users() == 60
     assert "recommendations refresh: done in" in caplog.text

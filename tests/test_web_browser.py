@@ -8,10 +8,12 @@ error or a console error the flow did not expect.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -252,6 +254,9 @@ def test_search_then_a_movie_page_with_statistics_and_similar_movies(
     expect(page.locator("#movie-stats")).to_contain_text(f"Votes{votes}")
     expect(page.locator("#similar .card")).to_have_count(10)
     assert "The Movie 10" not in card_titles(page, "similar")
+    # Each with its similarity and the votes it rests on.
+    figures = page.locator("#similar .card .figures").all_inner_texts()
+    assert all(re.fullmatch(r"similarity -?\d\.\d\d · [\d,]+ votes", f) for f in figures), figures
 
     page.goto(site + "/search?q=zzzz")
     expect(page.locator("#results")).to_contain_text("No title has all these words")
@@ -416,3 +421,109 @@ def test_pages_are_usable_by_keyboard_and_at_phone_width(site: str, browser: Bro
         assert console.unexpected() == []
     finally:
         context.close()
+
+
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def test_the_api_style_address_of_a_movie_or_user_opens_its_page(
+    site: str, page: Page, console: Console
+) -> None:
+    page.goto(site + "/movie/10")
+    page.wait_for_url(re.compile(r"/movies/10$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("The Movie 10")
+    page.goto(site + "/user/3")
+    page.wait_for_url(re.compile(r"/users/3$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("User 3")
+    # A client asking for JSON is not sent to a page: a 404 that says where the API is; the
+    # API itself is unchanged.
+    answer = requests.get(site + "/movie/10", headers={"Accept": "application/json"}, timeout=10)
+    assert answer.status_code == 404 and "/api/v1/movie/10" in answer.json()["error"]["message"]
+    assert requests.get(site + "/api/v1/movie/10", timeout=10).json()["movie_id"] == 10
+    # Under gunicorn as under the test client, an escaped id is no second URL of the movie
+    # (http.client sends the path as written; requests would unescape the digits first).
+    address = urlsplit(site)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.request("GET", "/api/v1/movie/%310")
+    assert connection.getresponse().status == 404
+    connection.close()
+    assert console.unexpected() == []
+
+
+def test_a_rejected_filter_clears_the_list_under_the_error(
+    site: str, page: Page, console: Console
+) -> None:
+    page.goto(site + "/top")
+    expect(page.locator("#top-movies .card")).to_have_count(50)
+    page.get_by_label("From year").fill("1995")
+    page.get_by_label("To year").fill("1990")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#status")).to_contain_text("year_max")
+    expect(page.locator("#top-movies .card")).to_have_count(0)
+    expect(page.locator("#top-movies")).to_contain_text("No list for these filters")
+    # Fixed filters bring a list back, and the error goes.
+    page.get_by_label("To year").fill("2000")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#top-movies .card").first).to_be_visible()
+    expect(page.locator("#status")).to_be_hidden()
+    assert console.unexpected(400) == []
+
+
+def test_at_desktop_width_the_actions_fit_and_the_status_bar_hides_no_card(
+    site: str, browser: Browser
+) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    tab = context.new_page()
+    console = Console(tab)
+    try:
+        tab.goto(site + "/users/3")
+        expect(tab.locator("#recommendations .card")).to_have_count(12)
+        # Per card: no label broken inside a button, and "Not interested" beside "Watched",
+        # not alone on a line of its own.
+        rows = tab.evaluate(
+            """() => [...document.querySelectorAll('#recommendations .actions')].map(form => {
+                 const box = (name) => form.querySelector(`[name=${name}]`).getBoundingClientRect();
+                 return {rate: box('rate'), watched: box('watched'), dismiss: box('dismiss')};
+               })"""
+        )
+        for row in rows:
+            assert row["dismiss"]["height"] <= row["rate"]["height"] * 1.3, row
+            assert abs(row["dismiss"]["top"] - row["watched"]["top"]) < 1, row
+        # A message while the page is scrolled to its end, and the end reached with a message
+        # shown: either way the bar covers no part of the last row.
+        for message_first in (False, True):
+            tab.goto(site + "/users/3")
+            # Every list filled: the page has its final length before it is scrolled.
+            tab.wait_for_load_state("networkidle")
+            expect(tab.locator("#dismissed")).to_contain_text("Nothing dismissed")
+            expect(tab.locator("#ratings li").first).to_be_visible()
+            if message_first:
+                tab.evaluate("say('A message on the status bar.')")
+            tab.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            tab.wait_for_function(
+                "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1"
+            )
+            if not message_first:
+                tab.evaluate("say('A message on the status bar.')")
+            expect(tab.locator("#status")).to_be_visible()
+            last, bar = tab.locator("#dismissed li").last, tab.locator("#status")
+            box, bar_box = last.bounding_box(), bar.bounding_box()
+            assert box is not None and bar_box is not None
+            assert box["y"] + box["height"] <= bar_box["y"] + 0.5, (message_first, box, bar_box)
+        assert console.unexpected() == []
+    finally:
+        context.close()
+
+
+def test_a_cold_start_list_reads_plainly_and_shows_averages_and_votes(
+    site: str, page: Page, console: Console
+) -> None:
+    created = requests.put(site + "/api/v1/user", json={}, timeout=10).json()
+    page.goto(f"{site}/users/{created['user_id']}")
+    expect(page.locator("#recommendations .card")).to_have_count(12)
+    caption = page.locator("#recs-source").inner_text()
+    assert "most popular" in caption and "filled in" not in caption, caption
+    figures = page.locator("#recommendations .card .figures").all_inner_texts()
+    assert all(re.search(r"\d+ votes", text) for text in figures), figures
+    assert any("★" in text for text in figures), figures
+    assert console.unexpected() == []

@@ -93,7 +93,9 @@ def run_demo(
     from movierec.app import create_app
     from movierec.cli.serve import warn_if_open
     from movierec.jobs.scheduler import start_background_scheduler
+    from movierec.logs import configure_demo_logging
 
+    configure_demo_logging(settings)
     # Ctrl-C and `kill` both end the demo through the same clean-up path.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with embedded_stack(settings, data_dir) as stack_settings:
@@ -102,15 +104,17 @@ def run_demo(
         # ident="": no "Server: waitress" banner (as gunicorn sends none in production).
         server = create_server(app, host=host, port=port, threads=8, ident="")
         warn_if_open(stack_settings)
-        # The refresh schedule runs in this process; on a first start it computes the
-        # statistics and recommendations at once (seconds for ml-latest-small).
-        scheduler, jobs = start_background_scheduler(stack_settings)
+        # The address first, then the refreshes' lines: the server answers from now on (the
+        # top movies from the database until the first statistics are published).
         click.echo(
             f"MovieRec demo serving on http://{host}:{server.effective_port} "
             f"(open it in a browser for the web page; the API is under /api/v1, readiness at "
             f"/health/ready; Ctrl-C stops)"
         )
         sys.stdout.flush()
+        # The refresh schedule runs in this process; on a first start it computes the
+        # statistics and recommendations at once (seconds for ml-latest-small).
+        background = start_background_scheduler(stack_settings)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -118,7 +122,6 @@ def run_demo(
         finally:
             server.close()
             # A refresh still running finishes first (it would fail once Valkey stops).
-            scheduler.shutdown(wait=True)
-            jobs.close()
+            background.shutdown(wait=True)
             app.extensions["movierec.db"].dispose()
             app.extensions["movierec.cache"].close()

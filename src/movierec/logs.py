@@ -66,6 +66,50 @@ def configure_logging(settings: Settings) -> None:
         logging.captureWarnings(True)  # a warning printed raw would be a line that is not JSON
 
 
+# The demo's console is read by a person: where to open it, how the first load and refresh are
+# going, and what went wrong. The libraries' routine INFO stays out of it there (Alembic's step
+# per migration, some of them paragraphs; APScheduler's two lines per watchdog tick, which
+# bury the address), and so does the open-writes warning of the app, which the demo prints
+# once itself. Servers keep LOG_LEVEL for every logger.
+DEMO_LOGGER_LEVELS = {
+    "alembic": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "movierec.api.access": logging.ERROR,
+}
+DEMO_TEXT_FORMAT = "%(asctime)s %(message)s"
+DEMO_TIME_FORMAT = "%H:%M:%S"
+
+
+class DemoFormatter(TextFormatter):
+    """A short line for what the demo reports (the time and the message); the level and the
+    logger too for a warning or an error, which someone may want to look up."""
+
+    def __init__(self) -> None:
+        super().__init__(DEMO_TEXT_FORMAT, DEMO_TIME_FORMAT)
+        self._detailed = TextFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", DEMO_TIME_FORMAT
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return self._detailed.format(record)
+        return super().format(record)
+
+
+def configure_demo_logging(settings: Settings) -> None:
+    """The demo's console (above), unless LOG_LEVEL asks for more detail than INFO (then
+    every logger speaks) or logs are JSON (then every line stays a record)."""
+    configure_logging(settings)
+    root = logging.getLogger()
+    if root.level < logging.INFO:
+        return
+    for name, level in DEMO_LOGGER_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
+    if settings.log_format != "json":
+        for handler in root.handlers:
+            handler.setFormatter(DemoFormatter())
+
+
 class GunicornLogger(glogging.Logger):
     """Gunicorn's logger (the packaged gunicorn.conf.py's ``logger_class``), formatting its
     error and access logs as JSON too when ``LOG_FORMAT=json``."""

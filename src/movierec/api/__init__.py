@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
 from flask_openapi3.models import Schema
 from flask_openapi3.utils import get_model_schema
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from movierec.api.access import KEY_REQUIRED, SECURITY_SCHEMES, Access, required_access
@@ -36,6 +37,23 @@ class AsciiIdConverter(IntegerConverter):
     """
 
     regex = r"(?:0|[1-9][0-9]{0,99})"
+
+
+def reject_escaped_ids() -> None:
+    """Before a route with an id runs: its address as sent must have no percent-escape.
+
+    The server decodes the path before routing, so ``/movie/%31`` would be movie 1 under a
+    second URL. No route with an id has a character that needs escaping, so an escape in its
+    address is never the canonical form: that address is no route (404), as ``/movie/01`` is.
+    The address as sent is what the WSGI server passes on (``RAW_URI``: gunicorn, werkzeug;
+    ``REQUEST_URI``); a server that passes neither is not checked.
+    """
+    if not any(isinstance(value, int) for value in (request.view_args or {}).values()):
+        return
+    sent = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    path = sent.partition("?")[0]
+    if "%" in path:
+        raise NotFound(f"no such route: {request.method} {path} (an id is plain digits)")
 
 
 class MovieRecAPI(OpenAPI):
@@ -169,6 +187,7 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
         **flask_options,
     )
     app.url_map.converters["int"] = AsciiIdConverter  # before any route uses it
+    app.before_request(reject_escaped_ids)  # first: a second URL of an id is no route at all
     # Interactive docs at /api/v1/docs: the Swagger UI page of flask-openapi3-swagger (it loads
     # the document from the relative URL "openapi.json", which resolves under /api/v1/ too).
     app.add_url_rule(f"{API_PREFIX}/docs", "docs", app.view_functions["swagger.swagger"])

@@ -47,17 +47,23 @@ def get_movie(path: MoviePath):  # type: ignore[no-untyped-def]
     responses={200: SimilarMoviesOut, **errors(400, 404, 503)},
 )
 def get_similar_movies(path: MoviePath, query: SimilarQuery):  # type: ignore[no-untyped-def]
-    """The movies most similar to this one: closest by cosine in the ranking model's movie
-    factors (as of the last refresh), best first, with the similarity as ``score``. An empty
-    list for a movie the model has not seen (nobody had rated it) or before the first refresh."""
+    """The movies most similar to this one in the ranking model's movie factors (as of the last
+    refresh), best first, with the similarity as ``score``: the cosine, shrunk towards 0 for
+    movies few users rated (times ``votes / (votes + STAT_MOVIE_USERS_LOWER_LIMIT)``), so a
+    film with one rating does not outrank well-known ones on the strength of one person's
+    taste. An empty list for a movie the model has not seen (nobody had rated it) or before the
+    first refresh."""
     similar = movies_service.similar_movies(
-        get_catalogue(), get_cache(), path.movie_id, query.limit
-    )
+        get_catalogue(), get_cache(), path.movie_id, query.limit,
+        get_settings().stat_movie_users_lower_limit,
+    )  # fmt: skip
     return respond(
         SimilarMoviesOut(
             movie_id=path.movie_id,
+            limit=query.limit,
             similar=[
-                SimilarMovieOut(**movie_fields(entry.movie), score=entry.score) for entry in similar
+                SimilarMovieOut(**movie_fields(entry.movie), score=entry.score, votes=entry.votes)
+                for entry in similar
             ],
         )
     )
@@ -89,8 +95,10 @@ def get_movie_statistics(path: MoviePath):  # type: ignore[no-untyped-def]
 
 @movies.get("/movies/search", responses={200: MovieSearchOut, **errors(400, 503)})
 def search_movies(query: MovieSearchQuery):  # type: ignore[no-untyped-def]
-    """Movies whose title holds every word of ``q`` (any case, any order): titles that start
-    with the first word first, then the most voted."""
+    """Movies whose title holds every word of ``q`` (any case, any order; a word of four digits
+    may be the release year instead): the title that is ``q`` first (a leading or trailing
+    "The", "A" or "An" and the year aside: ``terminator`` finds "The Terminator" first), then
+    titles starting with ``q``, then the others; the most voted first within each."""
     limit = query.limit or get_settings().top_n
     found = movies_service.search_movies(get_catalogue(), get_cache(), get_db(), query.q, limit)
     return respond(

@@ -83,6 +83,8 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
     )
     answer = {
         "user_id": path.user_id,
+        "limit": limit,
+        "offset": query.offset,
         "recommendations": [_recommended(item) for item in found.items],
         "source": found.source,
         "backfilled": found.backfilled,
@@ -95,7 +97,8 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
 
 def recommendations_json(answer: dict[str, Any]) -> str:
     """A ``RecommendationsOut``'s fields (plain values, in its field order, "because" left out
-    where there is none) as the JSON pydantic writes of them, ``exclude_unset``.
+    where there is none, "avg_rating" and "votes" but for a movie from the top list) as the
+    JSON pydantic writes of them, ``exclude_unset``.
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
     a cached answer's CPU, and the values are the service's own, of the model's
@@ -106,7 +109,9 @@ def recommendations_json(answer: dict[str, Any]) -> str:
     written bytes: a search of the 5 KB answer cost as much as writing it.
     tests/test_api_serving.py compares the two."""
     if all(
-        _plain_decimal(movie["score"]) and _plain_decimal(movie["predicted_rating"])
+        _plain_decimal(movie["score"])
+        and _plain_decimal(movie["predicted_rating"])
+        and _plain_decimal(movie.get("avg_rating"))
         for movie in answer["recommendations"]
     ):
         return orjson.dumps(answer).decode()
@@ -127,6 +132,9 @@ def _recommended(item: Recommendation) -> dict[str, Any]:
     fields["new"] = item.new
     if item.because:  # left out otherwise, as the answer omits it
         fields["because"] = [{"movie_id": m.movie_id, "title": m.title} for m in item.because]
+    if item.votes is not None:  # a movie from the top list: what it was chosen by
+        fields["avg_rating"] = item.avg_rating
+        fields["votes"] = item.votes
     return fields
 
 
@@ -161,10 +169,17 @@ def get_top_movies(query: TopMoviesQuery):  # type: ignore[no-untyped-def]
     )
     # One validation of the whole answer; each movie is read from its attributes (MovieOut).
     entries = [
-        {"avg_rating": entry.avg_rating, "movie": entry.movie, "votes": entry.votes}
+        {
+            **movie_fields(entry.movie),
+            "avg_rating": entry.avg_rating,
+            "votes": entry.votes,
+            "movie": entry.movie,
+        }
         for entry in top.entries
     ]
-    body = TopMoviesOut.model_validate({"source": top.source, "top_movies": entries})
+    body = TopMoviesOut.model_validate(
+        {"source": top.source, "limit": query.limit, "offset": query.offset, "top_movies": entries}
+    )
     answer = body.model_dump_json()
     if key is not None and top.source == top_movies_service.CACHE:
         get_answers().put(key, answer)

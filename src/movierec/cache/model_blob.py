@@ -39,7 +39,12 @@ class ModelBlob(VersionedPublishing):
         shared by its threads; a new version is picked up within ``MODEL_CHECK_SECONDS``, or at
         once when the caller has ``seen_version`` (read with a user's list) and this process
         holds another: a list and the model it is judged by must come from one refresh. None
-        when none is published (or it cannot be read: logged, and the lists still serve)."""
+        when none is published (or it cannot be read: logged, and the lists still serve).
+
+        When Redis loses every version (restarted empty, flushed) the process keeps the model
+        it holds: it is still the last one published, and with it every user's list is folded
+        in from their ratings (personalised at once, with no list to contradict it) until the
+        scheduler publishes again, instead of the popular list for a refresh's time."""
         now = time.monotonic()
 
         def fresh() -> bool:
@@ -58,7 +63,14 @@ class ModelBlob(VersionedPublishing):
                 log.warning("cannot check the published model version: %s", error)
                 self._model_checked = now
                 return self._model
-            if version != self._model_version:
+            if version is None and self._model is not None:
+                if self._model_version is not None:
+                    log.warning(
+                        "no recommendations version in Redis: folding lists in with the last "
+                        "model (%s) until one is published", self._model_version,
+                    )  # fmt: skip
+                    self._model_version = None  # said once; a new version replaces the model
+            elif version != self._model_version:
                 try:
                     self._model = self._load_model(version)
                     self._model_version = version

@@ -19,6 +19,8 @@ Key layout (every key starts with the configured prefix, ``movierec`` by default
     {p}:users:changed           HASH  user_id -> epoch seconds of the user's latest write that
                                       changes what they may be recommended (after its commit):
                                       a list from ratings read before it is out of date
+    {p}:signals:missing         LIST  kinds ("recs", "stats") a web process found unpublished,
+                                      for the scheduler's guard (``cache.signals``)
 
 A publish writes a whole new version under keys that expire on their own (so a killed refresh
 leaves nothing behind), then in one MULTI/EXEC makes them permanent, points ``current`` at them

@@ -82,11 +82,15 @@ def stats(settings: Settings) -> None:
 def scheduler(settings: Settings) -> None:
     """Run the refresh schedule in the foreground: recommendations every
     RECOMMENDATIONS_REFRESH_MINUTES, statistics every STATISTICS_REFRESH_MINUTES, and each
-    at once when Redis holds none. Ctrl-C or SIGTERM stops it."""
+    at once when Redis holds none. Waits for the database first (unreachable, or not migrated
+    yet), as it does for Redis. Ctrl-C or SIGTERM stops it."""
     from movierec.jobs.scheduler import run_scheduler
+    from movierec.jobs.waiting import SchemaFromTheFuture
 
-    _require_current_schema(settings)
-    run_scheduler(settings)
+    try:
+        run_scheduler(settings)  # waits for the database itself: no schema check here
+    except SchemaFromTheFuture as error:
+        raise click.ClickException(str(error)) from None
 
 
 ENGINE_COMMANDS = (train, stats, scheduler)

@@ -10,6 +10,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +187,8 @@ def model() -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="A progress bar (of the folds; with --ranking, of the scoring) on stderr. "
-    "[default: when stderr is a terminal]",
+    help="A progress bar (of every fold's epochs; with --ranking, of the scoring) on stderr; "
+    "without it, a line per fold. [default: when stderr is a terminal]",
 )
 @fail_cleanly
 def evaluate(
@@ -216,7 +218,7 @@ def evaluate(
     --ranking --cold-movies: how well new movies are ranked before anyone rated them."""
     from tqdm import tqdm
 
-    from movierec.recommender.model_selection import SelectionError, grid_search
+    from movierec.recommender.model_selection import SelectionError, default_jobs, grid_search
 
     settings = _settings()
     if (cold_movies or metadata) and not ranking:
@@ -247,22 +249,46 @@ def evaluate(
                      reg_all=reg_all)  # fmt: skip
     ratings, origin = _read_ratings(settings, source)
     _check_size(ratings, folds)
-    # A fold takes seconds to minutes: show them finishing, as grid-search does (tqdm's None
-    # is "only on a terminal", so `--json > file` and scripts get no bar unless asked).
+    # What it is doing, on stderr in any case (a few lines: fine in a log; a bad source stays
+    # a one-line error); stdout keeps only the results.
+    described = ", ".join(f"{name}={value:g}" for name, value in params.items())
+    parallel = min(jobs or default_jobs(), folds)
+    click.echo(
+        f"cross-validating SVD({described}): {folds} folds of {len(ratings):,} ratings from "
+        f"{origin}, {params['n_epochs']} epochs each, {parallel} at a time",
+        err=True,
+    )
+    # A fold takes seconds to minutes: on a terminal (or asked) a bar that moves with every
+    # epoch of every fold; otherwise a line per fold (tqdm's None is "only on a terminal").
     bar = tqdm(
-        total=folds,
-        unit="fold",
+        total=folds * params["n_epochs"],
+        unit="epoch",
         desc="cross-validation",
         disable=None if progress is None else not progress,
         dynamic_ncols=True,
     )
+    started, done, lock = time.perf_counter(), [0], threading.Lock()
+
+    def epoch_done() -> None:
+        with lock:  # the folds train on threads
+            bar.update()
+
+    def fold_done(_fits: int) -> None:
+        done[0] += 1
+        if bar.disable:
+            seconds = time.perf_counter() - started
+            click.echo(f"fold {done[0]}/{folds} done after {seconds:.1f}s", err=True)
+        else:
+            bar.set_postfix_str(f"folds {done[0]}/{folds}")
+
     try:
         with bar:
             # cross_validate(), with progress: a grid of this one combination.
             grid = {name: [value] for name, value in params.items()}
             result = grid_search(
-                ratings, grid, n_folds=folds, seed=seed, n_jobs=jobs, progress=bar.update
-            )
+                ratings, grid, n_folds=folds, seed=seed, n_jobs=jobs, progress=fold_done,
+                epoch_progress=None if bar.disable else epoch_done,
+            )  # fmt: skip
     except SelectionError as error:
         raise click.ClickException(str(error)) from None
     per_fold = result.fits.sort_values("fold")
@@ -285,7 +311,6 @@ def evaluate(
         }
         click.echo(json.dumps(document, indent=2))
         return
-    described = ", ".join(f"{name}={value:g}" for name, value in params.items())
     click.echo(f"SVD({described}), {folds}-fold CV (seed {seed}) on {len(ratings):,} ratings "
                f"from {origin}")  # fmt: skip
     click.echo(f"{'':<8}{'RMSE':>8}{'MAE':>8}{'fit s':>9}{'test s':>9}")

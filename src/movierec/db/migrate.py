@@ -32,3 +32,13 @@ def head_revision(url: str) -> str | None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def known_revision(url: str, revision: str) -> bool:
+    """Whether ``revision`` is one of this version's migrations (else a newer version wrote it)."""
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config(url)).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -251,7 +251,6 @@ def _refresh_recommendations(
             threads=threads,
         ).fit(interactions)
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
-
         # The movies served: new ones placed by content, retired ones left out (the models'
         # user side keeps what their ratings taught it).
         log.info("recommendations refresh %s: placing movies by content", version)
@@ -268,9 +267,14 @@ def _refresh_recommendations(
         fitted_ids, model = model.item_ids, model.with_items(served)
         moved = positions(served, fitted_ids)  # old column -> served column, -1: retired
         liked = liked.remapped(moved)
+        # With each movie's number of ratings: what its vector rests on, which similar movies
+        # weigh it by (the statistics may be newer than the vectors, or missing), and what
+        # makes it new; and the content mapping, which places a movie created since.
         serving = ServingModel.of(
             ranker, model, params.reg_all, ratings_read_at, catalogue_version,
-            placement if with_content else None, warm.warm_ratings,
+            item_votes=placement.counts,
+            content_map=placement.content_map if with_content else None,
+            warm_ratings=warm.warm_ratings,
         ).to_bytes()  # fmt: skip
         # The reasons from the vectors as the web tier reads them back, float32 and all.
         unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()

@@ -5,9 +5,15 @@ web workers (``create_app`` does not start it), so N gunicorn workers do not mea
 Several schedulers may still run (one per host, say): the Redis job locks make each refresh
 run once at a time, and a scheduler that finds the lock taken skips that run.
 
+At start, ``movierec scheduler`` waits for the database (``jobs.waiting``), as it rides out
+Redis being away, so a stack may start in any order.
+
 A watchdog job (every SCHEDULER_WATCHDOG_SECONDS) runs a refresh at once when Redis lost what
-was published (restarted empty, say), so readers fall back to the database for seconds, not
-until the next tick; it also releases dead holders' locks and marks their runs abandoned.
+was published (restarted empty, say); it also releases dead holders' locks and marks their runs
+abandoned. The loss itself is met sooner by a guard thread (``PublicationGuard``): it waits on
+the web tier's reports of a missing version and on its own Redis connection, which a restart
+drops, and checks what is published the moment either happens, so lists are personalised again
+seconds after the loss, not at the watchdog's next tick.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +40,7 @@ from movierec import metrics
 from movierec.cache import CacheStore
 from movierec.cache.connection import REDIS_UNAVAILABLE
 from movierec.cache.locks import LockBusy
+from movierec.cache.signals import MissingReports
 from movierec.config import Settings
 from movierec.db import Database
 from movierec.jobs.recovery import recover
@@ -44,6 +52,7 @@ from movierec.jobs.refresh import (
     refresh_recommendations,
     refresh_statistics,
 )
+from movierec.jobs.waiting import FIRST_RETRY_SECONDS, BackOff, wait_for_database
 from movierec.recommender.training import NothingToTrain
 
 log = logging.getLogger(__name__)
@@ -168,13 +177,69 @@ class EngineJobs:
     def watchdog(self, scheduler: BaseScheduler) -> None:
         """One watchdog tick: recovery, then run at once each refresh whose results are gone."""
         self.recover()
-        for job in self.missing():
-            log.warning("watchdog: no %s published in Redis: refreshing now", job)
+        self.republish_missing(scheduler, "watchdog")
+
+    def republish_missing(self, scheduler: BaseScheduler, who: str) -> list[str]:
+        """Run at once each refresh whose results Redis lacks and nobody is running; the jobs."""
+        due = self.missing()
+        for job in due:
+            log.warning("%s: no %s published in Redis: refreshing now", who, job)
             scheduler.modify_job(job, next_run_time=datetime.now(UTC))
+        return due
 
     def close(self) -> None:
         self.db.dispose()
         self.cache.close()
+
+
+# How long the guard blocks on one wait for reports (it stops within this on shutdown), and
+# how often it knocks while Redis does not answer.
+GUARD_WAIT_SECONDS = 5.0
+GUARD_RETRY_SECONDS = 0.25
+
+
+class PublicationGuard:
+    """A thread that republishes the moment what was published is lost, whatever the
+    watchdog's timing: when a web process reports a missing version (``cache.signals``), and
+    when Redis answers again after its connection dropped (a restart empties it)."""
+
+    def __init__(self, jobs: EngineJobs, scheduler: BaseScheduler) -> None:
+        self.jobs, self.scheduler = jobs, scheduler
+        self.reports = MissingReports(jobs.cache)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publication-guard", daemon=True)
+
+    def start(self) -> PublicationGuard:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.reports.close()  # a wait blocked on it returns now
+        self._thread.join(timeout=GUARD_WAIT_SECONDS + 5)
+
+    def _run(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            try:
+                if lost:
+                    self.reports.ping()
+                    lost = False
+                    log.warning("Redis answers again: checking what is published")
+                    self.jobs.republish_missing(self.scheduler, "guard")
+                if self.reports.wait(GUARD_WAIT_SECONDS) and not self._stop.is_set():
+                    self.jobs.republish_missing(self.scheduler, "guard")
+            except REDIS_UNAVAILABLE as error:
+                if self._stop.is_set():
+                    break
+                if not lost:
+                    log.warning("Redis connection lost (%s): republishing once it answers", error)
+                lost = True
+                self.reports.close()
+                self._stop.wait(GUARD_RETRY_SECONDS)
+            except Exception:  # a bug must not end the guard: the watchdog still runs
+                log.exception("publication guard: unexpected error")
+                self._stop.wait(GUARD_WAIT_SECONDS)
 
 
 def schedule(scheduler: BaseScheduler, jobs: EngineJobs) -> None:
@@ -225,13 +290,27 @@ def _executors() -> dict[str, ThreadPoolExecutor]:
     return {"default": ThreadPoolExecutor(max_workers=3)}
 
 
-def start_background_scheduler(settings: Settings) -> tuple[BackgroundScheduler, EngineJobs]:
-    """A started scheduler running in threads of this process (the demo)."""
-    jobs = EngineJobs(settings)
-    scheduler = BackgroundScheduler(executors=_executors(), timezone=UTC)
-    schedule(scheduler, jobs)
-    scheduler.start()
-    return scheduler, jobs
+class BackgroundSchedule:
+    """The schedule running in threads of this process (the demo), with its guard."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.jobs = EngineJobs(settings)
+        self.scheduler = BackgroundScheduler(executors=_executors(), timezone=UTC)
+        schedule(self.scheduler, self.jobs)
+        self.scheduler.start()
+        self.guard = PublicationGuard(self.jobs, self.scheduler).start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the guard and the scheduler (a running refresh finishes first when ``wait``),
+        and close the handles."""
+        self.guard.stop()
+        self.scheduler.shutdown(wait=wait)
+        self.jobs.close()
+
+
+def start_background_scheduler(settings: Settings) -> BackgroundSchedule:
+    """A started schedule running in threads of this process (the demo)."""
+    return BackgroundSchedule(settings)
 
 
 def _interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
@@ -241,18 +320,29 @@ def _interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
 def run_scheduler(settings: Settings) -> None:
     """Run the schedule in the foreground until Ctrl-C or SIGTERM.
 
-    On the first signal, no new run starts and a running refresh is allowed to finish; a second
-    signal abandons it (safe: its unfinished version expires, the lock lapses within a minute,
-    and the previous version keeps serving).
+    It first waits for the database (reachable, at this version's schema), retrying with a
+    back-off up to SCHEDULER_WATCHDOG_SECONDS. On the first signal, no new run starts and a
+    running refresh is allowed to finish; a second signal abandons it (safe: its unfinished
+    version expires, the lock lapses within a minute, and the previous version keeps serving).
     """
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        wait_for_database(
+            settings.database_url,
+            BackOff(FIRST_RETRY_SECONDS, settings.scheduler_watchdog_seconds),
+        )
+    except KeyboardInterrupt:
+        log.info("scheduler stopped while waiting for the database")
+        return
     jobs = EngineJobs(settings)
     scheduler = BlockingScheduler(executors=_executors(), timezone=UTC)
     schedule(scheduler, jobs)
     metrics_server = start_metrics_server(settings.scheduler_metrics_port)
-    signal.signal(signal.SIGTERM, _interrupt)
+    guard = PublicationGuard(jobs, scheduler).start()
     log.info("scheduler started (pid %d); Ctrl-C stops", os.getpid())
     with contextlib.suppress(KeyboardInterrupt):
         scheduler.start()
+    guard.stop()
     log.info("scheduler stopping: waiting for a running refresh (Ctrl-C again abandons it)")
     try:
         scheduler.shutdown(wait=True)

@@ -209,8 +209,11 @@ class Task:
         return len(self.lanes) * len(self.epochs)
 
 
-def run_task(task: Task, seed: int | None) -> list[dict[str, Any]]:
-    """Train the task's lanes once, scoring each lane at every epoch checkpoint.
+def run_task(
+    task: Task, seed: int | None, on_epoch: Callable[[], None] | None = None
+) -> list[dict[str, Any]]:
+    """Train the task's lanes once, scoring each lane at every epoch checkpoint; ``on_epoch``
+    is called after each epoch of training.
 
     Times are per model and amortised: the shared training time up to a checkpoint (and the
     scoring time at it) divided by the number of lanes.
@@ -222,7 +225,7 @@ def run_task(task: Task, seed: int | None) -> list[dict[str, Any]]:
     scoring = 0.0
     models = LaneModels(fold.trainset, task.n_factors, lr, reg, seed)
     rows = []
-    for epochs in models.train_through(task.epochs):
+    for epochs in models.train_through(task.epochs, on_epoch):
         fit_time = (time.perf_counter() - started - scoring) / len(lr)
         scored = time.perf_counter()
         estimates = models.predict_inner(fold.test_users, fold.test_items)
@@ -367,21 +370,37 @@ def grid_search(
     dask_address: str | None = None,
     progress: Callable[[int], None] | None = None,
     meta: Mapping[str, Any] | None = None,
+    epoch_progress: Callable[[], None] | None = None,
 ) -> SearchResult:
     """Cross-validate every combination of ``grid`` (default: the original 144).
 
     ``seed`` fixes both the folds and SVD's initial factors. ``n_jobs`` local processes (default:
     all cores), or the workers of the Dask cluster at ``dask_address``. ``progress`` is called
-    with the number of (combination, fold) fits each time a task finishes.
+    with the number of (combination, fold) fits each time a task finishes. ``epoch_progress``
+    (not with Dask) is called after every epoch of every task: the tasks then run on threads
+    of this process (the SGD kernels release the GIL), so the calls reach the caller.
     """
     checked = check_grid(grid if grid is not None else DEFAULT_GRID)
     started = time.perf_counter()
     folds = make_folds(ratings, n_folds, seed)
     tasks = plan_tasks(checked, folds)
     jobs = n_jobs or (-1 if dask_address else default_jobs())
+    if dask_address and epoch_progress is not None:
+        raise SelectionError("per-epoch progress is not reported from a Dask cluster")
     if jobs == 1 and not dask_address:
-        outputs: Iterator[list[dict[str, Any]]] = (run_task(task, seed) for task in tasks)
+        outputs: Iterator[list[dict[str, Any]]] = (
+            run_task(task, seed, epoch_progress) for task in tasks
+        )
         rows = _collect(outputs, progress)
+    elif epoch_progress is not None:
+        parallel = Parallel(
+            n_jobs=min(jobs, len(tasks)) if jobs > 0 else jobs,
+            prefer="threads",
+            batch_size=1,
+            return_as="generator_unordered",
+        )
+        calls = (delayed(run_task)(task, seed, epoch_progress) for task in tasks)
+        rows = _collect(parallel(calls), progress)
     else:
         with _backend(dask_address):
             parallel = Parallel(

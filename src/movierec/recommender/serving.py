@@ -2,16 +2,17 @@
 
 The refresh trains; the web tier never does. With each version it publishes a ``ServingModel``:
 the ranker's movie side (``Ranker.state``), the rating model's movie side (global mean, movie
-biases and factors) and the movie ids, as one ``.npz`` blob (numpy arrays only: loading it runs
+biases and factors), the movie ids and how many users had rated each movie (what its vector
+rests on), as one ``.npz`` blob (numpy arrays only: loading it runs
 no code). Each gunicorn worker loads it once per version and then, for a user whose ratings
 changed since the lists were computed (or a user the refresh did not know):
 
 - ``recommend`` folds the user in (the ranker's own fold-in) and ranks every movie they have
   not rated, with the predicted stars of the rating model's fold-in beside each;
-- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine); a
-  movie the model does not hold (created since the refresh) is placed by its content with the
-  published content mapping (``recommender.content.ContentMap``), so it has similar movies at
-  once;
+- ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine, shrunk
+  by how many users rated each candidate: ``recommender.similarity``); a movie the model does
+  not hold (created since the refresh) is placed by its content with the published content
+  mapping (``recommender.content.ContentMap``), so it has similar movies at once;
 - ``is_new`` tells the movies that had fewer than the content model's ``warm_ratings``
   ratings at the refresh (or none: created since), which answers mark as new;
 - ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.recommender.content import ContentMap, ContentPlacement
+from movierec.recommender.content import ContentMap
 from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
 from movierec.recommender.explanations import explanation_vectors
@@ -40,6 +41,7 @@ from movierec.recommender.ranking import (
     RatingModelRanker,
 )
 from movierec.recommender.scoring import top_k_columns
+from movierec.recommender.similarity import nearest_movies, nearest_to, support_weights
 from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user
 
 FORMAT = 1
@@ -66,14 +68,17 @@ class ServingModel:
     # load has changed anyone's ratings since, and the lists were published finished (the
     # dismissed movies left out, the reasons attached). None: a model from before that.
     catalogue_version: str | None = None
-    # The content model's mapping (None: content off, or a ranker without a movie space), and
-    # each movie's ratings at the refresh with the count below which a movie is new (None:
-    # unknown, a model from before; then only movies it does not hold are new).
-    content_map: ContentMap | None = None
-    item_counts: np.ndarray | None = None
+    # Users who had rated each movie when the model was trained (int32, the order of
+    # ``item_ids``): what each vector rests on, so it stays right however the statistics move
+    # on until the next model. None: a blob published before the counts were.
+    item_votes: np.ndarray | None = field(default=None, repr=False)
+    # The content model's mapping (None: content off, or a ranker without a movie space) and
+    # the number of votes below which a movie is new (0: unknown, a model from before it).
+    content_map: ContentMap | None = field(default=None, repr=False)
     warm_ratings: int = 0
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
     _explanation_vectors: np.ndarray | None = field(default=None, repr=False)
+    _support: tuple[float, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -93,11 +98,12 @@ class ServingModel:
         rating_regularization: float,
         ratings_read_at: float,
         catalogue_version: str | None = None,
-        placement: ContentPlacement | None = None,
+        item_votes: np.ndarray | None = None,
+        content_map: ContentMap | None = None,
         warm_ratings: int = 0,
     ) -> ServingModel:
-        """The servable part of a trained ranker and rating model (same movie ids), with what
-        the content model's ``placement`` did to it."""
+        """The servable part of a trained ranker and rating model (same movie ids), with the
+        number of users who rated each of those movies and the content model's mapping."""
         movie_side = FactorModel(
             global_mean=rating_model.global_mean,
             user_ids=np.empty(0, dtype=np.int64),
@@ -112,16 +118,10 @@ class ServingModel:
             served: Ranker | None = ranker
         except FoldInUnavailable:
             served = None
-        counts = None
-        if placement is not None:
-            counts = np.zeros(len(rating_model.item_ids), dtype=np.int64)
-            columns = positions(rating_model.item_ids, placement.item_ids)
-            counts[columns[columns >= 0]] = placement.counts[columns >= 0]
         return cls(
             ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at,
-            served, catalogue_version,
-            content_map=None if placement is None or served is None else placement.content_map,
-            item_counts=counts, warm_ratings=warm_ratings,
+            served, catalogue_version, _votes(item_votes),
+            None if served is None else content_map, warm_ratings,
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -130,14 +130,14 @@ class ServingModel:
             "rating.item_bias": self.rating.item_bias.astype(np.float32),
             "rating.item_factors": self.rating.item_factors.astype(np.float32),
         }
-        if self.ranker is not None:
-            for name, value in self.ranker.state().items():
-                arrays[f"ranker.{name}"] = np.asarray(value)
+        if self.item_votes is not None:
+            arrays["item_votes"] = self.item_votes
         if self.content_map is not None:
             for name, value in self.content_map.state().items():
                 arrays[f"content.{name}"] = value
-        if self.item_counts is not None:
-            arrays["item_counts"] = self.item_counts.astype(np.int32)
+        if self.ranker is not None:
+            for name, value in self.ranker.state().items():
+                arrays[f"ranker.{name}"] = np.asarray(value)
         meta = {
             "format": FORMAT,
             "ranker": self.ranker_name,
@@ -184,17 +184,11 @@ class ServingModel:
         if meta["can_fold_in"]:
             ranker = _restore(meta["ranker"], dict(meta["ranker_params"]), state, rating,
                               regularization, item_ids)  # fmt: skip
-        content = {
-            k.removeprefix("content."): v for k, v in arrays.items() if k.startswith("content.")
-        }
-        content_map = ContentMap.restore(meta["content"], content) if meta.get("content") else None
-        counts = arrays.get("item_counts")
         return cls(
             meta["ranker"], meta["ranker_params"], rating, regularization,
             float(meta["ratings_read_at"]), ranker, meta.get("catalogue_version"),
-            content_map=content_map,
-            item_counts=None if counts is None else counts.astype(np.int64),
-            warm_ratings=int(meta.get("warm_ratings") or 0),
+            _votes(arrays.get("item_votes")), _content_map(meta, arrays),
+            int(meta.get("warm_ratings") or 0),
         )  # fmt: skip
 
     # -- answering --------------------------------------------------------------------------
@@ -267,49 +261,66 @@ class ServingModel:
             self._explanation_vectors = explanation_vectors(unit)
         return self._explanation_vectors
 
-    def is_new(self, movie_ids: np.ndarray) -> np.ndarray:
-        """Whether each movie is new: fewer than ``warm_ratings`` ratings at the refresh, or
-        not in the model at all (created since, or nobody had rated it)."""
-        columns = self.columns(movie_ids)
-        new = columns < 0
-        if self.item_counts is not None and self.warm_ratings:
-            new[~new] = self.item_counts[columns[~new]] < self.warm_ratings
-        return new
-
-    def movie_vector(
-        self, movie_id: int, content: MovieContent | None = None
-    ) -> tuple[int, np.ndarray | None]:
-        """The movie's column (-1: the model does not hold it) and its unit vector in the
-        ranker's movie space: its own, else placed by ``content`` (its content, for a movie
-        created since the refresh) with the published mapping; None when there is neither."""
+    def similar(
+        self,
+        movie_id: int,
+        n: int,
+        prior_votes: float = 0.0,
+        content: MovieContent | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` movies closest to ``movie_id`` in the ranker's movie space (best first, the
+        movie itself left out): by cosine, each shrunk by ``votes / (votes + prior_votes)`` of
+        the candidate (``recommender.similarity``; plain cosine for a prior of 0 or a model
+        published without the counts). A movie the model has not seen is placed by its
+        ``content`` with the published mapping; empty when it has no place."""
         unit = self.unit_vectors()
         if unit is None:
-            return -1, None
+            return np.empty(0, dtype=np.int64), np.empty(0)
         column = int(self.columns(np.array([movie_id]))[0])
+        weights = self._support_weights(prior_votes)
         if column >= 0:
-            return column, unit[column] if unit[column].any() else None
+            if not unit[column].any():
+                return np.empty(0, dtype=np.int64), np.empty(0)
+            picked, scores = nearest_movies(unit, column, n, weights)
+            return self.item_ids[picked], scores
+        vector = self.content_vector(content)
+        if vector is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        picked, scores = nearest_to(unit, vector, n, weights)
+        return self.item_ids[picked], scores
+
+    def content_vector(self, content: MovieContent | None) -> np.ndarray | None:
+        """A movie's unit vector in the ranker's movie space from its content alone (one
+        movie's ``content``), with the published mapping; None without one (or content)."""
         if self.content_map is None or content is None or not len(content):
-            return -1, None
+            return None
         vector = self.content_map.embed(content)[0]
         norm = float(np.linalg.norm(vector))
-        return -1, (vector / norm).astype(np.float32) if norm > 0 else None
+        return (vector / norm).astype(np.float32) if norm > 0 else None
 
-    def similar(
-        self, movie_id: int, n: int, content: MovieContent | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` movies closest to ``movie_id`` by cosine in the ranker's movie space
-        (best first, the movie itself left out). A movie the model does not hold is placed by
-        ``content`` (``movie_vector``); empty when it has no place."""
-        unit = self.unit_vectors()
-        column, vector = self.movie_vector(movie_id, content)
-        if unit is None or vector is None:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        cosine = (unit @ vector).astype(np.float64)[None, :]
-        if column >= 0:
-            cosine[0, column] = -np.inf
-        picked = top_k_columns(cosine, n)[0]
-        picked = picked[np.isfinite(cosine[0, picked])]
-        return self.item_ids[picked], cosine[0, picked]
+    def is_new(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Whether each movie is new: fewer than ``warm_ratings`` votes at the refresh, or not
+        in the model at all (created since)."""
+        columns = self.columns(movie_ids)
+        new = columns < 0
+        if self.item_votes is not None and self.warm_ratings:
+            new[~new] = self.item_votes[columns[~new]] < self.warm_ratings
+        return new
+
+    def votes(self, movie_ids: np.ndarray) -> np.ndarray | None:
+        """How many users had rated each movie when the model was trained (-1 for a movie it
+        has not seen); None for a model published without the counts."""
+        if self.item_votes is None:
+            return None
+        columns = self.columns(movie_ids)
+        return np.where(columns >= 0, self.item_votes[columns.clip(min=0)], -1).astype(np.int64)
+
+    def _support_weights(self, prior_votes: float) -> np.ndarray | None:
+        if self.item_votes is None or prior_votes <= 0:
+            return None
+        if self._support is None or self._support[0] != prior_votes:
+            self._support = (prior_votes, support_weights(self.item_votes, prior_votes))
+        return self._support[1]
 
     def explain(
         self, liked_ids: np.ndarray, recommended_ids: np.ndarray, per_movie: int = 2
@@ -351,6 +362,18 @@ class ServingModel:
             if seen and chosen:
                 found[movie] = chosen
         return found
+
+
+def _content_map(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ContentMap | None:
+    if not meta.get("content"):
+        return None
+    state = {k.removeprefix("content."): v for k, v in arrays.items() if k.startswith("content.")}
+    return ContentMap.restore(meta["content"], state)
+
+
+def _votes(counts: np.ndarray | None) -> np.ndarray | None:
+    # int32: a tenth of the blob's movie arrays at most, and no movie has 2**31 ratings.
+    return None if counts is None else np.asarray(counts).astype(np.int32)
 
 
 def _restore(

@@ -30,7 +30,7 @@ Numba compiles without fast-math, so no sum is reordered and no multiply-add fus
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,10 +291,19 @@ class LaneModels:
         )  # fmt: skip
         self.epochs_done += n_epochs
 
-    def train_through(self, checkpoints: Sequence[int]) -> Iterator[int]:
-        """Train up to each epoch count in ascending order, yielding after reaching each."""
+    def train_through(
+        self, checkpoints: Sequence[int], on_epoch: Callable[[], None] | None = None
+    ) -> Iterator[int]:
+        """Train up to each epoch count in ascending order, yielding after reaching each;
+        ``on_epoch`` is called after every epoch (then the epochs run one call each: the same
+        arithmetic, as an epoch carries nothing over but the parameters)."""
         for epochs in sorted(set(checkpoints)):
-            self.train(epochs - self.epochs_done)
+            if on_epoch is None:
+                self.train(epochs - self.epochs_done)
+            else:
+                while self.epochs_done < epochs:
+                    self.train(1)
+                    on_epoch()
             yield epochs
 
     def predict_inner(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

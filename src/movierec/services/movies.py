@@ -53,28 +53,32 @@ def movie_content(movie: MovieDetails) -> MovieContent:
 @dataclass(frozen=True)
 class SimilarMovie:
     movie: MovieDetails
-    score: float  # cosine similarity in the ranking model's movie space
+    score: float  # cosine in the ranking model's movie space, shrunk by the movie's votes
+    votes: int | None  # users who had rated it when the model was trained (None: not published)
 
 
 def similar_movies(
-    catalogue: MovieCatalogue, cache: CacheStore, movie_id: int, limit: int
+    catalogue: MovieCatalogue, cache: CacheStore, movie_id: int, limit: int, prior_votes: int
 ) -> list[SimilarMovie]:
-    """The ``limit`` movies closest to ``movie_id`` by cosine in the current model's movie
-    factors, best first, retired movies left out. A movie the model does not hold (created
-    since the refresh, or retired) is placed by its content with the published mapping.
-    Raises ``NotFound`` for an unknown movie; [] when no model is published yet, or the model
-    has no movie space (or no content mapping, for a movie it does not hold)."""
+    """The ``limit`` movies closest to ``movie_id`` in the current model's movie factors, best
+    first, retired movies left out: by cosine, shrunk towards 0 for movies few users rated
+    (``votes / (votes + prior_votes)``, ``recommender.similarity``). A movie the model does not
+    hold (created since the refresh, or retired) is placed by its content with the published
+    mapping. Raises ``NotFound`` for an unknown movie; [] when no model is published yet, or
+    the model has no movie space (or no content mapping, for a movie it does not hold)."""
     movie = catalogue.get_movie(movie_id)  # NotFound for an unknown movie
     model = cache.serving_model()
     if model is None:
         return []
     content = None if model.columns(np.array([movie_id]))[0] >= 0 else movie_content(movie)
     # A few more than asked, in case some left the catalogue since the model was trained.
-    ids, scores = model.similar(movie_id, limit + 10, content)
+    ids, scores = model.similar(movie_id, limit + 10, prior_votes, content)
+    votes = model.votes(ids)
     found = catalogue.movies_by_ids(ids.tolist())
+    counts = [None] * len(ids) if votes is None else votes.tolist()
     similar = [
-        SimilarMovie(found[m], float(score))
-        for m, score in zip(ids.tolist(), scores.tolist(), strict=True)
+        SimilarMovie(found[m], float(score), count)
+        for m, score, count in zip(ids.tolist(), scores.tolist(), counts, strict=True)
         if m in found
     ]
     return similar[:limit]
@@ -129,35 +133,78 @@ HAS_TITLE_WORD = f"[^{TITLE_WORD_SEPARATORS}]"
 NO_TITLE_WORD = "give at least one word of the title"
 
 
+# The English articles MovieLens moves to the end of a title ("Terminator, The"): a title and
+# a query are compared without a leading or trailing one.
+TITLE_ARTICLES = frozenset({"the", "a", "an"})
+
+
 def search_words(query: str) -> list[str]:
     """The words a title must all contain (any case, any order: "matrix the" finds
     "The Matrix"); ``InvalidInput`` when there are none."""
-    words = [word for word in re.split(f"[{TITLE_WORD_SEPARATORS}]+", query) if word]
+    return list(dict.fromkeys(_words(query)))
+
+
+def _words(text: str) -> list[str]:
+    words = [word.casefold() for word in re.split(f"[{TITLE_WORD_SEPARATORS}]+", text) if word]
     if not words:
         raise InvalidInput(f"q: {NO_TITLE_WORD}")
-    return list(dict.fromkeys(word.casefold() for word in words))
+    return words
+
+
+def _without_articles(words: list[str]) -> list[str]:
+    """``words`` without a leading and a trailing article ("the terminator", "terminator the"),
+    unless nothing else is left."""
+    start = 1 if len(words) > 1 and words[0] in TITLE_ARTICLES else 0
+    stop = len(words) - 1 if len(words) - start > 1 and words[-1] in TITLE_ARTICLES else len(words)
+    return words[start:stop]
+
+
+class _QueryMatch:
+    """How a title relates to a query: it is the query (0), starts with it (1), or merely holds
+    its words (2). Articles do not count, nor a word of the query that is the movie's year
+    ("terminator 1984" is "The Terminator" of 1984)."""
+
+    def __init__(self, query: str) -> None:
+        self.words = _without_articles(_words(query))
+
+    def kind(self, title: str, year: int | None) -> int:
+        wanted = self.words
+        if year is not None and str(year) in wanted:
+            wanted = [word for word in wanted if word != str(year)] or wanted
+        try:
+            words = _without_articles(_words(title))
+        except InvalidInput:  # a title of punctuation only
+            return 2
+        if words == wanted:
+            return 0
+        return 1 if words[: len(wanted)] == wanted else 2
 
 
 def search_movies(
     catalogue: MovieCatalogue, cache: CacheStore, db: Database, query: str, limit: int
 ) -> list[FoundMovie]:
-    """Up to ``limit`` movies whose title holds every word of ``query``: titles starting with
-    the first word first, then the most voted (published statistics), then by title."""
+    """Up to ``limit`` movies whose title holds every word of ``query`` (a word of four digits
+    may be the year instead): the title that is the query first (articles and the year aside:
+    "terminator" is "The Terminator"), then titles that start with it, then the others; the
+    most voted first within each (published statistics), then by title."""
     words = search_words(query)
+    match = _QueryMatch(query)
     with db.session() as session:
-        matches = movies_repo.movie_ids_with_title_words(session, words, SEARCH_CANDIDATES)
-    ids = [movie_id for movie_id, _ in matches]
+        matches = movies_repo.movies_with_title_words(
+            session, words, match.words[0], SEARCH_CANDIDATES
+        )
+    ids = [movie_id for movie_id, _, _ in matches]
     try:
         stats = cache.movie_stats(ids) or {}
     except REDIS_UNAVAILABLE:
         stats = {}
 
-    def order(match: tuple[int, tuple[int, bool]]) -> tuple[bool, int, int]:
-        position, (movie_id, starts_with_first_word) = match
+    def order(position: int) -> tuple[int, int, str, int]:
+        movie_id, title, year = matches[position]
         stat = stats.get(movie_id)
-        return (not starts_with_first_word, -(stat.votes if stat else 0), position)
+        return (match.kind(title, year), -(stat.votes if stat else 0), title, movie_id)
 
-    best = [movie_id for _, (movie_id, _) in sorted(enumerate(matches), key=order)[:limit]]
+    best = [matches[k][0] for k in sorted(range(len(matches)), key=order)[:limit]]
     found = catalogue.movies_by_ids(best)
     return [
         FoundMovie(found[m], stats[m].votes if m in stats else None) for m in best if m in found

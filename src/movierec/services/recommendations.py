@@ -59,7 +59,12 @@ from movierec.services.catalogue import MovieCatalogue
 from movierec.services.changes import RecentChanges
 from movierec.services.errors import NotFound
 from movierec.services.movie_filters import NO_FILTER, MovieFilter
-from movierec.services.top_movies import DATABASE, fill_from_top, published_list_or_none
+from movierec.services.top_movies import (
+    DATABASE,
+    fill_from_top,
+    published_list_or_none,
+    stats_of_top_movies,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,10 @@ class Recommendation:
     score: float | None  # the ranking model's; None for a movie from the top list
     predicted_rating: float | None  # the rating model's (stars); None where not predicted
     because: list[MovieDetails]  # liked movies most similar to it (may be empty)
+    # For a movie from the top list (what it was chosen by, in place of a prediction): its
+    # votes and average as the top list has them; None for a ranked movie.
+    votes: int | None = None
+    avg_rating: float | None = None
     # Fewer than CONTENT_WARM_RATINGS ratings at the last refresh (placed by its content).
     new: bool = False
 
@@ -201,12 +210,16 @@ def recommend(
         )
     in_ranked = set(ranked.movie_ids)
     chosen = [m for m in chosen if m in movies]
+    from_top = [m for m in chosen if m not in in_ranked]
+    top_stats = stats_of_top_movies(db, cache, from_top, top_source, min_votes)
     items = [
         Recommendation(
             movies[m],
             ranked.scores.get(m) if m in in_ranked else None,
             ranked.predicted_ratings.get(m) if m in in_ranked else None,
             [movies[r] for r in reasons.get(m, ()) if r in movies],
+            top_stats[m].votes if m in top_stats else None,
+            top_stats[m].avg_rating if m in top_stats else None,
             new,
         )
         for m, new in zip(chosen, _new(model, chosen), strict=True)
@@ -252,7 +265,7 @@ def _as_published(
             cached.scores.get(m),
             cached.predicted_ratings.get(m),
             [movies[r] for r in reasons.get(m, ()) if r in movies],
-            new,
+            new=new,
         )
         for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]

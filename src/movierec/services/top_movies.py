@@ -21,6 +21,7 @@ import numpy as np
 from movierec.cache import CacheStore
 from movierec.cache.connection import REDIS_UNAVAILABLE
 from movierec.cache.lists import NOTHING_PUBLISHED, PublishedList
+from movierec.cache.signals import missing_reports
 from movierec.cache.statistics import MovieStat
 from movierec.db import Database
 from movierec.db.repositories.movies import MovieDetails
@@ -101,8 +102,10 @@ def database_ranking(db: Database, min_votes: int, why: str) -> _Ranking:
 
 
 def _unpublished(cache: CacheStore) -> str | None:
-    """Why Redis cannot give the top list (None: it can, and an empty list is the truth)."""
+    """Why Redis cannot give the top list (None: it can, and an empty list is the truth). When
+    nothing is published, the scheduler hears of it at once (``cache.signals``)."""
     if cache.published_version("stats") is None:
+        missing_reports(cache).report("stats")
         return "no movie statistics published in Redis"
     return None
 
@@ -134,13 +137,34 @@ def fill_from_top(
         why = _unpublished(cache) if top == [] else None
         if top is not None and why is None:
             return chosen, CACHE
-        why = why or "no movie statistics published in Redis"
+        if why is None:
+            missing_reports(cache).report("stats")
+            why = "no movie statistics published in Redis"
     except REDIS_UNAVAILABLE as error:
         why = f"Redis unavailable ({type(error).__name__})"
     ids = database_ranking(db, min_votes, why).movie_ids
     if matching is not None:
         ids = ids[np.isin(ids, np.fromiter(matching, np.int64, len(matching)))]
     return merge_recommendations(chosen, ids.tolist(), exclude, limit, keep), DATABASE
+
+
+def stats_of_top_movies(
+    db: Database, cache: CacheStore, movie_ids: Sequence[int], source: str | None, min_votes: int
+) -> dict[int, MovieStat]:
+    """The statistics of movies that ``fill_from_top`` took from the top list, from where it
+    took them (``source``: CACHE, the published ones; DATABASE, the database's ranking);
+    whatever Redis cannot give is left out."""
+    if not movie_ids or source is None:
+        return {}
+    if source == DATABASE:
+        stats = database_ranking(db, min_votes, "the top movies' statistics").stats_of(
+            list(movie_ids)
+        )
+        return {stat.movie_id: stat for stat in stats}
+    try:
+        return cache.movie_stats(list(movie_ids)) or {}
+    except REDIS_UNAVAILABLE:
+        return {}
 
 
 def top_movies(
@@ -204,9 +228,13 @@ def published_answer_versions(cache: CacheStore) -> tuple[str, str] | None:
 def published_list_or_none(cache: CacheStore, user_id: int) -> PublishedList:
     """The user's published list with its versions (``CacheStore.published_list``); nothing
     when Redis is down (the caller then falls back to the top movies, from the database if need
-    be)."""
+    be). No recommendations version at all (Redis restarted empty, say) is reported to the
+    scheduler at once (``cache.signals``), so personalised lists come back within seconds."""
     try:
-        return cache.published_list(user_id)
+        published = cache.published_list(user_id)
     except REDIS_UNAVAILABLE as error:
         log.debug("Redis unavailable (%s): no cached list for user %d", error, user_id)
         return NOTHING_PUBLISHED
+    if published.version is None:
+        missing_reports(cache).report("recs")
+    return published

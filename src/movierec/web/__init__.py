@@ -11,8 +11,10 @@ the page.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
+from movierec.api.errors import error_response
 from movierec.api.schemas.catalogue import MAX_MOVIE_YEAR, MIN_MOVIE_YEAR
 from movierec.services.movie_filters import GENRES
 
@@ -46,6 +48,34 @@ def movie_page(movie_id: int) -> str:
 @web.get("/movies/new")
 def new_movie_page() -> str:
     return render_template("web/new_movie.html")
+
+
+# The API names one movie /api/v1/movie/<id>, so people type /movie/<id> for its page too. A
+# browser (it asks for HTML first) is sent to the page; any other client gets the JSON 404 it
+# would get for an unknown route, saying where the API and the page are.
+def _to_page(endpoint: str, api_path: str, **ids: int) -> Response:
+    page = url_for(endpoint, **ids)
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        response = redirect(page, 301)
+    else:
+        response, _ = error_response(
+            404,
+            f"no such route: {request.method} {request.path}; the API answers at "
+            f"{request.script_root}/api/v1{api_path}, the page is {page}",
+        )
+        response.status_code = 404
+    response.vary.add("Accept")  # one address, two answers: caches must keep them apart
+    return response
+
+
+@web.get("/user/<int:user_id>")
+def user_page_alias(user_id: int) -> Response:
+    return _to_page("web.user_page", f"/user/{user_id}", user_id=user_id)
+
+
+@web.get("/movie/<int:movie_id>")
+def movie_page_alias(movie_id: int) -> Response:
+    return _to_page("web.movie_page", f"/movie/{movie_id}", movie_id=movie_id)
 
 
 @web.get("/top")

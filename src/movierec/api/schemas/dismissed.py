@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from movierec.api.schemas.common import UtcTimestamp
+from movierec.api.schemas.common import UtcTimestamp, example
 from movierec.api.schemas.movies import MovieOut
 
 
@@ -15,8 +15,15 @@ class DismissalOut(BaseModel):
 
 
 class DismissalDeletedOut(BaseModel):
+    deleted: bool = Field(True, description="Always true: what the ids name is gone.")
     movie_id: int
-    msg: str = Field("deleted", json_schema_extra={"example": "deleted"})
+    msg: str = Field(
+        "deleted",
+        deprecated=True,
+        description='Always "deleted". Deprecated: read `deleted`; `msg` goes in the next '
+        "version of the API.",
+        json_schema_extra=example("deleted"),
+    )
     user_id: int
 
 

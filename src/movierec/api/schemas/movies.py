@@ -74,9 +74,11 @@ class FoundMovieOut(MovieOut):
 
 class MovieSearchOut(BaseModel):
     q: str
-    limit: int
+    limit: int = Field(description="The `limit` the answer was asked with (or its default).")
     movies: list[FoundMovieOut] = Field(
-        description="Titles starting with the first word first, then the most voted."
+        description="The title that is `q` first (a leading or trailing The, A or An and the "
+        "year aside), then titles starting with `q`, then the others; the most voted first "
+        "within each."
     )
 
 
@@ -93,9 +95,19 @@ class SimilarQuery(QueryModel):
 
 
 class SimilarMovieOut(MovieOut):
-    score: float = Field(description="Cosine similarity in the ranking model's movie space.")
+    score: float = Field(
+        description="How similar it is, -1 to 1: the cosine of the two movies in the ranking "
+        "model's movie space, times `votes / (votes + STAT_MOVIE_USERS_LOWER_LIMIT)`, so that "
+        "a movie few people rated (whose vector is their taste more than the movie's) ranks "
+        "below a well-known one of nearly the same cosine."
+    )
+    votes: int | None = Field(
+        description="Users who had rated or watched it when the model was trained: what its "
+        "similarity rests on (null: a model published before the counts were)."
+    )
 
 
 class SimilarMoviesOut(BaseModel):
     movie_id: int
+    limit: int = Field(description="The `limit` the answer was asked with (or its default).")
     similar: list[SimilarMovieOut] = Field(description="Most similar first.")

@@ -45,8 +45,15 @@ class RatingOut(ApiModel):
 
 
 class RatingDeletedOut(BaseModel):
+    deleted: bool = Field(True, description="Always true: what the ids name is gone.")
     movie_id: int
-    msg: str = Field("deleted", json_schema_extra=example("deleted"))
+    msg: str = Field(
+        "deleted",
+        deprecated=True,
+        description='Always "deleted". Deprecated: read `deleted`; `msg` goes in the next '
+        "version of the API.",
+        json_schema_extra=example("deleted"),
+    )
     user_id: int
 
 

@@ -29,14 +29,20 @@ class MovieListQuery(QueryModel):
         json_schema_extra={"example": "Comedy,Drama", "pattern": GENRES_PATTERN},
     )
     year_min: int | None = Field(
-        None, ge=MIN_YEAR, le=MAX_YEAR, description="Only movies released in this year or later."
+        None,
+        ge=MIN_YEAR,
+        le=MAX_YEAR,
+        description=f"Only movies released in this year or later, {MIN_YEAR} to {MAX_YEAR}; "
+        "not after `year_max` (together, `year_min` must be at most `year_max`, else the "
+        "answer is a 400).",
     )
     year_max: int | None = Field(
         None,
         ge=MIN_YEAR,
         le=MAX_YEAR,
-        description="Only movies released in this year or earlier; not before `year_min`. A "
-        "year bound leaves out movies of unknown year.",
+        description=f"Only movies released in this year or earlier, {MIN_YEAR} to {MAX_YEAR}; "
+        "not before `year_min`: `year_min=2099&year_max=1800` is a 400. A year bound leaves "
+        "out movies of unknown year.",
     )
     offset: int = Field(
         0,
@@ -94,8 +100,13 @@ class RecommendedMovieOut(MovieOut):
         "0.5-5; null for a movie from the top list."
     )
     score: float | None = Field(
-        description="The ranking model's score (only its order within the list means "
-        "anything); null for a movie from the top list."
+        description="What the list is ordered by, higher first; null for a movie from the top "
+        "list. Only the order within one list means anything: not comparable between users, "
+        "or between refreshes. Its scale is the ranking model's (RANKER): by default (a blend, "
+        "RANKER_RATING_WEIGHT > 0) the ranker's score divided by the largest of this user's "
+        "(so at most 1), plus RANKER_RATING_WEIGHT (0.1) per predicted star, about 0 to 1.5; "
+        "with RANKER=svd the predicted stars unclipped; with a weight of 0 the ranker's raw "
+        "score (PureSVD, ALS: a dot product of factors, unbounded)."
     )
     new: bool = Field(
         description="A new movie: fewer than CONTENT_WARM_RATINGS ratings (none, or a few) at "
@@ -107,10 +118,23 @@ class RecommendedMovieOut(MovieOut):
         description="Up to two movies the user rated 4 or more that are most similar to this "
         "one (the ranking model's movie space); omitted where there is none.",
     )
+    avg_rating: float | None = Field(
+        None,
+        description="For a movie from the top list (a new user's list, or the end of a list "
+        "filled up): its mean rating, what it was chosen by with `votes` (null below "
+        "STAT_MOVIE_USERS_LOWER_LIMIT votes); omitted for a ranked movie.",
+    )
+    votes: int | None = Field(
+        None,
+        description="For a movie from the top list: how many users rated or watched it; "
+        "omitted for a ranked movie.",
+    )
 
 
 class RecommendationsOut(BaseModel):
     user_id: int
+    limit: int = Field(description="The `limit` the answer was asked with (or its default).")
+    offset: int = Field(description="The `offset` the answer was asked with.")
     recommendations: list[RecommendedMovieOut] = Field(
         description="Best first; none of them rated, watched or dismissed by the user."
     )
@@ -129,13 +153,20 @@ class RecommendationsOut(BaseModel):
     )
 
 
-class TopMovieOut(BaseModel):
+class TopMovieOut(MovieOut):
+    """A movie with its statistics: flat, as every list of movies (search, similar movies,
+    recommendations) shows them."""
+
     avg_rating: float | None = Field(
         description="Mean rating; null when fewer than STAT_MOVIE_USERS_LOWER_LIMIT users "
         "rated or watched the movie."
     )
-    movie: MovieOut
     votes: int = Field(description="How many users rated or watched the movie.")
+    movie: MovieOut = Field(
+        deprecated=True,
+        description="The same movie fields, nested, as this answer showed them before. "
+        "Deprecated: read the fields beside it; `movie` goes in the next version of the API.",
+    )
 
 
 class TopMoviesOut(BaseModel):
@@ -143,4 +174,6 @@ class TopMoviesOut(BaseModel):
         description='"cache": the statistics the last refresh published to Redis; "database": '
         "computed from the database now, because Redis holds no statistics or is down."
     )
+    limit: int = Field(description="The `limit` the answer was asked with (or its default).")
+    offset: int = Field(description="The `offset` the answer was asked with.")
     top_movies: list[TopMovieOut] = Field(description="Most votes first, then highest average.")

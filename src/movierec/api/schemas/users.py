@@ -34,5 +34,12 @@ class UserOut(ApiModel):
 
 
 class UserDeletedOut(BaseModel):
-    msg: str = Field("deleted", json_schema_extra=example("deleted"))
+    deleted: bool = Field(True, description="Always true: what the ids name is gone.")
+    msg: str = Field(
+        "deleted",
+        deprecated=True,
+        description='Always "deleted". Deprecated: read `deleted`; `msg` goes in the next '
+        "version of the API.",
+        json_schema_extra=example("deleted"),
+    )
     user_id: int

@@ -119,17 +119,26 @@ def _like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
-def movie_ids_with_title_words(
-    session: Session, words: Sequence[str], limit: int
-) -> list[tuple[int, bool]]:
-    """Up to ``limit`` movies whose title contains every word (case-insensitive), in title
-    order: (id, whether the title starts with the first word)."""
-    starts = _MOVIES.c.title.ilike(_like_pattern(words[0])[1:], escape="\\")
-    query = select(_MOVIES.c.movie_id, starts)
+def movies_with_title_words(
+    session: Session, words: Sequence[str], lead: str, limit: int
+) -> list[tuple[int, str, int | None]]:
+    """Up to ``limit`` movies whose title contains every word (case-insensitive; a word of four
+    digits may be the release year instead), as (id, title, year): titles that start with
+    ``lead`` (or with "the", "a" or "an" and ``lead``) first, then in title order, so the cut
+    keeps the titles a search ranks first however many others match."""
+    title, year = _MOVIES.c.title, _MOVIES.c.year
+    leading = _like_pattern(lead)[1:]
+    starts = or_(
+        *(title.ilike(prefix + leading, escape="\\") for prefix in ("", "the ", "a ", "an "))
+    )
+    query = select(_MOVIES.c.movie_id, title, year)
     for word in words:
-        query = query.where(_MOVIES.c.title.ilike(_like_pattern(word), escape="\\"))
-    query = query.order_by(_MOVIES.c.title, _MOVIES.c.movie_id).limit(limit)
-    return [(movie_id, bool(first)) for movie_id, first in session.connection().execute(query)]
+        contains = title.ilike(_like_pattern(word), escape="\\")
+        if len(word) == 4 and word.isascii() and word.isdigit():
+            contains = or_(contains, year == int(word))
+        query = query.where(contains)
+    query = query.order_by(starts.desc(), title, _MOVIES.c.movie_id).limit(limit)
+    return [(movie_id, name, made) for movie_id, name, made in session.connection().execute(query)]
 
 
 _CONTENT = select(

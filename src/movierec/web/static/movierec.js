@@ -55,6 +55,15 @@ function say(message, isError = false) {
   const status = document.getElementById("status");
   status.textContent = message;
   status.classList.toggle("error", isError);
+  // The page keeps room below its last row for the bar; a message on several lines (a phone)
+  // needs more.
+  const room = message ? `${Math.max(status.offsetHeight, 44)}px` : "";
+  document.body.style.setProperty("--status-room", room);
+}
+
+// Once what failed works again, its error no longer describes the page.
+function clearError() {
+  if (document.getElementById("status").classList.contains("error")) say("");
 }
 
 // Runs an action, reporting what failed in the status line instead of the console.
@@ -258,7 +267,9 @@ const pages = {
     if (similar) {
       fill(
         document.getElementById("similar"),
-        similar.similar.map((m) => movieCard(m, { figures: [`similarity ${m.score.toFixed(2)}`] })),
+        similar.similar.map((m) =>
+          movieCard(m, { figures: [`similarity ${m.score.toFixed(2)}`, votes(m.votes)] }),
+        ),
         "None yet: the model has not seen this movie (nobody had rated it at the last refresh).",
       );
     }
@@ -277,6 +288,7 @@ const pages = {
 
   top() {
     const form = document.getElementById("top-filters");
+    const list = document.getElementById("top-movies");
     const params = new URLSearchParams(location.search);
     for (const name of ["genres", "year_min", "year_max"]) {
       if (params.get(name)) form.elements[name].value = params.get(name);
@@ -288,24 +300,30 @@ const pages = {
       }
       const answer = await api("GET", `/movies/top?${query}`);
       history.replaceState(null, "", `?${query}`);
+      clearError();
       fill(
-        document.getElementById("top-movies"),
+        list,
         answer.top_movies.map((entry) =>
-          movieCard(entry.movie, {
+          movieCard(entry, {
             figures: [
-              entry.avg_rating === null ? "too few votes for an average" : `average ${stars(entry.avg_rating)}`,
-              `${entry.votes} votes`,
+              average(entry.avg_rating),
+              votes(entry.votes),
             ],
           }),
         ),
         "No movie matches these filters.",
       );
+      return true;
+    };
+    // A list left on screen under an error would look like the answer to the filters shown.
+    const showOrClear = async () => {
+      if (!(await attempt(show))) fill(list, [], "No list for these filters: see the message below.");
     };
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      attempt(show);
+      showOrClear();
     });
-    return attempt(show);
+    return showOrClear();
   },
 
   async search() {
@@ -319,7 +337,7 @@ const pages = {
     if (answer) {
       fill(
         list,
-        answer.movies.map((m) => movieCard(m, { figures: [m.votes === null ? null : `${m.votes} votes`] })),
+        answer.movies.map((m) => movieCard(m, { figures: [votes(m.votes)] })),
         "No title has all these words.",
       );
     }
@@ -390,16 +408,38 @@ const pages = {
   },
 };
 
+// What a recommended movie shows: the stars the user is predicted to give it, or, for a movie
+// from the top list (a new user's list, or the end of a list filled up), its average and votes.
+function recommendationFigures(m) {
+  if (m.predicted_rating !== null && m.predicted_rating !== undefined) {
+    return [`you would rate it about ${stars(m.predicted_rating)}`];
+  }
+  return [average(m.avg_rating), votes(m.votes)];
+}
+
+function average(value) {
+  if (value === undefined) return null;
+  return value === null ? "too few votes for an average" : `average ${stars(value)}`;
+}
+
+function votes(value) {
+  return value === null || value === undefined ? null : `${count(value)} votes`;
+}
+
 async function showRecommendations(user) {
   const answer = await api("GET", `/user/${user}/recommendations?limit=12`);
+  const personal = answer.source === "model" || answer.source === "fold_in";
+  // A new user's list is all top movies: saying "n filled in" of it would only puzzle.
+  const filled = personal && answer.backfilled
+    ? `; the last ${answer.backfilled} are top movies, as you rated some of yours since`
+    : "";
   document.getElementById("recs-source").textContent =
-    `${SOURCES[answer.source] || answer.source}` +
-    (answer.backfilled ? `; ${answer.backfilled} filled in from the top movies` : "");
+    `${SOURCES[answer.source] || answer.source}${filled}`;
   fill(
     document.getElementById("recommendations"),
     answer.recommendations.map((m) =>
       movieCard(m, {
-        figures: [m.predicted_rating === null ? null : `you would rate it about ${stars(m.predicted_rating)}`],
+        figures: recommendationFigures(m),
         because: m.because,
         onChange: () => pages.refreshUser(),
       }),
