@@ -294,7 +294,10 @@ def test_served_model_places_a_movie_created_after_the_refresh() -> None:
         3.5, np.empty(0, np.int64), content.movie_ids, np.empty(0), np.zeros(len(content)),
         np.empty((0, 2)), np.zeros((len(content), 2)),
     )  # fmt: skip
-    served = ServingModel.of(ranker, rating, 0.1, 0.0, "c1", placement, warm_ratings=10)
+    served = ServingModel.of(
+        ranker, rating, 0.1, 0.0, "c1", item_votes=placement.counts,
+        content_map=placement.content_map, warm_ratings=10,
+    )  # fmt: skip
     model = ServingModel.from_bytes(served.to_bytes())
     assert model.is_new(np.array([content.movie_ids[0], content.movie_ids[-1], 5])).tolist() == [
         False, True, True,
@@ -303,12 +306,17 @@ def test_served_model_places_a_movie_created_after_the_refresh() -> None:
         [10_000], titles=["Ghosts again"], genres=["Horror"], years=[2020],
         descriptions=["ghost blood night"], keywords=[["horror mood"]],
     )  # fmt: skip
-    ids, scores = model.similar(10_000, 10, created)
+    ids, scores = model.similar(10_000, 10, content=created)
     genre_of = dict(zip(content.movie_ids.tolist(), content.genres.tolist(), strict=True))
     assert [genre_of[m] for m in ids.tolist()] == ["Horror"] * 10
     assert np.all(np.diff(scores) <= 0)
     # Without its content, a movie the model does not hold has no similar movies.
     assert model.similar(10_000, 10)[0].size == 0
+    # Candidates weigh by their votes as for any movie: those nobody rated (placed by content
+    # too) drop behind the rated ones, which are horror films still.
+    shrunk, _ = model.similar(10_000, 10, 5.0, created)
+    assert set(shrunk.tolist()) <= set(interactions_ids.tolist())
+    assert [genre_of[m] for m in shrunk.tolist()] == ["Horror"] * 10
 
 
 def test_rated_items_remapped_to_served_columns() -> None:
