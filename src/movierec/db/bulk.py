@@ -107,6 +107,8 @@ def _staged(
         *(Column(name, _staged_type(table.c[name].type, sqlite)) for name in frame.columns),
         prefixes=["TEMPORARY"],
     )
+    if sqlite:  # one left by a load that failed on this pooled connection (see load_dataset)
+        stage.drop(connection, checkfirst=True)
     stage.create(connection)
     if connection.dialect.name == "postgresql":
         _copy_frame(connection, stage.name, frame, progress)
@@ -283,6 +285,9 @@ def load_dataset(
     """Merge a whole data set (users, movies, ratings) without undoing API writes; with
     ``overwrite`` the file's ratings also replace those changed through the API. Deleted users
     and ratings stay deleted either way."""
+    # Before anything is staged: SQLite keeps a temporary table created in a failed load (its
+    # DDL is not rolled back), so a refusal must come first.
+    check_no_created_movie_reloaded(connection, movies)
     if connection.dialect.name == "postgresql":
         # The merges join whole tables; with an unanalysed (say empty) tombstone table the
         # planner guesses thousands of rows there, expects every staged row to be deleted,
@@ -298,7 +303,6 @@ def load_dataset(
         )
     }
     sync_user_id_sequence(connection)
-    check_no_created_movie_reloaded(connection, movies)
     movie_columns = [c for c in movies.columns if c != "movie_id"]
     kept_unless_new = {"description", "collection", "keywords"}
 

@@ -74,12 +74,12 @@ class RecommendationsReport:
     load_seconds: float
     fit_seconds: float
     rank_fit_seconds: float
-    content_seconds: float
-    new_movies: int  # served movies with fewer than CONTENT_WARM_RATINGS ratings
     score_seconds: float
     publish_seconds: float
     train_rmse: float
     total_seconds: float
+    content_seconds: float = 0.0  # placing the movies with few or no ratings by content
+    new_movies: int = 0  # served movies with fewer than CONTENT_WARM_RATINGS ratings
 
     def summary(self) -> str:
         return (

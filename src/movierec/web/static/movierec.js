@@ -371,6 +371,7 @@ const pages = {
         run.status + (run.error ? `: ${run.error}` : ""),
         run.ranker, count(run.n_users), count(run.n_ratings),
         seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
+        seconds(run.content_seconds),
         seconds(run.score_seconds), seconds(run.publish_seconds), seconds(wallSeconds(run)),
       ];
       for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
@@ -381,7 +382,7 @@ const pages = {
     if (!rows.length) {
       const empty = element("tr");
       const cell = element("td", "No refresh has run yet.");
-      cell.colSpan = 11;
+      cell.colSpan = 12;
       empty.append(cell);
       runs.append(empty);
     }
