@@ -8,7 +8,7 @@ and ratings per movie drawn like ML-25M's (median 6, mean 423), so more than hal
 catalogue has fewer than CONTENT_WARM_RATINGS ratings. Times
 ``place_by_content`` (the step the refresh runs: features, mapping, placement) by its parts,
 the peak memory it adds, the size of the mapping in the published model, and a web process
-placing one movie created since the refresh (``ServingModel.movie_vector``: what similar
+placing one movie created since the refresh (``ServingModel.content_vector``: what similar
 movies of such a movie cost).
 
 In the same run, as a yardstick under the same machine load, it times the score step for
@@ -118,7 +118,7 @@ def main() -> int:
     latencies = []
     for _ in range(200):
         clock = time.perf_counter()
-        model.movie_vector(10**9, one)
+        model.content_vector(one)
         latencies.append(time.perf_counter() - clock)
 
     yardstick, rated = synthetic(args.users, args.movies)
