@@ -3,8 +3,9 @@
     python benchmarks/refresh_scale.py --ratings 1M [--ratings 5M ...] [--data-dir DIR]
 
 For each size: generates a synthetic MovieLens-25M-shaped data set (synthetic.py: deterministic
-per --seed; 25M = 162,541 users x 59,047 movies), loads it into a throwaway PostgreSQL database
-with the product's loader (the ``movierec data load`` code path), then in a fresh child process
+per --seed; 25M = 162,541 users x 59,047 movies, with genres, overviews, collections and tags
+for the content model), loads it into a throwaway PostgreSQL database with the product's loader
+(the ``movierec data load --metadata`` code path), then in a fresh child process
 (spawned, like the scheduler process: nothing inherited) runs
 ``movierec.jobs.refresh.refresh_recommendations`` and ``refresh_statistics`` against a Redis
 namespace of its own, and prints every ``*_seconds`` figure of the reports (whatever the refresh
@@ -111,7 +112,10 @@ def run_load(database_url: str, folder: str) -> dict[str, Any]:
     """``movierec data load --source folder``'s code path; its time and this process's peak."""
     database = Database(database_url)
     started = time.perf_counter()
-    report = load_movielens(database, folder, show_progress=False)
+    metadata = Path(folder) / "metadata.csv"  # the content model's overviews and collections
+    report = load_movielens(
+        database, folder, metadata=metadata if metadata.is_file() else None, show_progress=False
+    )
     seconds = time.perf_counter() - started
     database.dispose()
     return {"seconds": seconds, "peak_rss_mib": peak_rss_mib(), "counts": report.totals}
@@ -157,8 +161,9 @@ def throwaway_database(admin_url: str):  # type: ignore[no-untyped-def]
 
 def dataset_folder(n_ratings: int, seed: int, data_dir: Path) -> tuple[Path, float]:
     """The generated folder (reused when --data-dir already has it) and the seconds spent."""
-    folder = data_dir / f"synthetic-{n_ratings}-seed{seed}"
-    if (folder / "movies.csv").is_file():
+    # "-content": folders written before the generator wrote content are not reused.
+    folder = data_dir / f"synthetic-{n_ratings}-seed{seed}-content"
+    if (folder / "metadata.csv").is_file():
         return folder, 0.0
     started = time.perf_counter()
     partial = data_dir / f".{folder.name}.partial"

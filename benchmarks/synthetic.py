@@ -1,5 +1,6 @@
-"""A synthetic MovieLens folder (ratings.csv, movies.csv) shaped like MovieLens-25M, for the
-benchmarks (load.py, refresh_scale.py, rating_model.py): one generator, deterministic per seed.
+"""A synthetic MovieLens folder (ratings.csv, movies.csv, tags.csv, links.csv and a TMDB-style
+metadata.csv) shaped like MovieLens-25M, for the benchmarks (load.py, refresh_scale.py,
+rating_model.py, content_step.py): one generator, deterministic per seed.
 
 Shape at 25M ratings: 162,541 users and 59,047 movies (smaller sizes keep the proportions);
 user activity log-normal with at least 20 ratings each (ML-25M: mean 154, median about 70, a
@@ -116,19 +117,99 @@ def synthetic_ratings(n_ratings: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+# MovieLens' genres with roughly their shares of ML-25M's movies.
+_GENRES = {
+    "Drama": 0.43, "Comedy": 0.28, "Thriller": 0.14, "Romance": 0.12, "Action": 0.13,
+    "Horror": 0.09, "Documentary": 0.09, "Crime": 0.09, "Adventure": 0.07, "Sci-Fi": 0.06,
+    "Children": 0.05, "Animation": 0.05, "Mystery": 0.05, "Fantasy": 0.05, "War": 0.03,
+    "Western": 0.02, "Musical": 0.02, "Film-Noir": 0.005, "IMAX": 0.003,
+}  # fmt: skip
+_VOCABULARY, _TAGS = 20_000, 15_000
+
+
+def _words(rng: np.random.Generator, n_words: int, count: int, prefix: str) -> list[str]:
+    """``count`` words of a Zipf-like vocabulary of ``n_words`` ("w123")."""
+    ranks = np.minimum(rng.zipf(1.3, count), n_words) - 1
+    return [f"{prefix}{r}" for r in ranks.tolist()]
+
+
+def synthetic_content(n_movies: int, seed: int = 0) -> pd.DataFrame:
+    """Every movie's content, MovieLens-25M-shaped: 1-3 genres, a year, an overview for three
+    in four (30-80 words of a 20k-word vocabulary, a third of them from the genre's own
+    words), a collection for one in twenty (collections of 2-6 movies), tags for two in five
+    (up to 40, from a 15k-tag vocabulary). Columns: movieId, title, genres, overview,
+    collection, tags (a list)."""
+    rng = np.random.default_rng(seed + 1)
+    names = list(_GENRES)
+    shares = np.array(list(_GENRES.values()))
+    chances = shares / shares.sum()
+    genres = []
+    for _ in range(n_movies):
+        k = int(rng.integers(1, 4))
+        genres.append("|".join(sorted(rng.choice(names, k, replace=False, p=chances))))
+    years = np.clip(2020 - rng.exponential(22, n_movies).astype(int), 1902, 2019)
+    overviews: list[str | None] = []
+    for movie in range(n_movies):
+        if rng.random() < 0.25:
+            overviews.append(None)
+            continue
+        length = int(rng.integers(30, 81))
+        own = _words(rng, 500, length // 3, f"{genres[movie].split('|')[0].lower()}")
+        overviews.append(" ".join(own + _words(rng, _VOCABULARY, length - len(own), "w")))
+    collections: list[str | None] = [None] * n_movies
+    members = rng.permutation(n_movies)[: n_movies // 20]
+    start = 0
+    while start < len(members):
+        size = int(rng.integers(2, 7))
+        for movie in members[start : start + size]:
+            collections[int(movie)] = f"Saga {start} Collection"
+        start += size
+    tags: list[list[str]] = [[] for _ in range(n_movies)]
+    for movie in np.flatnonzero(rng.random(n_movies) < 0.4).tolist():
+        tags[movie] = _words(rng, _TAGS, int(rng.integers(1, 41)), "tag ")
+    return pd.DataFrame(
+        {
+            "movieId": np.arange(1, n_movies + 1),
+            "title": [f"Movie {i}, The ({years[i - 1]})" for i in range(1, n_movies + 1)],
+            "genres": genres,
+            "overview": overviews,
+            "collection": collections,
+            "tags": tags,
+        }
+    )
+
+
 def synthetic_movielens(folder: Path, n_ratings: int, seed: int = 0) -> Path:
-    """Write ``ratings.csv`` and ``movies.csv`` of a MovieLens-25M-shaped data set (pandas'
-    CSV writer takes about 8 s per million rows here: generate a 25M folder once and keep it,
-    see refresh_scale.py --data-dir)."""
+    """Write ``ratings.csv``, ``movies.csv``, ``tags.csv``, ``links.csv`` and a TMDB-style
+    ``metadata.csv`` (overviews, collections; TMDB id = movie id) of a MovieLens-25M-shaped
+    data set (pandas' CSV writer takes about 8 s per million rows here: generate a 25M folder
+    once and keep it, see refresh_scale.py --data-dir)."""
     ratings = synthetic_ratings(n_ratings, seed)
     n_movies = ratings.attrs["n_movies"]
     folder.mkdir(parents=True, exist_ok=True)
     ratings.to_csv(folder / "ratings.csv", index=False, chunksize=_CHUNK)
+    content = synthetic_content(n_movies, seed)
+    content[["movieId", "title", "genres"]].to_csv(folder / "movies.csv", index=False)
+    tagged = content[content["tags"].map(len) > 0]
     pd.DataFrame(
         {
-            "movieId": np.arange(1, n_movies + 1),
-            "title": [f"Movie {i}, The ({1950 + i % 70})" for i in range(1, n_movies + 1)],
-            "genres": "Drama",
+            "userId": 1,
+            "movieId": np.repeat(tagged["movieId"].to_numpy(), tagged["tags"].map(len)),
+            "tag": [tag for tags in tagged["tags"] for tag in tags],
+            "timestamp": 1_500_000_000,
         }
-    ).to_csv(folder / "movies.csv", index=False)
+    ).to_csv(folder / "tags.csv", index=False)
+    pd.DataFrame(
+        {"movieId": content["movieId"], "imdbId": content["movieId"], "tmdbId": content["movieId"]}
+    ).to_csv(folder / "links.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": content["movieId"],
+            "overview": content["overview"],
+            "belongs_to_collection": [
+                None if name is None else repr({"id": 1, "name": name})
+                for name in content["collection"]
+            ],
+        }
+    ).to_csv(folder / "metadata.csv", index=False)
     return folder

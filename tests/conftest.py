@@ -156,6 +156,7 @@ def empty_database(database: Database) -> None:
             connection.execute(table.delete())
         if connection.dialect.name == "postgresql":
             connection.execute(text("ALTER SEQUENCE users_user_id_seq RESTART WITH 1"))
+            connection.execute(text("ALTER SEQUENCE movies_movie_id_seq RESTART WITH 1"))
         else:
             connection.execute(text("DELETE FROM sqlite_sequence WHERE name = 'users'"))
 

@@ -54,7 +54,7 @@ def test_unknown_route_and_wrong_method(client) -> None:  # type: ignore[no-unty
     response = client.post("/api/v1/user/1/rating", json={"movie_id": 1, "rating": 3})
     assert _error(response, 405).startswith("method POST not allowed on /api/v1/user/1/rating")
     assert set(response.headers["Allow"].split(", ")) == {"PUT", "DELETE", "OPTIONS"}
-    assert _error(client.patch("/api/v1/movie/1"), 405)
+    assert _error(client.patch("/api/v1/user/1"), 405)
 
 
 def test_unexpected_error_is_a_json_500_without_internals(

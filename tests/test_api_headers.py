@@ -29,7 +29,7 @@ def test_every_answer_has_the_security_headers(keyed_client, loaded_db: Database
         keyed_client.get("/api/v1/user/99999"),  # 404 from the service
         keyed_client.get("/api/v1/nothing"),  # 404 from routing
         keyed_client.get("/api/v1/user/0"),  # 400 validation
-        keyed_client.patch("/api/v1/movie/1"),  # 405
+        keyed_client.patch("/api/v1/user/1"),  # 405
         keyed_client.put("/api/v1/user", json={}),  # 401
         keyed_client.put("/api/v1/user", json={}, headers={"X-API-Key": "x" * 20}),  # 403
         keyed_client.options("/api/v1/user"),

@@ -83,6 +83,14 @@ def test_movie_1193(api) -> None:  # type: ignore[no-untyped-def]
         "description": "While serving time for insanity at a state mental hospital, implacable "
         "rabble-rouser, Randle Patrick McMurphy inspires his fellow patients to rebel against "
         "the authoritarian rule of head nurse, Mildred Ratched.",
+        "collection": None,  # TMDB has none for it
+        "keywords": [
+            "emotional",
+            "jack nicholson",
+            "mental illness",
+        ],  # tags.csv, most applied first
+        "retired": False,
+        "new": None,  # no refresh in this module
     }
 
 

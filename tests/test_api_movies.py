@@ -9,7 +9,10 @@ def test_get_movie(client, loaded_db: Database) -> None:  # type: ignore[no-unty
     response = client.get("/api/v1/movie/30")
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["movie_id", "title", "year", "genres", "description"]
+    assert list(body) == [
+        "movie_id", "title", "year", "genres", "description", "collection", "keywords",
+        "retired", "new",
+    ]  # fmt: skip
     # Synthetic movies.csv row: 30,Movie 30 (1952),Action|Adventure (conftest.make_movielens).
     assert body == {
         "movie_id": 30,
@@ -17,6 +20,10 @@ def test_get_movie(client, loaded_db: Database) -> None:  # type: ignore[no-unty
         "year": 1952,
         "genres": "Action|Adventure",
         "description": None,
+        "collection": None,
+        "keywords": None,
+        "retired": False,
+        "new": None,  # no model published yet
     }
 
 

@@ -137,6 +137,7 @@ _movie = st.fixed_dictionaries(
         "description": st.none() | st.text(),
         "predicted_rating": st.none() | _finite,
         "score": st.none() | _finite,
+        "new": st.booleans(),
     },
     optional={
         "because": st.lists(
@@ -185,8 +186,15 @@ def test_scores_at_the_edges_of_plain_decimals_are_written_as_pydantic_writes_th
         "limit": 1,
         "offset": 0,
         "recommendations": [
-            {**movie, "predicted_rating": value, "score": -value},
-            {**movie, "predicted_rating": None, "score": None, "avg_rating": value, "votes": 3},
+            {**movie, "predicted_rating": value, "score": -value, "new": False},
+            {
+                **movie,
+                "predicted_rating": None,
+                "score": None,
+                "new": False,
+                "avg_rating": value,
+                "votes": 3,
+            },
         ],
         "source": "model",
         "backfilled": 0,

@@ -55,7 +55,7 @@ def test_lists_of_movies_are_flat(client, refreshed: Database, cache: CacheStore
         (top, {"avg_rating", "votes", "movie"}),
         (found, {"votes"}),
         (similar, {"score", "votes"}),
-        (recommended, {"predicted_rating", "score", "because"}),
+        (recommended, {"predicted_rating", "score", "new", "because"}),
     ]:
         assert entries
         for entry in entries:

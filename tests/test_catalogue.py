@@ -74,6 +74,10 @@ def test_the_api_serves_movie_details_kept_until_a_load_announces_new_ones(
         "year": 1952,
         "genres": "Action|Adventure",
         "description": None,
+        "collection": None,
+        "keywords": None,
+        "retired": False,
+        "new": None,
     }
 
 

@@ -306,3 +306,143 @@ def test_reload_without_metadata_keeps_the_descriptions(
     assert described(db) == n_described
     assert "no descriptions (those stored are kept)" in again.output
     assert "updated 0 movies, 0 ratings" in again.output
+
+
+# -- content, and the catalogue's API writes -------------------------------------------------
+
+
+def _with_tags_and_metadata(folder: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of ``folder`` with tags.csv (in several cases, one movie tagged by many), and a
+    TMDB-style file: overviews, collections, TMDB genres, keywords."""
+    copy = tmp_path / "with-content"
+    shutil.copytree(folder, copy)
+    movies = pd.read_csv(copy / "movies.csv")
+    links = pd.read_csv(copy / "links.csv")
+    tmdb = links.dropna(subset=["tmdbId"]).head(2)
+    first, second = (int(m) for m in tmdb.movieId)
+    movies.loc[movies.movieId == second, "genres"] = "(no genres listed)"
+    movies.to_csv(copy / "movies.csv", index=False)
+    pd.DataFrame(
+        {
+            "userId": [1, 2, 3, 1],
+            "movieId": [first, first, first, second],
+            "tag": ["Space  Opera", "space opera", "robots", "Heist"],
+            "timestamp": [1, 2, 3, 4],
+        }
+    ).to_csv(copy / "tags.csv", index=False)
+    metadata = tmp_path / "meta.csv"
+    pd.DataFrame(
+        {
+            "id": tmdb.tmdbId.astype(int),
+            "overview": ["A saga in space.", "A quiet heist."],
+            "belongs_to_collection": [
+                "{'id': 10, 'name': 'Space Collection', 'poster_path': None}",
+                "",
+            ],
+            "genres": [
+                "[{'id': 878, 'name': 'Science Fiction'}]",
+                "[{'id': 80, 'name': 'Crime'}, {'id': 10770, 'name': 'TV Movie'}]",
+            ],
+            "keywords": ["[{'id': 1, 'name': 'Robots'}, {'id': 2, 'name': 'galaxy'}]", ""],
+        }
+    ).to_csv(metadata, index=False)
+    return copy, metadata
+
+
+def movie_row(db: Database, movie_id: int) -> dict[str, object]:
+    from movierec.db.repositories.movies import get_movie
+
+    with db.session() as session:
+        movie = get_movie(session, movie_id)
+    assert movie is not None
+    return {name: getattr(movie, name) for name in movie.__dataclass_fields__}
+
+
+def test_tags_and_metadata_give_keywords_collections_and_missing_genres(
+    db: Database, small_movielens: Path, tmp_path: Path
+) -> None:
+    folder, metadata = _with_tags_and_metadata(small_movielens, tmp_path)
+    report = load_movielens(db, str(folder), metadata=metadata, show_progress=False)
+    movies = pd.read_csv(folder / "movies.csv")
+    links = pd.read_csv(folder / "links.csv").dropna(subset=["tmdbId"])
+    first, second = (int(m) for m in links.movieId[:2])
+    one, two = movie_row(db, first), movie_row(db, second)
+    # Tags in any case and spacing are one keyword, the most applied first; then TMDB's.
+    assert one["keywords"] == ["space opera", "robots", "galaxy"]
+    assert one["collection"] == "Space Collection"
+    assert one["description"] == "A saga in space."
+    assert one["genres"] == movies.genres[movies.movieId == first].iloc[0]  # movies.csv's win
+    assert two["genres"] == "Crime"  # none in movies.csv: TMDB's, as MovieLens names
+    assert two["collection"] is None and two["keywords"] == ["heist"]
+    assert report.collections == 1 and report.with_keywords == 2
+    assert "(1 movies in a collection, 2 with keywords)" in report.summary()
+
+    # Loaded again without tags or metadata: what is stored stays, nothing is written.
+    (folder / "tags.csv").unlink()
+    again = load_movielens(db, str(folder), show_progress=False)
+    assert movie_row(db, first) == one
+    assert again.merged["movies"].updated == 0
+
+
+def test_a_reload_never_undoes_what_the_api_did_to_movies(
+    db: Database, small_movielens: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from movierec.db.repositories import movies as movies_repo
+
+    load_movielens(db, str(small_movielens), show_progress=False)
+    movies = pd.read_csv(small_movielens / "movies.csv")
+    edited, retired, untouched = (int(m) for m in movies.movieId[:3])
+    now = datetime.now(UTC)
+    with db.session() as session:
+        movies_repo.update_movie(session, edited, {"title": "Renamed", "keywords": ["mine"]}, now)
+        movies_repo.retire_movie(session, retired, now)
+        movies_repo.update_movie(session, untouched, {}, now)  # only stamped
+        created = movies_repo.create_movie(session, {"title": "Brand new", "year": 2030}, now)
+    with db.session() as session:
+        movies_repo.update_movie(session, untouched, {}, now)
+    assert created.movie_id > movies.movieId.max()
+
+    report = load_movielens(db, str(small_movielens), show_progress=False)
+    assert movie_row(db, edited)["title"] == "Renamed"
+    assert movie_row(db, edited)["keywords"] == ["mine"]
+    assert movie_row(db, retired)["retired"]
+    assert movie_row(db, created.movie_id)["title"] == "Brand new"
+    assert report.merged["movies"].updated == 0
+
+    # --overwrite: the file's values again for loaded movies (still retired, still created).
+    load_movielens(db, str(small_movielens), overwrite=True, show_progress=False)
+    assert movie_row(db, edited)["title"] != "Renamed"
+    assert movie_row(db, edited)["keywords"] == ["mine"]  # the file has none: kept
+    assert movie_row(db, retired)["retired"]
+    assert movie_row(db, created.movie_id)["title"] == "Brand new"
+    with db.session() as session:
+        newer = movies_repo.create_movie(session, {"title": "Newer"}, now)
+    assert newer.movie_id == created.movie_id + 1
+
+
+def test_a_data_set_that_reuses_a_created_movies_id_is_refused(
+    db: Database, small_movielens: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from movierec.db.repositories import movies as movies_repo
+
+    load_movielens(db, str(small_movielens), show_progress=False)
+    with db.session() as session:
+        created = movies_repo.create_movie(
+            session, {"title": "Ours", "year": 2030}, datetime.now(UTC)
+        )
+    newer = tmp_path / "newer"
+    shutil.copytree(small_movielens, newer)
+    movies = pd.read_csv(newer / "movies.csv")
+    extra = pd.DataFrame(
+        {"movieId": [created.movie_id], "title": ["Theirs (2031)"], "genres": ["Drama"]}
+    )
+    pd.concat([movies, extra]).to_csv(newer / "movies.csv", index=False)
+    before = snapshot(db)
+    with pytest.raises(DataError, match=rf"movieId {created.movie_id} .*'Theirs'.*'Ours'"):
+        load_movielens(db, str(newer), show_progress=False)
+    for table, frame in snapshot(db).items():
+        pd.testing.assert_frame_equal(before[table], frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -124,3 +125,36 @@ def test_metadata_missing_columns_is_an_error(tmp_path: Path, small_movielens: P
     bad.write_text("id,plot\n1,x\n")
     with pytest.raises(DataError, match=r"meta\.csv: missing column\(s\) overview"):
         read_movies(small_movielens, bad)
+
+
+@requires_movielens()
+def test_tmdb_sample_and_tags_give_collections_and_keywords() -> None:
+    movies = read_movies(ML_SMALL, TMDB_SAMPLE).set_index("movie_id")
+    saga = movies[movies["collection"] == "Star Wars Collection"]
+    assert {260, 1196, 1210} <= set(saga.index)  # Episodes IV-VI
+    tags = pd.read_csv(ML_SMALL / "tags.csv")
+    assert movies["keywords"].notna().sum() == tags["movieId"].nunique()
+    pulp = json.loads(movies.loc[296, "keywords"])
+    assert len(pulp) == len(set(pulp)) <= 50 and all(k == k.casefold() for k in pulp)
+
+
+def test_metadata_fields_in_the_forms_found_in_the_wild(tmp_path: Path) -> None:
+    from movierec.data.movielens import read_metadata
+
+    path = tmp_path / "meta.csv"
+    pd.DataFrame(
+        {
+            "id": ["1", "2", "1997-08-20", "3"],
+            "belongs_to_collection": ["{'id': 1, 'name': \"Ocean's Collection\"}", "", "", "{bad"],
+            "genres": ['[{"id": 878, "name": "Science Fiction"}]', "Family|Foreign", "", ""],
+            "keywords": ["", "Heist | Las Vegas|heist", "", "[1, 2"],
+        }
+    ).to_csv(path, index=False)
+    details = read_metadata(path)
+    assert details.index.tolist() == [1, 2, 3]  # the shifted row is skipped
+    assert details.loc[1, "collection"] == "Ocean's Collection"
+    assert details.loc[1, "genres"] == "Sci-Fi"
+    assert details.loc[2, "genres"] == "Children"  # Foreign has no MovieLens name
+    assert details.loc[2, "keywords"] == ["heist", "las vegas"]
+    assert details.loc[3, "collection"] is None and details.loc[3, "keywords"] is None
+    assert details.loc[3, "description"] is None

@@ -327,12 +327,69 @@ def test_with_keys_writes_and_the_operator_page_use_the_key_the_person_enters(
     assert console.unexpected(401, 403) == []
 
 
+def test_an_operator_adds_a_movie_edits_it_and_retires_it_from_its_page(
+    keyed_site: str, page: Page, console: Console, session_db: Database
+) -> None:
+    page.goto(keyed_site + "/operator")
+    page.get_by_role("link", name="add a movie").click()
+    page.wait_for_url(re.compile(r"/movies/new$"))
+    page.get_by_text("API key (none)").click()
+    page.get_by_label(re.compile("^API key for changes")).fill(ADMIN_KEY)
+    page.get_by_role("button", name="Use this key").click()
+    page.get_by_label("Title").fill("A Browser Film")
+    page.get_by_label("Year (optional)").fill("2025")
+    page.get_by_label("Drama", exact=True).check()
+    page.get_by_label("Comedy", exact=True).check()
+    page.get_by_label("Description (optional)").fill("Two friends cross the country by bus.")
+    page.get_by_label(re.compile("^Collection or franchise")).fill("Browser Collection")
+    page.get_by_label(re.compile("^Keywords")).fill("Road trip, friendship")
+    page.get_by_role("button", name="Add the movie").click()
+    page.wait_for_url(re.compile(r"/movies/\d+$"))
+    movie_id = int(page.url.rsplit("/", 1)[1])
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("A Browser Film")
+    expect(heading.locator(".badge.new")).to_be_visible()  # nobody rated it: new
+    expect(page.locator("#movie-about")).to_contain_text("Browser Collection")
+    expect(page.locator("#movie-about")).to_contain_text("road trip, friendship")
+    expect(page.locator("#movie .genres")).to_contain_text("Comedy · Drama")
+    # Placed by its content at once: it has similar movies before any refresh.
+    expect(page.locator("#similar .card")).to_have_count(10)
+
+    page.get_by_text("Edit this movie").click()
+    expect(page.get_by_label("Title")).to_have_value("A Browser Film")
+    expect(page.get_by_label("Drama", exact=True)).to_be_checked()
+    page.get_by_label("Title").fill("A Browser Film, Revised")
+    page.get_by_label("Comedy", exact=True).uncheck()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#status")).to_contain_text("Saved “A Browser Film, Revised”")
+    expect(heading).to_contain_text("A Browser Film, Revised")
+    with session_db.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT title, genres, retired_at FROM movies WHERE movie_id = :m"),
+            {"m": movie_id},
+        ).one()
+    assert (row.title, row.genres, row.retired_at) == ("A Browser Film, Revised", "Drama", None)
+
+    page.get_by_role("button", name="Retire this movie").click()
+    page.get_by_role("button", name="Yes, retire it for good").click()
+    expect(page.locator("#status")).to_contain_text("is retired")
+    expect(heading.locator(".badge.retired")).to_be_visible()
+    with session_db.engine.connect() as connection:
+        retired = connection.execute(
+            text("SELECT retired_at FROM movies WHERE movie_id = :m"), {"m": movie_id}
+        ).scalar_one()
+    assert retired is not None
+    assert console.unexpected(401) == []  # the operator page, before the key was entered
+
+
 def test_pages_are_usable_by_keyboard_and_at_phone_width(site: str, browser: Browser) -> None:
     context = browser.new_context(viewport=PHONE)
     tab = context.new_page()
     console = Console(tab)
     try:
-        for path in ("/", "/users/3", "/movies/10", "/top", "/search?q=movie", "/operator"):
+        for path in (
+            "/", "/users/3", "/movies/10", "/movies/new", "/top", "/search?q=movie", "/operator",
+        ):  # fmt: skip
             tab.goto(site + path)
             tab.wait_for_load_state("networkidle")
             # Nothing wider than the phone: no sideways scrolling of the page itself.

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     als_iterations: int = Field(15, ge=1, le=1000)
     ease_lambda: float = Field(250.0, gt=0)
     ease_max_movies: int = Field(20_000, ge=1)
+    # The content model (docs/engine.md, "New movies"): every movie of the catalogue is served,
+    # those with fewer than CONTENT_WARM_RATINGS ratings placed (partly, or wholly without
+    # ratings) by their content: genres, year, description, collection, keywords. Off: only
+    # movies someone has rated are ranked, as before.
+    content_model: bool = True
+    content_warm_ratings: int = Field(10, ge=1, le=100_000)
 
     # Scheduler.
     recommendations_refresh_minutes: float = Field(15, gt=0)

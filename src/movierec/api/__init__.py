@@ -69,6 +69,21 @@ class MovieRecAPI(OpenAPI):
     # jsonify and the OpenAPI document: orjson, writing what the standard provider writes.
     json_provider_class = OrjsonProvider
 
+    def register_api(self, api: APIBlueprint, **options: Any) -> None:
+        """flask-openapi3 replaces a path's operations with each blueprint's: two blueprints
+        with operations on one path (GET /movie/<id> in ``movies``, PATCH and DELETE in
+        ``catalogue``) would leave only the last blueprint's in the document. Merged here."""
+        for path, item in list(api.paths.items()):
+            existing = self.paths.get(path)
+            if existing is not None:
+                operations = {
+                    name: getattr(item, name)
+                    for name in type(item).model_fields
+                    if getattr(item, name) is not None
+                }
+                api.paths[path] = existing.model_copy(update=operations)
+        super().register_api(api, **options)
+
     def generate_spec_json(self) -> None:
         for model in self.shared_schemas:
             schema = get_model_schema(model, mode="serialization")
@@ -183,6 +198,7 @@ def create_openapi_app(import_name: str, **flask_options: Any) -> MovieRecAPI:
 def register_api(app: OpenAPI) -> None:
     from movierec.api.access import init_access
     from movierec.api.admin import admin
+    from movierec.api.catalogue import catalogue
     from movierec.api.clicks import clicks
     from movierec.api.dismissed import dismissed
     from movierec.api.errors import register_error_handlers
@@ -202,6 +218,7 @@ def register_api(app: OpenAPI) -> None:
         health,
         users,
         movies,
+        catalogue,
         ratings,
         dismissed,
         recommendations,

@@ -9,7 +9,9 @@ what is enforced (``MovieRecAPI.generate_spec_json`` uses the same function).
   network, or behind a proxy that authenticates, if even reads must be private.
 - Writes (PUT, POST, PATCH, DELETE) need a key of ``API_KEYS`` or ``ADMIN_API_KEYS``.
 - Everything under ``/api/v1/admin/`` (it shows lock holders' hosts and PIDs and raw error
-  texts) needs a key of ``ADMIN_API_KEYS``; with keys configured but no admin key, nobody.
+  texts) needs a key of ``ADMIN_API_KEYS``; with keys configured but no admin key, nobody. So
+  does retiring a movie (``DELETE /api/v1/movie/<id>``): it takes the movie away from every
+  user, where other writes change one user's data or add to the catalogue.
 - No key configured at all: the open demo mode, every endpoint open (and a warning at start-up).
 
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Without one the answer
@@ -24,6 +26,7 @@ import enum
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, request
@@ -63,9 +66,14 @@ class Access(enum.Enum):
     ADMIN = "admin"
 
 
+# Writes that need an admin key outside ADMIN_PREFIX: (method, path template), the route's rule
+# ("<int:movie_id>") or the document's ("{movie_id}").
+ADMIN_WRITES = re.compile(r"^DELETE /api/v1/movie/(?:<int:movie_id>|\{movie_id\})$")
+
+
 def required_access(method: str, path: str) -> Access:
     """What a request needs: ``path`` is the route's rule or the document's path template."""
-    if path.startswith(ADMIN_PREFIX):
+    if path.startswith(ADMIN_PREFIX) or ADMIN_WRITES.match(f"{method.upper()} {path}"):
         return Access.ADMIN
     if method.upper() in WRITE_METHODS:
         return Access.WRITE

@@ -83,7 +83,7 @@ def init_headers(app: Flask, settings: Settings) -> None:
             app,
             origins=list(settings.cors_origins),
             allow_headers=["Content-Type", "Authorization", API_KEY_HEADER],
-            methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
+            methods=["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
             supports_credentials=False,
             max_age=600,
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from movierec.api import api_blueprint
 from movierec.api.errors import errors
 from movierec.api.responses import respond
+from movierec.api.schemas.catalogue import MovieDetailOut
 from movierec.api.schemas.common import MoviePath
 from movierec.api.schemas.movies import (
     FoundMovieOut,
-    MovieOut,
     MovieSearchOut,
     MovieSearchQuery,
     MovieStatisticsOut,
@@ -16,18 +16,30 @@ from movierec.api.schemas.movies import (
     SimilarMoviesOut,
     SimilarQuery,
     movie_fields,
-    serialize_movie,
 )
+from movierec.db.repositories.movies import MovieDetails
 from movierec.extensions import get_cache, get_catalogue, get_db, get_settings
 from movierec.services import movies as movies_service
 
 movies = api_blueprint("movies", __name__, "Movies")
 
 
-@movies.get("/movie/<int:movie_id>", responses={200: MovieOut, **errors(400, 404, 503)})
+def movie_detail(movie: MovieDetails) -> MovieDetailOut:
+    """A movie as its own page shows it: its fields, content, whether it is retired or new."""
+    return MovieDetailOut(
+        **movie_fields(movie),
+        collection=movie.collection,
+        keywords=movie.keywords,
+        retired=movie.retired,
+        new=movies_service.is_new(get_cache(), movie.movie_id),
+    )
+
+
+@movies.get("/movie/<int:movie_id>", responses={200: MovieDetailOut, **errors(400, 404, 503)})
 def get_movie(path: MoviePath):  # type: ignore[no-untyped-def]
-    """A movie's details."""
-    return respond(serialize_movie(movies_service.get_movie(get_catalogue(), path.movie_id)))
+    """A movie's details: its content (description, collection, keywords), whether it is
+    retired, and whether it is new (too few ratings at the last refresh)."""
+    return respond(movie_detail(movies_service.get_movie(get_catalogue(), path.movie_id)))
 
 
 @movies.get(

@@ -145,6 +145,7 @@ def _recommended(item: Recommendation) -> dict[str, Any]:
     fields = movie_fields(item.movie)
     fields["predicted_rating"] = item.predicted_rating
     fields["score"] = item.score
+    fields["new"] = item.new
     if item.because:  # left out otherwise, as the answer omits it
         fields["because"] = [{"movie_id": m.movie_id, "title": m.title} for m in item.because]
     if item.votes is not None:  # a movie from the top list: what it was chosen by

@@ -29,6 +29,13 @@ end
 return {version, redis.call('GET', KEYS[2])}
 """
 
+# One movie out of the current version's top list.
+_REMOVE_FROM_CURRENT_TOP = """
+local version = redis.call('GET', KEYS[1])
+if not version then return 0 end
+return redis.call('LREM', ARGV[1] .. version .. ':top', 0, ARGV[2])
+"""
+
 # Top-list entries start..stop (inclusive, LRANGE style) of the current statistics version.
 _READ_CURRENT_TOP_IDS = """
 local version = redis.call('GET', KEYS[1])
@@ -168,6 +175,13 @@ class MovieStatistics(VersionedPublishing):
             votes, _, average = value.partition(",")
             result.append(MovieStat(int(movie_id), int(votes), float(average) if average else None))
         return result
+
+    def leave_out_of_top(self, movie_id: int) -> None:
+        """Take a movie out of the current top list (retired: never listed again, even before
+        the next statistics refresh leaves it out). Its statistics stay."""
+        self._script(_REMOVE_FROM_CURRENT_TOP)(
+            keys=[self.key("stats", "current")], args=[self.key("stats", ""), str(movie_id)]
+        )
 
     def statistics_and_catalogue_versions(self) -> tuple[str | None, str | None]:
         """``published_version("stats")`` and ``catalogue_version()``'s current value (None

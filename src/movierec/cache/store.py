@@ -14,7 +14,8 @@ Key layout (every key starts with the configured prefix, ``movierec`` by default
     {p}:stats:current           -> version id of the statistics readers use
     {p}:stats:{version}:movies  HASH  movie_id -> "votes,average" (average empty below the limit)
     {p}:stats:{version}:top     LIST  movie ids, votes desc then average desc
-    {p}:catalogue:version       -> version id of the movie catalogue (new after every load)
+    {p}:catalogue:version       -> version id of the movie catalogue: "{load}" after every load,
+                                   "{load}/{edit}" after a change of movies through the API
     {p}:users:changed           HASH  user_id -> epoch seconds of the user's latest write that
                                       changes what they may be recommended (after its commit):
                                       a list from ratings read before it is out of date

@@ -158,9 +158,31 @@ def model() -> None:
 )
 @relevance_option
 @click.option(
+    "--cold-movies",
+    is_flag=True,
+    help="With --ranking: how well new movies are ranked before anyone rated them (a share of "
+    "the movies with 10+ ratings turned new: their ratings and keywords removed from training), "
+    "the content model against random, genre affinity and content neighbours, and what the "
+    "content model does to the temporal split's NDCG.",
+)
+@click.option(
+    "--fraction",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="With --cold-movies: the share of the movies with 10+ ratings turned new.",
+)
+@click.option(
+    "--metadata",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --cold-movies and --source: a TMDB-style metadata CSV for the movies' content "
+    "(as `movierec data load --metadata`).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="With --ranking: also write ranking_evaluation.json and ranking_evaluation.png here.",
+    help="With --ranking: also write ranking_evaluation.json and ranking_evaluation.png here "
+    "(with --cold-movies: cold_movies.json and cold_movies.png).",
 )
 @click.option(
     "--progress/--no-progress",
@@ -185,16 +207,33 @@ def evaluate(
     split: str,
     test_fraction: float,
     relevance: float,
+    cold_movies: bool,
+    fraction: float,
+    metadata: Path | None,
     out: Path | None,
     progress: bool | None,
 ) -> None:
     """k-fold cross-validation of SVD with the configured (or given) parameters: RMSE and MAE
-    per fold and mean ± std, fit and test times. With --ranking: how well the lists rank."""
+    per fold and mean ± std, fit and test times. With --ranking: how well the lists rank; with
+    --ranking --cold-movies: how well new movies are ranked before anyone rated them."""
     from tqdm import tqdm
 
     from movierec.recommender.model_selection import SelectionError, default_jobs, grid_search
 
     settings = _settings()
+    if (cold_movies or metadata) and not ranking:
+        raise click.UsageError("--cold-movies and --metadata go with --ranking")
+    if metadata and not cold_movies:
+        raise click.UsageError("--metadata goes with --cold-movies")
+    if cold_movies:
+        from movierec.cli.model_cold import evaluate_cold_movies
+
+        evaluate_cold_movies(
+            settings, source, metadata, fraction=fraction, k=k, relevance=relevance, seed=seed,
+            test_fraction=test_fraction, out=out, as_json=as_json,
+            progress=sys.stderr.isatty() if progress is None else progress,
+        )  # fmt: skip
+        return
     if ranking:
         from movierec.cli.model_ranking import evaluate_ranking
 

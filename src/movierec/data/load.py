@@ -21,8 +21,10 @@ from movierec.db.bulk import Merged, load_dataset, table_counts
 class LoadReport:
     read: dict[str, int]
     # Movies of the files that came with a description (0 without --metadata: the
-    # descriptions already stored are kept).
+    # descriptions already stored are kept), a collection, keywords (tags.csv, metadata).
     descriptions: int
+    collections: int
+    with_keywords: int
     merged: dict[str, Merged]
     totals: dict[str, int]
     seconds: float
@@ -40,8 +42,13 @@ class LoadReport:
         )
         inserted = {table: m.inserted for table, m in self.merged.items()}
         updated = {table: m.updated for table, m in self.merged.items() if table != "users"}
+        content = (
+            f" ({self.collections:,} movies in a collection, {self.with_keywords:,} with keywords)"
+            if self.collections or self.with_keywords
+            else ""
+        )
         return (
-            f"read {counts(self.read)} and {descriptions} in {self.seconds:.1f}s\n"
+            f"read {counts(self.read)} and {descriptions} in {self.seconds:.1f}s{content}\n"
             f"inserted {counts(inserted)}; updated {counts(updated)}\n"
             f"the database now holds {counts(self.totals)}"
         )
@@ -102,6 +109,8 @@ def load_movielens(
     return LoadReport(
         read=read,
         descriptions=int(movies["description"].notna().sum()),
+        collections=int(movies["collection"].notna().sum()),
+        with_keywords=int(movies["keywords"].notna().sum()),
         merged=merged,
         totals=totals,
         seconds=time.perf_counter() - started,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 from pathlib import Path
 
@@ -15,6 +17,21 @@ log = logging.getLogger(__name__)
 RATINGS_COLUMNS = {"userId": "int", "movieId": "int", "rating": "float", "timestamp": "int"}
 MOVIES_COLUMNS = {"movieId": "int", "title": "str", "genres": "str"}
 LINKS_COLUMNS = {"movieId": "int", "imdbId": "str", "tmdbId": "int?"}
+TAGS_COLUMNS = {"movieId": "int", "tag": "str"}
+
+# A movie's keywords, most applied first: MovieLens-25M's most tagged movies have hundreds of
+# distinct tags, mostly said once; the features and the pages need the common ones.
+MAX_KEYWORDS = 50
+MAX_KEYWORD_LENGTH = 100
+# MovieLens' genre names for TMDB's, where they differ (TMDB's others have no MovieLens name).
+TMDB_GENRES = {"Science Fiction": "Sci-Fi", "Family": "Children", "Music": "Musical"}
+# MovieLens' genre names (movies.csv, "|"-separated): the only genres a movie may have.
+GENRES = (
+    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi",
+    "Thriller", "War", "Western",
+)  # fmt: skip
+NO_GENRES = "(no genres listed)"
 
 # "Shawshank Redemption, The (1994)": a year at the end, optionally a range "(2006–2007)".
 _YEAR = r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$"
@@ -121,8 +138,16 @@ def split_titles(titles: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"title": title, "year": year})
 
 
+MOVIE_COLUMNS = [
+    "movie_id", "title", "year", "genres", "description", "collection", "keywords", "imdb_id",
+    "tmdb_id",
+]  # fmt: skip
+
+
 def read_movies(folder: Path, metadata: Path | None = None) -> pd.DataFrame:
-    """movies.csv joined with links.csv (and, given, TMDB overviews) as the movies table."""
+    """movies.csv joined with links.csv, tags.csv as keywords when present and, given, a
+    TMDB-style metadata file (description, collection, genres where movies.csv has none, more
+    keywords), as the movies table. ``keywords`` holds a JSON list (None: nothing known)."""
     path = folder / "movies.csv"
     raw = read_csv_checked(path, MOVIES_COLUMNS)
     duplicated = raw["movieId"].duplicated()
@@ -144,29 +169,118 @@ def read_movies(folder: Path, metadata: Path | None = None) -> pd.DataFrame:
     else:
         movies["imdb_id"] = None
         movies["tmdb_id"] = pd.array([pd.NA] * len(movies), dtype="Int64")
+    keywords = read_tags(folder) if (folder / "tags.csv").is_file() else pd.Series(dtype=object)
+    keywords = movies["movie_id"].map(keywords)
     movies["description"] = None
+    movies["collection"] = None
     if metadata is not None:
-        overviews = read_overviews(metadata)
-        movies["description"] = movies["tmdb_id"].map(overviews).astype(object)
-        movies.loc[movies["description"].isna(), "description"] = None
-    return movies[["movie_id", "title", "year", "genres", "description", "imdb_id", "tmdb_id"]]
+        details = read_metadata(metadata)
+        joined = details.reindex(movies["tmdb_id"].astype("float64").to_numpy())
+        joined.index = movies.index
+        movies["description"] = joined["description"].astype(object)
+        movies["collection"] = joined["collection"].astype(object)
+        genreless = movies["genres"].isna() | (movies["genres"] == NO_GENRES)
+        tmdb_genres = joined["genres"].where(genreless & joined["genres"].notna())
+        movies["genres"] = tmdb_genres.combine_first(movies["genres"])
+        keywords = pd.Series(
+            [
+                _merged_keywords(tags, more)
+                for tags, more in zip(keywords, joined["keywords"], strict=True)
+            ],
+            index=movies.index,
+            dtype=object,
+        )
+    movies["keywords"] = [
+        json.dumps(list(words), ensure_ascii=False) if isinstance(words, (list, tuple)) else None
+        for words in keywords
+    ]
+    for column in ("description", "collection"):
+        movies[column] = movies[column].where(movies[column].notna(), None)
+    return movies[MOVIE_COLUMNS]
 
 
-def read_overviews(path: Path) -> pd.Series:
-    """TMDB id -> overview from a TMDB-style metadata CSV (columns id, overview)."""
+def _merged_keywords(first: object, second: object) -> list[str] | None:
+    """The keywords of both lists (either may be missing), first ones first, each once."""
+    lists = [words for words in (first, second) if isinstance(words, (list, tuple))]
+    if not lists:
+        return None
+    merged = dict.fromkeys(word for words in lists for word in words)
+    return list(merged)[:MAX_KEYWORDS]
+
+
+def normal_keyword(keyword: str) -> str:
+    """A keyword as stored: blanks collapsed, in lower case (tags are written in any case)."""
+    return " ".join(keyword.split()).casefold()[:MAX_KEYWORD_LENGTH]
+
+
+def read_tags(folder: Path) -> pd.Series:
+    """tags.csv as movie id -> its distinct tags (in lower case), most applied first (ties in
+    alphabetical order), at most ``MAX_KEYWORDS``."""
+    raw = read_csv_checked(folder / "tags.csv", TAGS_COLUMNS)
+    tags = raw["tag"].str.split().str.join(" ").str.casefold().str.slice(0, MAX_KEYWORD_LENGTH)
+    frame = pd.DataFrame({"movie_id": raw["movieId"], "tag": tags})
+    frame = frame[frame["tag"].fillna("") != ""]
+    counted = frame.groupby(["movie_id", "tag"]).size().rename("n").reset_index()
+    counted = counted.sort_values(["movie_id", "n", "tag"], ascending=[True, False, True])
+    counted = counted.groupby("movie_id").head(MAX_KEYWORDS)
+    return counted.groupby("movie_id")["tag"].agg(list)
+
+
+def _names(value: str) -> list[str]:
+    """The names of a TMDB list field: a Python or JSON literal list of {"name": ...} (or of
+    strings), else "|"-separated names. Unreadable text gives none."""
+    text = value.strip()
+    if not text:
+        return []
+    if text[0] in "[{":
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                return []
+        items = parsed if isinstance(parsed, list) else [parsed]
+        names = [item.get("name") if isinstance(item, dict) else item for item in items]
+        return [str(name).strip() for name in names if isinstance(name, str) and name.strip()]
+    return [part.strip() for part in text.split("|") if part.strip()]
+
+
+def _movielens_genres(names: list[str]) -> str | None:
+    mapped = [TMDB_GENRES.get(name, name) for name in names]
+    known = list(dict.fromkeys(name for name in mapped if name in GENRES))
+    return "|".join(known) if known else None
+
+
+def read_metadata(path: Path) -> pd.DataFrame:
+    """A TMDB-style metadata CSV (The Movies Dataset's ``movies_metadata.csv``) by TMDB id:
+    ``description`` (``overview``), ``collection`` (the name in ``belongs_to_collection``),
+    ``genres`` (TMDB's, as MovieLens names where there is one) and ``keywords`` (a
+    ``keywords`` column, when the file has one), each None where the file says nothing. Only
+    ``id`` is required; the other columns are read when present."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    wanted = ("id", "overview", "belongs_to_collection", "genres", "keywords")
     try:
         header = pd.read_csv(path, nrows=0).columns
-        missing = [name for name in ("id", "overview") if name not in header]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-        raw = pd.read_csv(path, usecols=["id", "overview"], dtype=str, keep_default_na=False)
+        if "id" not in header:
+            raise DataError(f"{path}: missing column(s) id")
+        if not any(name in header for name in wanted[1:]):
+            raise DataError(
+                f"{path}: missing column(s) overview, belongs_to_collection, genres or keywords "
+                "(at least one)"
+            )
+        raw = pd.read_csv(
+            path,
+            usecols=[name for name in wanted if name in header],
+            dtype=str,
+            keep_default_na=False,
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: malformed CSV ({error})") from None
     ids = pd.to_numeric(raw["id"].str.strip(), errors="coerce")
     # The public TMDB dump has a few shifted rows (a date where the id belongs); metadata only
-    # enriches descriptions, so such rows are skipped with a warning instead of failing the load.
+    # enriches movies, so such rows are skipped with a warning instead of failing the load.
     unusable = ids.isna() | (ids != np.floor(ids))
     if unusable.any():
         log.warning(
@@ -175,7 +289,32 @@ def read_overviews(path: Path) -> pd.Series:
             int(unusable.sum()),
             _first_bad_line(raw["id"], unusable),
         )
-    overviews = raw.loc[~unusable, "overview"].str.strip()
-    series = pd.Series(overviews.to_numpy(), index=ids[~unusable].astype("int64").to_numpy())
-    series = series[series != ""]
-    return series[~series.index.duplicated()]
+    raw = raw.loc[~unusable]
+    empty = pd.Series([None] * len(raw), index=raw.index, dtype=object)
+
+    def column(name: str) -> pd.Series:
+        return raw[name] if name in raw else pd.Series([""] * len(raw), index=raw.index)
+
+    overview = column("overview").str.strip()
+    collection = (
+        column("belongs_to_collection")
+        .map(_names)
+        .map(lambda names: names[0][: MAX_KEYWORD_LENGTH * 2] if names else None)
+    )
+    genres = column("genres").map(_names).map(_movielens_genres)
+    keywords = (
+        column("keywords")
+        .map(_names)
+        .map(lambda names: list(dict.fromkeys(map(normal_keyword, names)))[:MAX_KEYWORDS] or None)
+    )
+    details = pd.DataFrame(
+        {
+            "description": overview.where(overview != "", empty),
+            "collection": collection,
+            "genres": genres,
+            "keywords": keywords,
+        }
+    )
+    details.index = ids[~unusable].astype("int64").to_numpy()
+    details = details.astype(object).where(details.notna(), None)
+    return details[~details.index.duplicated()]

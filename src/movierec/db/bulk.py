@@ -11,7 +11,11 @@ What a load may change (docs/data.md):
 * users: missing ones are inserted; existing ones keep their details; a deleted user (tombstone
   in ``deleted_users``) is not brought back, nor are their ratings;
 * movies: missing ones are inserted, existing ones take the file's title, year, genres and
-  links; a description is replaced only by a new one, never by none;
+  links; genres, a description, collection or keywords are replaced only by new ones, never
+  by none (genres from a metadata file stay when movies.csv lists none);
+  a movie created or changed through the API is left as the API left it (``--overwrite``: a
+  loaded one takes the file's values again); a retired movie stays retired; a file movie
+  whose id is a movie created through the API stops the load (``DataError``);
 * ratings: missing ones are inserted unless deleted through the API (``deleted_ratings``);
   existing ones are updated only while they still hold what a load wrote (``from_load``), i.e.
   not rated, re-rated or watched through the API since; ``overwrite`` updates those too.
@@ -31,9 +35,11 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
+    Text,
     and_,
     exists,
     func,
+    null,
     or_,
     select,
     text,
@@ -42,7 +48,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from movierec.db.models import DeletedRating, DeletedUser, Movie, Rating, User
+from movierec.data import DataError
+from movierec.data.movielens import NO_GENRES
+from movierec.db.models import DeletedRating, DeletedUser, JSONList, Movie, Rating, User
 
 COPY_CHUNK_ROWS = 250_000
 
@@ -81,17 +89,26 @@ def _copy_frame(
             progress(len(chunk))
 
 
+def _staged_type(kind: object, sqlite: bool) -> object:
+    # The frame holds JSON as text: PostgreSQL's COPY parses it into jsonb; SQLite keeps JSON
+    # as text anyway, and a JSON-typed column there would encode the text a second time.
+    return Text() if sqlite and kind is JSONList else kind
+
+
 @contextmanager
 def _staged(
     connection: Connection, table: Table, frame: pd.DataFrame, progress: Progress
 ) -> Iterator[Table]:
     """A temporary table with the frame's columns (typed as in ``table``), filled with it."""
+    sqlite = connection.dialect.name == "sqlite"
     stage = Table(
         f"stage_{table.name}",
         MetaData(),
-        *(Column(name, table.c[name].type) for name in frame.columns),
+        *(Column(name, _staged_type(table.c[name].type, sqlite)) for name in frame.columns),
         prefixes=["TEMPORARY"],
     )
+    if sqlite:  # one left by a load that failed on this pooled connection (see load_dataset)
+        stage.drop(connection, checkfirst=True)
     stage.create(connection)
     if connection.dialect.name == "postgresql":
         _copy_frame(connection, stage.name, frame, progress)
@@ -213,6 +230,45 @@ def sync_user_id_sequence(connection: Connection) -> None:
     # SQLite's AUTOINCREMENT already continues after the highest id it ever handed out.
 
 
+def sync_movie_id_sequence(connection: Connection) -> None:
+    """After loading explicit movie ids, movies created through the API continue after the
+    highest id ever used (PostgreSQL's sequence; SQLite takes the highest id plus one itself,
+    and movies are never deleted)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text(
+                "WITH issued AS (SELECT GREATEST("
+                "  COALESCE((SELECT MAX(movie_id) FROM movies), 0),"
+                "  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM movies_movie_id_seq)"
+                ") AS id) "
+                "SELECT setval('movies_movie_id_seq', GREATEST(id, 1), id > 0) FROM issued"
+            )
+        )
+
+
+def check_no_created_movie_reloaded(connection: Connection, movies: pd.DataFrame) -> None:
+    """A file movie whose id belongs to a movie created through the API is another movie
+    under the same id (a newer data set): its ratings would be filed under the API's movie.
+    Refused, naming both, before anything is written."""
+    created = connection.execute(
+        select(Movie.movie_id, Movie.title, Movie.year).where(Movie.created_at.is_not(None))
+    ).all()
+    if not created:
+        return
+    by_id = {row.movie_id: row for row in created}
+    clashes = movies[movies["movie_id"].isin(list(by_id))]
+    if clashes.empty:
+        return
+    first = clashes.iloc[0]
+    mine = by_id[int(first["movie_id"])]
+    raise DataError(
+        f"movieId {int(first['movie_id'])} of the data set ({first['title']!r}) is the id of "
+        f"a movie created through the API ({mine.title!r}, {mine.year}); "
+        f"{len(clashes)} movie id(s) clash in all: load into another database, or leave "
+        "those movies out of the files"
+    )
+
+
 def _user_deleted(stage: Table) -> ColumnElement[bool]:
     return exists().where(DeletedUser.user_id == stage.c.user_id)
 
@@ -229,6 +285,9 @@ def load_dataset(
     """Merge a whole data set (users, movies, ratings) without undoing API writes; with
     ``overwrite`` the file's ratings also replace those changed through the API. Deleted users
     and ratings stay deleted either way."""
+    # Before anything is staged: SQLite keeps a temporary table created in a failed load (its
+    # DDL is not rolled back), so a refusal must come first.
+    check_no_created_movie_reloaded(connection, movies)
     if connection.dialect.name == "postgresql":
         # The merges join whole tables; with an unanalysed (say empty) tombstone table the
         # planner guesses thousands of rows there, expects every staged row to be deleted,
@@ -245,20 +304,35 @@ def load_dataset(
     }
     sync_user_id_sequence(connection)
     movie_columns = [c for c in movies.columns if c != "movie_id"]
+    kept_unless_new = {"description", "collection", "keywords"}
+
+    def movie_updates(stage: Table) -> dict[str, ColumnElement[object]]:
+        values: dict[str, ColumnElement[object]] = {
+            name: (
+                func.coalesce(stage.c[name], Movie.__table__.c[name])
+                if name in kept_unless_new
+                else stage.c[name]
+            )
+            for name in movie_columns
+        }
+        if "genres" in values:  # "no genres" in the file keeps genres known otherwise
+            values["genres"] = func.coalesce(
+                func.nullif(stage.c.genres, NO_GENRES), Movie.__table__.c.genres, stage.c.genres
+            )
+        if overwrite:  # the file's values again: the movie counts as loaded
+            values["edited_at"] = null()
+        return values
+
     merged["movies"] = merge_frame(
         connection,
         Movie.__table__,
         movies,
-        updates=lambda stage: {
-            name: (
-                func.coalesce(stage.c.description, Movie.description)
-                if name == "description"
-                else stage.c[name]
-            )
-            for name in movie_columns
-        },
+        updates=movie_updates,
+        # Changed through the API: left alone, unless --overwrite (never a created one).
+        updatable=Movie.created_at.is_(None) if overwrite else Movie.edited_at.is_(None),
         progress=lambda n: progress("movies", n),
     )
+    sync_movie_id_sequence(connection)
     merged["ratings"] = merge_frame(
         connection,
         Rating.__table__,

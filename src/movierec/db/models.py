@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Text,
     false,
@@ -82,6 +83,16 @@ class User(Base):
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
+# A list of strings: JSONB on PostgreSQL (it has equality, which the loader's "only rows that
+# differ" comparison needs), JSON text elsewhere.
+JSONList = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# New movies' ids on PostgreSQL (SQLite gives an INTEGER PRIMARY KEY the next one itself):
+# after the highest id ever loaded or created, so an id is never handed out twice. Loads, which
+# bring their own ids, move it on (db.bulk.sync_movie_id_sequence).
+MOVIE_ID_SEQUENCE = Sequence("movies_movie_id_seq", metadata=Base.metadata)
+
+
 class Movie(Base):
     __tablename__ = "movies"
 
@@ -90,8 +101,20 @@ class Movie(Base):
     year: Mapped[int | None] = mapped_column(Integer)
     genres: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
+    # The franchise it belongs to (TMDB's belongs_to_collection), e.g. "Star Wars Collection".
+    collection: Mapped[str | None] = mapped_column(Text)
+    # Keywords (MovieLens tags, TMDB keywords, or the API's), most telling first; None: none known.
+    keywords: Mapped[list[str] | None] = mapped_column(JSONList)
     imdb_id: Mapped[str | None] = mapped_column(String(16))
     tmdb_id: Mapped[int | None] = mapped_column(Integer)
+    # Created through the API (None: loaded from a data set).
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Last created or changed through the API: a re-load leaves the movie as the API left it
+    # (unless --overwrite, for a loaded one). None: as a load wrote it.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Retired through the API: never recommended, in top or similar movies again; its ratings
+    # stay (history, and the user side of the models). None: in the catalogue.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Rating(Base):
@@ -183,6 +206,9 @@ class ModelRun(Base):
     ranker: Mapped[str] = mapped_column(String(32), nullable=False, server_default="svd")
     ranker_params: Mapped[dict[str, object] | None] = mapped_column(JSON)
     rank_fit_seconds: Mapped[float | None] = mapped_column(Float)
+    # The content model: placing the movies with few or no ratings, and how many those were.
+    content_seconds: Mapped[float | None] = mapped_column(Float)
+    new_movies: Mapped[int | None] = mapped_column(Integer)
     n_users: Mapped[int | None] = mapped_column(Integer)
     n_movies: Mapped[int | None] = mapped_column(Integer)
     n_ratings: Mapped[int | None] = mapped_column(Integer)

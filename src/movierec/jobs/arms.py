@@ -46,6 +46,13 @@ class RankerPlan:
 
 
 @dataclass(frozen=True)
+class FittedRanker:
+    plan: RankerPlan
+    ranker: Ranker
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
 class TrainedRanker:
     plan: RankerPlan
     ranker: Ranker
@@ -71,7 +78,7 @@ def plans(
     return found
 
 
-def train(
+def fit(
     plan: RankerPlan,
     interactions: InteractionMatrix,
     rating_model: FactorModel,
@@ -79,9 +86,8 @@ def train(
     *,
     min_votes: int,
     threads: int,
-    ratings_read_at: float,
-    catalogue_version: str | None,
-) -> TrainedRanker:
+) -> FittedRanker:
+    """The plan's ranker, fitted on every rating."""
     started = time.perf_counter()
     ranker = build_ranker(
         plan.name,
@@ -91,16 +97,27 @@ def train(
         min_votes=min_votes,
         threads=threads,
     ).fit(interactions)
-    fit_seconds = time.perf_counter() - started
-    # With each movie's number of ratings: what its vector rests on, which similar movies
-    # weigh it by (the statistics may be newer than the vectors, or missing).
+    return FittedRanker(plan, ranker, time.perf_counter() - started)
+
+
+def servable(
+    fitted: FittedRanker,
+    rating_model: FactorModel,
+    rating_regularization: float,
+    ratings_read_at: float,
+    catalogue_version: str | None,
+    **published: Any,
+) -> TrainedRanker:
+    """A fitted ranker (its movies placed as served) with its servable model; ``published``:
+    what else the model carries (``ServingModel.of``'s keywords: each movie's ratings, the
+    content mapping...)."""
     serving = ServingModel.of(
-        ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version,
-        item_votes=interactions.item_counts(),
+        fitted.ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version,
+        **published,
     ).to_bytes()  # fmt: skip
     # The reasons from the vectors as the web tier reads them back, float32 and all.
     unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
-    return TrainedRanker(plan, ranker, serving, unit_vectors, fit_seconds)
+    return TrainedRanker(fitted.plan, fitted.ranker, serving, unit_vectors, fitted.fit_seconds)
 
 
 def ranked_lists(

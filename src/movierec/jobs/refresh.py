@@ -2,9 +2,11 @@
 statistics.
 
 A recommendations refresh trains the rating model (Surprise's SVD: the stars shown beside each
-movie) and the ranking model (RANKER: what decides the list), ranks every user's unrated movies
-with the ranker and publishes each list with the ranker's scores and the predicted stars. The
-job never branches on the algorithm: every ranker follows ``recommender.ranking.Ranker``.
+movie) and the ranking model (RANKER: what decides the list), places the movies with few or no
+ratings by their content (``recommender.content``: the movies of the catalogue that are not
+retired are served, new ones included), ranks every user's unrated movies with the ranker and
+publishes each list with the ranker's scores and the predicted stars. The job never branches
+on the algorithm: every ranker follows ``recommender.ranking.Ranker``.
 
 Both hold a Redis job lock for their whole run, so two schedulers, or a scheduler and an
 operator's ``movierec train``, never run the same refresh at once (the second gets
@@ -33,10 +35,12 @@ from movierec.config import Settings
 from movierec.db import Database
 from movierec.db.repositories import model_runs
 from movierec.db.repositories.dismissed import dismissed_arrays
+from movierec.db.repositories.movies import catalogue_content
 from movierec.db.repositories.ratings import ratings_arrays
 from movierec.db.repositories.statistics import movie_aggregates
 from movierec.jobs import arms
-from movierec.recommender.data import InteractionMatrix
+from movierec.recommender.content import ContentParams, place_by_content
+from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.explanations import liked_items
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
 from movierec.recommender.ranking import ranker_params
@@ -73,6 +77,8 @@ class RecommendationsReport:
     publish_seconds: float
     train_rmse: float
     total_seconds: float
+    content_seconds: float = 0.0  # placing the movies with few or no ratings by content
+    new_movies: int = 0  # served movies with fewer than CONTENT_WARM_RATINGS ratings
 
     def summary(self) -> str:
         return (
@@ -80,6 +86,7 @@ class RecommendationsReport:
             f"from {self.n_ratings:,} ratings (train RMSE {self.train_rmse:.4f}); "
             f"ranked by {self.ranker}; load {self.load_seconds:.1f}s, "
             f"fit SVD {self.fit_seconds:.1f}s, fit {self.ranker} {self.rank_fit_seconds:.1f}s, "
+            f"content {self.content_seconds:.1f}s ({self.new_movies:,} new movies), "
             f"score {self.score_seconds:.1f}s, publish {self.publish_seconds:.1f}s, "
             f"total {self.total_seconds:.1f}s"
         )
@@ -126,6 +133,19 @@ def ranker_config(settings: Settings, name: str | None = None) -> tuple[str, dic
 def scoring_threads(settings: Settings) -> int:
     """SCORING_THREADS, else one per core this process may run on."""
     return settings.scoring_threads or max(1, len(os.sched_getaffinity(0)))
+
+
+def content_params(settings: Settings) -> ContentParams:
+    return ContentParams(warm_ratings=settings.content_warm_ratings)
+
+
+def served_movie_ids(
+    rated_ids: np.ndarray, catalogue_ids: np.ndarray, retired_ids: np.ndarray, with_content: bool
+) -> np.ndarray:
+    """The movies the lists may hold: with the content model every movie of the catalogue,
+    else those someone has rated; never a retired one (its ratings still train the models)."""
+    candidates = np.union1d(rated_ids, catalogue_ids) if with_content else rated_ids
+    return np.setdiff1d(candidates, retired_ids, assume_unique=True)
 
 
 def list_length(settings: Settings) -> int:
@@ -190,6 +210,7 @@ def _refresh_recommendations(
     with db.engine.connect() as connection:
         ratings = ratings_arrays(connection)  # flat arrays: no Python object per rating
         dismissed_users, dismissed_movies = dismissed_arrays(connection)
+        content, retired_ids = catalogue_content(connection)
     load_seconds = time.perf_counter() - started
     if ratings.empty:
         raise NothingToTrain("there are no ratings in the database to train on")
@@ -226,26 +247,62 @@ def _refresh_recommendations(
         liked = liked_items(model, ratings.user_ids, ratings.movie_ids, ratings.ratings)
         del ratings
         threads = scoring_threads(settings)
-        trained_rankers = [
-            arms.train(
+        fitted = [
+            arms.fit(
                 plan,
                 interactions,
                 model,
                 params.reg_all,
                 min_votes=settings.stat_movie_users_lower_limit,
                 threads=threads,
-                ratings_read_at=ratings_read_at,
-                catalogue_version=catalogue_version,
             )
             for plan in planned
         ]
         figures["rank_fit_seconds"] = time.perf_counter() - rank_started
+        # The movies served: new ones placed by content, retired ones left out (the models'
+        # user side keeps what their ratings taught it). Each arm's ranker has its own space.
+        log.info("recommendations refresh %s: placing movies by content", version)
+        with_content = settings.content_model
+        served = served_movie_ids(model.item_ids, content.movie_ids, retired_ids, with_content)
+        warm = content_params(settings)
+        counts = interactions.item_counts()
+        placements = [
+            place_by_content(arm.ranker, content if with_content else None, counts, warm, served)
+            for arm in fitted
+        ]
+        del content
+        figures["content_seconds"] = sum(placement.seconds for placement in placements)
+        figures["new_movies"] = int((placements[0].counts < warm.warm_ratings).sum())
+        # The rating model on the same movies (a new one: Surprise's "unknown movie" estimate).
+        fitted_ids, model = model.item_ids, model.with_items(served)
+        moved = positions(served, fitted_ids)  # old column -> served column, -1: retired
+        liked = liked.remapped(moved)
+        # With each movie's number of ratings: what its vector rests on, which similar movies
+        # weigh it by (the statistics may be newer than the vectors, or missing), and what
+        # makes it new; and the content mapping, which places a movie created since.
+        trained_rankers = [
+            arms.servable(
+                arm,
+                model,
+                params.reg_all,
+                ratings_read_at,
+                catalogue_version,
+                item_votes=placement.counts,
+                content_map=placement.content_map if with_content else None,
+                warm_ratings=warm.warm_ratings,
+            )  # fmt: skip
+            for arm, placement in zip(fitted, placements, strict=True)
+        ]
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
-        excluded = RatedItems.from_matrix(interactions.matrix).including(
-            RatedItems.from_ratings(model, dismissed_users, dismissed_movies)
+        excluded = (
+            RatedItems.from_matrix(interactions.matrix)
+            .remapped(moved)
+            .including(RatedItems.from_ratings(model, dismissed_users, dismissed_movies))
         )
+        n_users = len(interactions.user_ids)
+        del interactions
 
-        clock = _ScoringClock(len(interactions.user_ids), show_progress)
+        clock = _ScoringClock(n_users, show_progress)
         publish_started = time.perf_counter()
         ranked = arms.ranked_lists(
             trained_rankers,

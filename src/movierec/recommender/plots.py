@@ -150,3 +150,63 @@ def _grid_parameters(results: pd.DataFrame) -> list[str]:
     metrics = {f"{m}_{r}" for m in (*USER_METRICS, "users") for r in RELEVANCES}
     metrics |= {"distinct_movies", "coverage", "mean_popularity", "rare_share", "fit_seconds"}
     return [column for column in results.columns if column not in metrics]
+
+
+def plot_cold_movies(document: Mapping[str, Any], path: Path) -> Path:
+    """The cold-movie protocol at a glance: NDCG@k of each model on the new movies (the genre
+    baseline dashed, the 1.8x mark dotted), the share of list slots new movies take against
+    their share of the catalogue, and the ordinary temporal NDCG without and with the content
+    model."""
+    rows = document["results"]
+    k = document["k"]
+    figure = Figure(figsize=(12.5, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    ranking, slots, temporal = figure.subplots(1, 3, width_ratios=[2.2, 1.2, 1.0])
+    models = [row["model"] for row in rows]
+    values = [float(row["ndcg"]) for row in rows]
+    colours = ["#1f77b4" if model.startswith("content model") else "#9e9e9e" for model in models]
+    bars = ranking.bar(range(len(models)), values, color=colours)
+    ranking.bar_label(bars, fmt="%.3f", fontsize=8)
+    genre = next(row["ndcg"] for row in rows if row["model"] == "genre affinity")
+    ranking.axhline(genre, color="#616161", linestyle="--", lw=1)
+    ranking.axhline(1.8 * genre, color="#d62728", linestyle=":", lw=1)
+    ranking.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=8)
+    ranking.set_title(
+        f"NDCG@{k} ranking the new movies ({document['n_new_movies']} movies, "
+        f"{document['n_users']} users)",
+        fontsize=9,
+    )
+    ranking.margins(y=0.15)
+    shares = document["new_share_of_slots"]
+    labels = ["catalogue", *(name.replace("content model", "model") for name in shares)]
+    numbers = [document["new_share_of_catalogue"], *shares.values()]
+    bars = slots.bar(
+        range(len(labels)),
+        [100 * n for n in numbers],
+        color=["#9e9e9e"] + ["#1f77b4"] * len(shares),
+    )
+    slots.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    slots.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    slots.set_title(f"new movies: share of the catalogue\nand of all top-{k} slots", fontsize=9)
+    slots.margins(y=0.15)
+    ordinary = document.get("temporal")
+    if ordinary:
+        pair = [ordinary["without_content"]["ndcg_rel"], ordinary["with_content"]["ndcg_rel"]]
+        bars = temporal.bar([0, 1], pair, color=["#9e9e9e", "#1f77b4"])
+        temporal.bar_label(bars, fmt="%.4f", fontsize=8)
+        temporal.set_xticks([0, 1], ["without", "with content"], fontsize=8)
+        temporal.set_title(
+            f"temporal split, NDCG@{k}\n({100 * (pair[1] / pair[0] - 1):+.1f}% with content)",
+            fontsize=9,
+        )
+        temporal.margins(y=0.15)
+    else:
+        temporal.set_axis_off()
+    figure.suptitle(
+        f"New movies (seed {document['seed']}, {document['fraction']:.0%} of the movies with "
+        f"{document['min_ratings']}+ ratings): grey dashed = genre affinity, red dotted = 1.8x it",
+        fontsize=10,
+    )
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path

@@ -12,6 +12,13 @@ protocol, so the refresh, the evaluation and the web tier never branch on the al
 - ``fold_in(item_rows, ratings)`` scores every movie for a user the model was not trained on
   (or whose ratings changed), from that user's rated movie columns alone;
 - ``item_vectors()`` gives each movie's vector in the model's space (similar movies), or None;
+- ``place_items(item_ids, vectors)``, after ``fit``, makes the ranker serve exactly the movies
+  ``item_ids`` (ascending): movies it was fitted on but not among them leave (retired ones:
+  their ratings trained the user side, they are never scored), movies it was not fitted on
+  join (no ratings yet), and ``vectors`` (rows of ``item_ids``), when given, become the movie
+  vectors: the content model's placement (``recommender.content``), so a new movie is scored
+  in every list and in fold-in exactly as the others are. Without ``vectors`` a joining movie
+  gets the ranker's "nothing known" (a zero vector, the lowest popularity score);
 - ``params()`` are the parameters it was built with (recorded with each refresh);
 - ``state()`` is what fold-in needs (the movie side only) as named numpy arrays, and
   ``restore(state)`` rebuilds a ranker from it that can fold in but has no user rows: the web
@@ -59,6 +66,8 @@ class Ranker(Protocol):
 
     def item_vectors(self) -> np.ndarray | None: ...
 
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None: ...
+
     def params(self) -> dict[str, Any]: ...
 
     def state(self) -> dict[str, np.ndarray]: ...
@@ -70,6 +79,30 @@ class FoldInUnavailable(RankerError):
 
 def _float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def reindexed(
+    old_ids: np.ndarray, new_ids: np.ndarray, values: np.ndarray, fill: float
+) -> np.ndarray:
+    """Rows of ``values`` (one per ``old_ids``) for ``new_ids``; ``fill`` for ids not in
+    ``old_ids``."""
+    rows = positions(old_ids, new_ids)
+    out = np.full((len(new_ids), *values.shape[1:]), fill, dtype=values.dtype)
+    out[rows >= 0] = values[rows[rows >= 0]]
+    return out
+
+
+def _placed_vectors(
+    old_ids: np.ndarray, new_ids: np.ndarray, current: np.ndarray, vectors: np.ndarray | None
+) -> np.ndarray:
+    if vectors is None:
+        return reindexed(old_ids, new_ids, current, 0.0)
+    if vectors.shape != (len(new_ids), current.shape[1]):
+        raise RankerError(
+            f"placed vectors of shape {vectors.shape} for {len(new_ids)} movies x "
+            f"{current.shape[1]} factors"
+        )
+    return np.ascontiguousarray(vectors, dtype=current.dtype)
 
 
 # -- PureSVD --------------------------------------------------------------------------------
@@ -140,6 +173,13 @@ class PureSVDRanker:
 
     def item_vectors(self) -> np.ndarray:
         return self.item_factors
+
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        # A movie joining without ratings: the column scale of a movie rated once (1 ** -d).
+        self._column_scale = reindexed(self.item_ids, item_ids, self._column_scale, 1.0)
+        self.item_factors = _placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
+        self.item_ids = item_ids
 
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
@@ -225,6 +265,12 @@ class ALSRanker:
     def item_vectors(self) -> np.ndarray:
         return self.item_factors
 
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        self.item_factors = _placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
+        self.item_ids = item_ids
+        self._yty = None  # the fold-in's Gram matrix is over the movies served
+
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
 
@@ -273,16 +319,28 @@ class EASERanker:
         self.weights = _float32(weights)
         self._matrix = matrix
         self.user_ids, self.item_ids = interactions.user_ids, interactions.item_ids
+        # The movies of the matrix's columns (the weights' rows): those it was fitted on.
+        self._fitted_ids = self.item_ids
         return self
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
         return np.asarray(self._matrix[first:stop] @ self.weights)
 
     def fold_in(self, item_rows: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        return self.weights[np.asarray(item_rows, dtype=np.int64)].sum(axis=0)
+        rated = positions(self._fitted_ids, self.item_ids[np.asarray(item_rows, dtype=np.int64)])
+        return self.weights[rated[rated >= 0]].sum(axis=0)
 
     def item_vectors(self) -> np.ndarray | None:
         return None
+
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        # Columns (the movies scored) follow item_ids; rows stay the fitted movies (a user's
+        # ratings, retired movies' included, still weigh in).
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        self.weights = np.ascontiguousarray(
+            reindexed(self.item_ids, item_ids, self.weights.T, 0.0).T
+        )
+        self.item_ids = item_ids
 
     def params(self) -> dict[str, Any]:
         return asdict(self.config)
@@ -325,6 +383,11 @@ class RatingModelRanker:
 
     def item_vectors(self) -> np.ndarray:
         return self.model.item_factors
+
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        # The rating model's estimate needs a bias beside the factors: a movie without ratings
+        # keeps Surprise's estimate for an unknown movie (mu + b_u), content or not.
+        self._use(self.model.with_items(item_ids))
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -372,6 +435,11 @@ class PopularityRanker:
 
     def item_vectors(self) -> np.ndarray | None:
         return None
+
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        self.item_score = reindexed(self.item_ids, item_ids, self.item_score, 0.0)  # last
+        self.item_ids = item_ids
 
     def params(self) -> dict[str, Any]:
         return {"min_votes": self.min_votes}
@@ -518,6 +586,18 @@ class BlendedRanker:
 
     def item_vectors(self) -> np.ndarray | None:
         return self.base.item_vectors()
+
+    def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        """The base ranker's placement; the rating model serves the same movies (a movie it
+        was not trained on gets Surprise's estimate for an unknown movie, ``mu + b_u``)."""
+        self.base.place_items(item_ids, vectors)
+        self.rating_model = self.rating_model.with_items(self.base.item_ids)
+        self.item_ids = self.base.item_ids
+        self._item_rows = positions(self.rating_model.item_ids, self.item_ids)
+        self._aligned = np.array_equal(
+            self.rating_model.user_ids, self.user_ids
+        ) and np.array_equal(self.rating_model.item_ids, self.item_ids)
+        self._items = None
 
     def params(self) -> dict[str, Any]:
         return {**self.base.params(), "rating_weight": self.weight}

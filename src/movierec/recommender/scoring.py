@@ -83,6 +83,18 @@ class RatedItems:
         """The stored entries of a users x movies CSR matrix (an ``InteractionMatrix``'s)."""
         return cls(indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int64))
 
+    def remapped(self, columns: np.ndarray) -> RatedItems:
+        """The same rows over other columns: old column ``c`` becomes ``columns[c]``, dropped
+        where that is -1 (a movie no longer served). ``columns`` must keep the order of the
+        columns it keeps, so each row stays in the order it had."""
+        new = np.asarray(columns, dtype=np.int64)[self.indices]
+        kept = new >= 0
+        rows = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
+        counts = np.bincount(rows[kept], minlength=len(self.indptr) - 1)
+        indptr = np.zeros(len(self.indptr), dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return RatedItems(indptr=indptr, indices=new[kept])
+
     def count(self, user_row: int) -> int:
         return int(self.indptr[user_row + 1] - self.indptr[user_row])
 

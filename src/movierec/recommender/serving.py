@@ -10,7 +10,11 @@ changed since the lists were computed (or a user the refresh did not know):
 - ``recommend`` folds the user in (the ranker's own fold-in) and ranks every movie they have
   not rated, with the predicted stars of the rating model's fold-in beside each;
 - ``similar`` gives the movies closest to one movie in the ranker's movie space (cosine, shrunk
-  by how many users rated each candidate: ``recommender.similarity``);
+  by how many users rated each candidate: ``recommender.similarity``); a movie the model does
+  not hold (created since the refresh) is placed by its content with the published content
+  mapping (``recommender.content.ContentMap``), so it has similar movies at once;
+- ``is_new`` tells the movies that had fewer than the content model's ``warm_ratings``
+  ratings at the refresh (or none: created since), which answers mark as new;
 - ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
 """
 
@@ -23,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from movierec.recommender.content import ContentMap
+from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
 from movierec.recommender.explanations import explanation_vectors
 from movierec.recommender.ranking import (
@@ -35,7 +41,7 @@ from movierec.recommender.ranking import (
     RatingModelRanker,
 )
 from movierec.recommender.scoring import top_k_columns
-from movierec.recommender.similarity import nearest_movies, support_weights
+from movierec.recommender.similarity import nearest_movies, nearest_to, support_weights
 from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user
 
 FORMAT = 1
@@ -66,6 +72,10 @@ class ServingModel:
     # ``item_ids``): what each vector rests on, so it stays right however the statistics move
     # on until the next model. None: a blob published before the counts were.
     item_votes: np.ndarray | None = field(default=None, repr=False)
+    # The content model's mapping (None: content off, or a ranker without a movie space) and
+    # the number of votes below which a movie is new (0: unknown, a model from before it).
+    content_map: ContentMap | None = field(default=None, repr=False)
+    warm_ratings: int = 0
     _unit_vectors: np.ndarray | None = field(default=None, repr=False)
     _explanation_vectors: np.ndarray | None = field(default=None, repr=False)
     _support: tuple[float, np.ndarray] | None = field(default=None, repr=False)
@@ -89,9 +99,11 @@ class ServingModel:
         ratings_read_at: float,
         catalogue_version: str | None = None,
         item_votes: np.ndarray | None = None,
+        content_map: ContentMap | None = None,
+        warm_ratings: int = 0,
     ) -> ServingModel:
         """The servable part of a trained ranker and rating model (same movie ids), with the
-        number of users who rated each of those movies."""
+        number of users who rated each of those movies and the content model's mapping."""
         movie_side = FactorModel(
             global_mean=rating_model.global_mean,
             user_ids=np.empty(0, dtype=np.int64),
@@ -109,6 +121,7 @@ class ServingModel:
         return cls(
             ranker.name, ranker.params(), movie_side, rating_regularization, ratings_read_at,
             served, catalogue_version, _votes(item_votes),
+            None if served is None else content_map, warm_ratings,
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -119,6 +132,9 @@ class ServingModel:
         }
         if self.item_votes is not None:
             arrays["item_votes"] = self.item_votes
+        if self.content_map is not None:
+            for name, value in self.content_map.state().items():
+                arrays[f"content.{name}"] = value
         if self.ranker is not None:
             for name, value in self.ranker.state().items():
                 arrays[f"ranker.{name}"] = np.asarray(value)
@@ -131,6 +147,8 @@ class ServingModel:
             "rating_regularization": self.rating_regularization,
             "ratings_read_at": self.ratings_read_at,
             "catalogue_version": self.catalogue_version,
+            "content": None if self.content_map is None else self.content_map.meta(),
+            "warm_ratings": self.warm_ratings,
         }
         arrays["meta"] = np.array(json.dumps(meta, default=float))
         buffer = io.BytesIO()
@@ -169,7 +187,8 @@ class ServingModel:
         return cls(
             meta["ranker"], meta["ranker_params"], rating, regularization,
             float(meta["ratings_read_at"]), ranker, meta.get("catalogue_version"),
-            _votes(arrays.get("item_votes")),
+            _votes(arrays.get("item_votes")), _content_map(meta, arrays),
+            int(meta.get("warm_ratings") or 0),
         )  # fmt: skip
 
     # -- answering --------------------------------------------------------------------------
@@ -243,18 +262,50 @@ class ServingModel:
         return self._explanation_vectors
 
     def similar(
-        self, movie_id: int, n: int, prior_votes: float = 0.0
+        self,
+        movie_id: int,
+        n: int,
+        prior_votes: float = 0.0,
+        content: MovieContent | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` movies closest to ``movie_id`` in the ranker's movie space (best first, the
         movie itself left out): by cosine, each shrunk by ``votes / (votes + prior_votes)`` of
         the candidate (``recommender.similarity``; plain cosine for a prior of 0 or a model
-        published without the counts). Empty when the model has not seen the movie."""
+        published without the counts). A movie the model has not seen is placed by its
+        ``content`` with the published mapping; empty when it has no place."""
         unit = self.unit_vectors()
-        column = int(self.columns(np.array([movie_id]))[0])
-        if unit is None or column < 0 or not unit[column].any():
+        if unit is None:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        picked, scores = nearest_movies(unit, column, n, self._support_weights(prior_votes))
+        column = int(self.columns(np.array([movie_id]))[0])
+        weights = self._support_weights(prior_votes)
+        if column >= 0:
+            if not unit[column].any():
+                return np.empty(0, dtype=np.int64), np.empty(0)
+            picked, scores = nearest_movies(unit, column, n, weights)
+            return self.item_ids[picked], scores
+        vector = self.content_vector(content)
+        if vector is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        picked, scores = nearest_to(unit, vector, n, weights)
         return self.item_ids[picked], scores
+
+    def content_vector(self, content: MovieContent | None) -> np.ndarray | None:
+        """A movie's unit vector in the ranker's movie space from its content alone (one
+        movie's ``content``), with the published mapping; None without one (or content)."""
+        if self.content_map is None or content is None or not len(content):
+            return None
+        vector = self.content_map.embed(content)[0]
+        norm = float(np.linalg.norm(vector))
+        return (vector / norm).astype(np.float32) if norm > 0 else None
+
+    def is_new(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Whether each movie is new: fewer than ``warm_ratings`` votes at the refresh, or not
+        in the model at all (created since)."""
+        columns = self.columns(movie_ids)
+        new = columns < 0
+        if self.item_votes is not None and self.warm_ratings:
+            new[~new] = self.item_votes[columns[~new]] < self.warm_ratings
+        return new
 
     def votes(self, movie_ids: np.ndarray) -> np.ndarray | None:
         """How many users had rated each movie when the model was trained (-1 for a movie it
@@ -311,6 +362,13 @@ class ServingModel:
             if seen and chosen:
                 found[movie] = chosen
         return found
+
+
+def _content_map(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ContentMap | None:
+    if not meta.get("content"):
+        return None
+    state = {k.removeprefix("content."): v for k, v in arrays.items() if k.startswith("content.")}
+    return ContentMap.restore(meta["content"], state)
 
 
 def _votes(counts: np.ndarray | None) -> np.ndarray | None:

@@ -41,10 +41,23 @@ def nearest_movies(
     ``unit_vectors`` have length 1 or 0), each cosine times its movie's weight when ``weights``
     are given; best first, equal scores by column, the movie itself left out. Returns the
     columns and their scores."""
-    scores = (unit_vectors @ unit_vectors[column]).astype(np.float64)
+    return nearest_to(unit_vectors, unit_vectors[column], n, weights, column)
+
+
+def nearest_to(
+    unit_vectors: np.ndarray,
+    vector: np.ndarray,
+    n: int,
+    weights: np.ndarray | None = None,
+    leave_out: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``nearest_movies`` of any unit ``vector`` (a movie placed by its content, which the
+    model does not hold), column ``leave_out`` left out."""
+    scores = (unit_vectors @ vector).astype(np.float64)
     if weights is not None:
         scores *= weights
-    scores[column] = -np.inf
+    if leave_out is not None:
+        scores[leave_out] = -np.inf
     picked = top_k_columns(scores[None, :], n)[0]
     picked = picked[np.isfinite(scores[picked])]
     return picked, scores[picked]

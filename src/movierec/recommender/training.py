@@ -9,12 +9,12 @@ column order of a score matrix is the deterministic tie-break order.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from movierec.recommender.data import RatingArrays, UserItemIndex
+from movierec.recommender.data import RatingArrays, UserItemIndex, positions
 
 # MovieLens' scale. Only clipping depends on it (ranking uses unclipped scores), and the
 # training RMSE, which is computed on clipped estimates as Surprise's accuracy.rmse would be.
@@ -57,6 +57,21 @@ class FactorModel(UserItemIndex):
     item_bias: np.ndarray
     user_factors: np.ndarray
     item_factors: np.ndarray
+
+    def with_items(self, item_ids: np.ndarray) -> FactorModel:
+        """The same model serving the movies ``item_ids`` (ascending): the rows of the movies
+        it knows, zero bias and factors for the others (so their estimate is ``mu + b_u``,
+        Surprise's for an unknown movie). The user side is shared, not copied."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if np.array_equal(item_ids, self.item_ids):
+            return self
+        rows = positions(self.item_ids, item_ids)
+        known = rows >= 0
+        bias = np.zeros(len(item_ids), dtype=self.item_bias.dtype)
+        bias[known] = self.item_bias[rows[known]]
+        factors = np.zeros((len(item_ids), self.item_factors.shape[1]), self.item_factors.dtype)
+        factors[known] = self.item_factors[rows[known]]
+        return replace(self, item_ids=item_ids, item_bias=bias, item_factors=factors)
 
 
 @dataclass

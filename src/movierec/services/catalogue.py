@@ -1,12 +1,13 @@
 """Movie details kept in each process, for as long as the catalogue does not change.
 
-Movies change only through a load (``movierec data load``), which then announces a new
-catalogue version in Redis (``announce_new_catalogue``). The first look-up under a version reads
-the whole catalogue in one query (about 10k movies in ml-latest-small, 62k in MovieLens 25M:
-about 30 MB per process, docs/scaling.md), and every look-up after it is a dictionary read, an
-unknown id included: reading movies one query at a time as they were first asked for had every
-worker query the database for most GET movie requests long after it started, and made-up ids
-queried it every time.
+Movies change through a load (``movierec data load``) and through the API (created, changed,
+retired: ``services.catalogue_edits``); either then announces a new catalogue version in Redis
+(``announce_new_catalogue``, ``CacheStore.catalogue_edited``). The first look-up under a
+version reads the whole catalogue in one query (about 10k movies in ml-latest-small, 62k in
+MovieLens 25M: about 30 MB per process, docs/scaling.md), and every look-up after it is a
+dictionary read, an unknown id included: reading movies one query at a time as they were
+first asked for had every worker query the database for most GET movie requests long after it
+started, and made-up ids queried it every time.
 
 The version is checked at most every ``CATALOGUE_CHECK_SECONDS``, the rule the published model
 follows too: a new catalogue shows within a second of its announcement. A Redis GET on every
@@ -17,6 +18,10 @@ it counts at once: answers kept under a version are made from that version's det
 Redis unreachable: the details come from the database, a query per look-up, and nothing kept is
 trusted afterwards (a load may have happened meanwhile), so movie details never depend on Redis
 being up.
+
+Lists (recommendations, top, similar and found movies) ask for movies in the catalogue:
+``movies_by_ids`` leaves retired movies out, so a movie retired after the lists were published
+is dropped from them at once (and replaced, as any movie gone). ``get_movie`` answers any movie.
 """
 
 from __future__ import annotations
@@ -96,22 +101,36 @@ class MovieCatalogue:
                     self._movies = movies
             return movies
 
+    def forget(self) -> None:
+        """Drop the movies kept (this process just changed one): the next look-up reads the
+        catalogue again, whatever version it finds."""
+        with self._lock:
+            self._movies = None
+            self._version = None
+            self._checked_at = -math.inf
+
     def movies_by_ids(
-        self, movie_ids: Iterable[int], version: str | None = None
+        self, movie_ids: Iterable[int], version: str | None = None, *, retired: bool = False
     ) -> dict[int, MovieDetails]:
-        """The movies with the given ids, keyed by id (unknown ids are absent); the same answer
-        as ``db.repositories.movies.movies_by_ids``. ``version``: the catalogue's version when
-        the caller has just read it along with something else (it counts at once)."""
+        """The movies with the given ids, keyed by id (unknown ids are absent, retired ones too
+        unless ``retired``); the same answer as ``db.repositories.movies.movies_by_ids``.
+        ``version``: the catalogue's version when the caller has just read it along with
+        something else (it counts at once)."""
         version = self._current_version(version)
         if version is None:  # Redis down: no version to trust anything kept under
             with self.db.session() as session:
-                return movies_repo.movies_by_ids(session, movie_ids)
+                found = movies_repo.movies_by_ids(session, movie_ids)
+            return {m: movie for m, movie in found.items() if retired or not movie.retired}
         movies = self._all_movies(version)
-        return {m: movies[m] for m in map(int, movie_ids) if m in movies}
+        return {
+            m: movies[m]
+            for m in map(int, movie_ids)
+            if m in movies and (retired or not movies[m].retired)
+        }
 
     def get_movie(self, movie_id: int) -> MovieDetails:
         """A movie, or ``NotFound``."""
-        movie = self.movies_by_ids([movie_id]).get(movie_id)
+        movie = self.movies_by_ids([movie_id], retired=True).get(movie_id)
         if movie is None:
             raise NotFound(f"movie {movie_id} not found")
         return movie

@@ -19,15 +19,10 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from movierec.cache import CacheStore
+from movierec.data.movielens import GENRES
 from movierec.db.repositories.movies import movie_ids_matching
 from movierec.recommender.statistics import top_order_key
 
-# MovieLens' genre names (movies.csv, "|"-separated); "(no genres listed)" is no genre.
-GENRES = (
-    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)  # fmt: skip
 _GENRE_BY_LOWER_NAME = {genre.lower(): genre for genre in GENRES}
 
 

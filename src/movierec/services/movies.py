@@ -1,5 +1,5 @@
 """Movie look-ups, title search, a movie's statistics, and the movies similar to one (the
-published model's movie space)."""
+published model's movie space; a movie created since the refresh placed there by its content)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from movierec.cache import CacheStore
 from movierec.cache.connection import REDIS_UNAVAILABLE
 from movierec.db import Database
 from movierec.db.repositories import movies as movies_repo
 from movierec.db.repositories.movies import MovieDetails
 from movierec.db.repositories.statistics import movie_votes_and_average
+from movierec.recommender.content_features import MovieContent
 from movierec.services.catalogue import MovieCatalogue
 from movierec.services.errors import InvalidInput
 
@@ -22,8 +25,29 @@ SEARCH_CANDIDATES = 5000
 
 
 def get_movie(catalogue: MovieCatalogue, movie_id: int) -> MovieDetails:
-    """A movie's details (from the process's catalogue copy), or ``NotFound``."""
+    """A movie's details (from the process's catalogue copy; retired ones too), or
+    ``NotFound``."""
     return catalogue.get_movie(movie_id)
+
+
+def is_new(cache: CacheStore, movie_id: int) -> bool | None:
+    """Whether the movie is new (``ServingModel.is_new``: fewer than CONTENT_WARM_RATINGS
+    ratings at the last refresh, or created since); None when no model is published."""
+    model = cache.serving_model()
+    return None if model is None else bool(model.is_new(np.array([movie_id]))[0])
+
+
+def movie_content(movie: MovieDetails) -> MovieContent:
+    """A movie's content, as the content model reads it."""
+    return MovieContent.of(
+        [movie.movie_id],
+        titles=[movie.title],
+        years=[movie.year],
+        genres=[movie.genres],
+        descriptions=[movie.description],
+        collections=[movie.collection],
+        keywords=[movie.keywords],
+    )
 
 
 @dataclass(frozen=True)
@@ -37,16 +61,18 @@ def similar_movies(
     catalogue: MovieCatalogue, cache: CacheStore, movie_id: int, limit: int, prior_votes: int
 ) -> list[SimilarMovie]:
     """The ``limit`` movies closest to ``movie_id`` in the current model's movie factors, best
-    first: by cosine, shrunk towards 0 for movies few users rated (``votes / (votes +
-    prior_votes)``, ``recommender.similarity``). Raises ``NotFound`` for an unknown movie; []
-    for a movie the model has not seen (no ratings when it was trained) or when no model is
-    published yet."""
-    catalogue.get_movie(movie_id)  # NotFound for an unknown movie
+    first, retired movies left out: by cosine, shrunk towards 0 for movies few users rated
+    (``votes / (votes + prior_votes)``, ``recommender.similarity``). A movie the model does not
+    hold (created since the refresh, or retired) is placed by its content with the published
+    mapping. Raises ``NotFound`` for an unknown movie; [] when no model is published yet, or
+    the model has no movie space (or no content mapping, for a movie it does not hold)."""
+    movie = catalogue.get_movie(movie_id)  # NotFound for an unknown movie
     model = cache.serving_model()
     if model is None:
         return []
+    content = None if model.columns(np.array([movie_id]))[0] >= 0 else movie_content(movie)
     # A few more than asked, in case some left the catalogue since the model was trained.
-    ids, scores = model.similar(movie_id, limit + 10, prior_votes)
+    ids, scores = model.similar(movie_id, limit + 10, prior_votes, content)
     votes = model.votes(ids)
     found = catalogue.movies_by_ids(ids.tolist())
     counts = [None] * len(ids) if votes is None else votes.tolist()

@@ -88,6 +88,8 @@ class Recommendation:
     # votes and average as the top list has them; None for a ranked movie.
     votes: int | None = None
     avg_rating: float | None = None
+    # Fewer than CONTENT_WARM_RATINGS ratings at the last refresh (placed by its content).
+    new: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def recommend(
     read = read or read_list(cache, user_id)
     published, model = read.published, read.model
     if read.answer_key(changes, user_id, offset, limit, movie_filter) is not None:
-        served = _as_published(catalogue, published, offset, limit)
+        served = _as_published(catalogue, published, offset, limit, model)
         if served is not None:
             metrics.count_recommendation(SOURCE_MODEL)
             return served
@@ -216,7 +218,8 @@ def recommend(
             catalogue.movies_by_ids(set(chosen) - movies.keys(), published.catalogue_version)
         )
     in_ranked = set(ranked.movie_ids)
-    from_top = [m for m in chosen if m not in in_ranked and m in movies]
+    chosen = [m for m in chosen if m in movies]
+    from_top = [m for m in chosen if m not in in_ranked]
     top_stats = stats_of_top_movies(db, cache, from_top, top_source, min_votes)
     items = [
         Recommendation(
@@ -226,9 +229,9 @@ def recommend(
             [movies[r] for r in reasons.get(m, ()) if r in movies],
             top_stats[m].votes if m in top_stats else None,
             top_stats[m].avg_rating if m in top_stats else None,
+            new,
         )
-        for m in chosen
-        if m in movies
+        for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
     source = SOURCE_DATABASE if source == SOURCE_POPULAR and top_source == DATABASE else source
     metrics.count_recommendation(source)
@@ -239,8 +242,19 @@ def recommend(
     )
 
 
+def _new(model: ServingModel | None, movie_ids: list[int]) -> list[bool]:
+    """Which movies are new (``ServingModel.is_new``); none without a model."""
+    if model is None or not movie_ids:
+        return [False] * len(movie_ids)
+    return model.is_new(np.asarray(movie_ids, dtype=np.int64)).tolist()
+
+
 def _as_published(
-    catalogue: MovieCatalogue, published: PublishedList, offset: int, limit: int
+    catalogue: MovieCatalogue,
+    published: PublishedList,
+    offset: int,
+    limit: int,
+    model: ServingModel | None = None,
 ) -> Recommendations | None:
     """The page of the user's published list as it stands, for a list nothing can have made
     out of date (``ListRead.answer_key``); None when it cannot be served so (published before
@@ -260,8 +274,9 @@ def _as_published(
             cached.scores.get(m),
             cached.predicted_ratings.get(m),
             [movies[r] for r in reasons.get(m, ()) if r in movies],
+            new=new,
         )
-        for m in chosen
+        for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
     return Recommendations(items=items, source=SOURCE_MODEL, backfilled=0, as_published=True)
 

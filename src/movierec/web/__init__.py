@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from movierec.api.errors import error_response
+from movierec.api.schemas.catalogue import MAX_MOVIE_YEAR, MIN_MOVIE_YEAR
 from movierec.services.movie_filters import GENRES
 
 web = Blueprint(
@@ -42,6 +43,11 @@ def user_page(user_id: int) -> str:
 @web.get("/movies/<int:movie_id>")
 def movie_page(movie_id: int) -> str:
     return render_template("web/movie.html", movie_id=movie_id)
+
+
+@web.get("/movies/new")
+def new_movie_page() -> str:
+    return render_template("web/new_movie.html")
 
 
 # The API names one movie /api/v1/movie/<id>, so people type /movie/<id> for its page too. A
@@ -74,7 +80,7 @@ def movie_page_alias(movie_id: int) -> Response:
 
 @web.get("/top")
 def top_page() -> str:
-    return render_template("web/top.html", genres=GENRES)
+    return render_template("web/top.html")
 
 
 @web.get("/search")
@@ -89,7 +95,12 @@ def operator_page() -> str:
 
 @web.context_processor
 def page_context() -> dict[str, object]:
-    return {"star_choices": STAR_CHOICES}
+    return {
+        "star_choices": STAR_CHOICES,
+        "genres": GENRES,
+        "min_year": MIN_MOVIE_YEAR,
+        "max_year": MAX_MOVIE_YEAR,
+    }
 
 
 def init_web(app: Flask) -> None:

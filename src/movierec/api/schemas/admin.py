@@ -27,6 +27,13 @@ class ModelRunOut(BaseModel):
     load_seconds: float | None
     fit_seconds: float | None = Field(description="Training the rating model (SVD).")
     rank_fit_seconds: float | None = Field(description="Training the ranking model.")
+    content_seconds: float | None = Field(
+        description="The content model: placing the movies with few or no ratings by their "
+        "content (null: a run from before it)."
+    )
+    new_movies: int | None = Field(
+        description="Movies served with fewer than CONTENT_WARM_RATINGS ratings (new)."
+    )
     score_seconds: float | None
     publish_seconds: float | None
     train_rmse: float | None

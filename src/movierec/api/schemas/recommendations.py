@@ -108,6 +108,11 @@ class RecommendedMovieOut(MovieOut):
         "with RANKER=svd the predicted stars unclipped; with a weight of 0 the ranker's raw "
         "score (PureSVD, ALS: a dot product of factors, unbounded)."
     )
+    new: bool = Field(
+        description="A new movie: fewer than CONTENT_WARM_RATINGS ratings (none, or a few) at "
+        "the last refresh, placed in the list by its content (genres, year, description, "
+        "collection, keywords) rather than by who rated it."
+    )
     because: list[ReasonOut] | None = Field(
         None,
         description="Up to two movies the user rated 4 or more that are most similar to this "

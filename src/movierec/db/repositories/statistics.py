@@ -11,8 +11,9 @@ from movierec.db.repositories import read_frame
 
 
 def movie_aggregates(connection: Connection) -> pd.DataFrame:
-    """Every movie with its number of ratings (explicit or implicit) and mean rating:
-    movie_id, votes (0 when nobody rated it), avg_rating (NaN then).
+    """Every movie of the catalogue (retired ones left out: they are never in the top movies
+    again) with its number of ratings (explicit or implicit) and mean rating: movie_id, votes
+    (0 when nobody rated it), avg_rating (NaN then).
 
     The ratings are grouped first (the (movie_id, rating) index covers that query), so only
     one row per movie leaves the database, whatever the number of ratings.
@@ -33,6 +34,7 @@ def movie_aggregates(connection: Connection) -> pd.DataFrame:
             per_movie.c.avg_rating,
         )
         .outerjoin(per_movie, per_movie.c.movie_id == Movie.movie_id)
+        .where(Movie.retired_at.is_(None))
         .order_by(Movie.movie_id)
     )
     frame = read_frame(query, connection)

@@ -104,6 +104,9 @@ function movieCard(movie, { figures = [], because = null, onChange = null, onOpe
   title.href = `${ROOT}/movies/${movie.movie_id}`;
   if (onOpen) title.addEventListener("click", () => onOpen(movie));
   card.querySelector(".year").textContent = movie.year ? `(${movie.year})` : "";
+  // New: too few ratings for the model to know it yet (placed by its content).
+  card.querySelector(".badge.new").hidden = !movie.new;
+  card.querySelector(".badge.retired").hidden = !movie.retired;
   card.querySelector(".genres").textContent = (movie.genres || "").split("|").join(" · ");
   card.querySelector(".figures").textContent = figures.filter(Boolean).join(" · ");
   const reason = card.querySelector(".because");
@@ -255,15 +258,11 @@ const pages = {
     const holder = document.getElementById("movie");
     if (!movie) {
       fill(holder, [], "No such movie.");
+      document.querySelector(".operator-tools").hidden = true;
       return;
     }
-    document.title = `${movie.title} · MovieRec`;
-    const card = movieCard(movie, { onChange: () => showStatistics(id) });
-    const heading = card.querySelector("h3");
-    const title = element("h1");
-    title.append(...heading.childNodes);
-    heading.replaceWith(title);
-    fill(holder, [card], "");
+    showMovie(movie);
+    wireMovieTools(movie);
     await attempt(() => showStatistics(id));
     const similar = await attempt(() => api("GET", `/movie/${id}/similar?limit=10`));
     if (similar) {
@@ -275,6 +274,17 @@ const pages = {
         "None yet: the model has not seen this movie (nobody had rated it at the last refresh).",
       );
     }
+  },
+
+  newMovie() {
+    const form = document.getElementById("new-form");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      attempt(async () => {
+        const created = await api("PUT", "/movie", movieFields(form));
+        location.assign(`${ROOT}/movies/${created.movie_id}`);
+      });
+    });
   },
 
   top() {
@@ -375,6 +385,7 @@ async function showEngineStatus() {
       run.status + (run.error ? `: ${run.error}` : ""),
       run.ranker, count(run.n_users), count(run.n_ratings),
       seconds(run.load_seconds), seconds(run.fit_seconds), seconds(run.rank_fit_seconds),
+      seconds(run.content_seconds),
       seconds(run.score_seconds), seconds(run.publish_seconds), seconds(wallSeconds(run)),
     ];
     for (const value of cells) row.append(element("td", value === null ? "—" : String(value)));
@@ -385,7 +396,7 @@ async function showEngineStatus() {
   if (!rows.length) {
     const empty = element("tr");
     const cell = element("td", "No refresh has run yet.");
-    cell.colSpan = 11;
+    cell.colSpan = 12;
     empty.append(cell);
     runs.append(empty);
   }
@@ -630,6 +641,79 @@ async function showDismissed(user) {
       }),
     ),
     "Nothing dismissed.",
+  );
+}
+
+function showMovie(movie) {
+  document.title = `${movie.title} · MovieRec`;
+  const card = movieCard(movie, { onChange: () => showStatistics(movie.movie_id) });
+  const heading = card.querySelector("h3");
+  const title = element("h1");
+  title.append(...heading.childNodes);
+  heading.replaceWith(title);
+  fill(document.getElementById("movie"), [card], "");
+  facts(document.getElementById("movie-about"), [
+    ["Collection", movie.collection],
+    ["Keywords", movie.keywords ? movie.keywords.join(", ") : null],
+    ["In the catalogue", movie.retired ? "retired: never recommended again" : "yes"],
+    ["New", movie.new ? "yes: too few ratings yet, placed by its content" : "no"],
+  ]);
+}
+
+// A movie form's fields as the API takes them (an empty field: none).
+function movieFields(form) {
+  const value = (name) => form.elements[name].value.trim();
+  const genres = [...form.querySelectorAll("input[name=genres]:checked")].map((box) => box.value);
+  const keywords = value("keywords").split(",").map((word) => word.trim()).filter(Boolean);
+  return {
+    title: value("title"),
+    year: value("year") ? Number(value("year")) : null,
+    genres: genres.length ? genres.join("|") : null,
+    description: value("description") || null,
+    collection: value("collection") || null,
+    keywords: keywords.length ? keywords : null,
+  };
+}
+
+function fillMovieForm(form, movie) {
+  form.elements.title.value = movie.title;
+  form.elements.year.value = movie.year ?? "";
+  const genres = new Set((movie.genres || "").split("|"));
+  for (const box of form.querySelectorAll("input[name=genres]")) box.checked = genres.has(box.value);
+  form.elements.description.value = movie.description ?? "";
+  form.elements.collection.value = movie.collection ?? "";
+  form.elements.keywords.value = (movie.keywords || []).join(", ");
+}
+
+// The operator's tools of a movie page: edit its fields, retire it (after a confirmation).
+function wireMovieTools(movie) {
+  const form = document.getElementById("edit-form");
+  fillMovieForm(form, movie);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    attempt(async () => {
+      const changed = await api("PATCH", `/movie/${movie.movie_id}`, movieFields(form));
+      showMovie(changed);
+      fillMovieForm(form, changed);
+      say(`Saved “${changed.title}”.`);
+    });
+  });
+  const retire = document.getElementById("retire");
+  const confirm = document.getElementById("retire-confirm");
+  retire.hidden = movie.retired;
+  confirm.hidden = true;
+  retire.addEventListener("click", () => {
+    confirm.hidden = false;
+    confirm.focus();
+    say(`Retire “${movie.title}”? It will never be recommended again (its ratings are kept).`);
+  });
+  confirm.addEventListener("click", () =>
+    attempt(async () => {
+      const retired = await api("DELETE", `/movie/${movie.movie_id}`);
+      showMovie(retired);
+      retire.hidden = confirm.hidden = true;
+      say(`“${retired.title}” is retired: it will not be recommended again.`);
+    }),
   );
 }
 

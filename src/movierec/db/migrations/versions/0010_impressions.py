@@ -3,7 +3,7 @@ watches, dismissals and clicks that followed, for online metrics and A/B experim
 rankers; the drain's position in the Redis stream; the experiment a refresh trained.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from movierec.db.models import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
