@@ -35,6 +35,13 @@ class Demo:
     stderr: Path  # the log lines, as a person sees them on the terminal
 
 
+def _interruptible() -> None:
+    # A shell without job control starts a background command (`.ci/run &`, nohup) with SIGINT
+    # ignored, and children inherit that: Python would then install no Ctrl-C handler in the
+    # demo, and the Ctrl-C this module sends would be lost. As on a terminal, then.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_banner(process: subprocess.Popen[str], timeout: float, seen: list[str]) -> str:
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
@@ -66,6 +73,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             text=True,
             env=env,
             start_new_session=True,
+            preexec_fn=_interruptible,
         )
     try:
         stdout: list[str] = []
