@@ -118,15 +118,18 @@ class Settings(BaseSettings):
 
     # Ranking model: what decides each user's list (docs/engine.md, "Two models"); the SVD
     # above predicts the stars shown beside each movie. `svd` ranks by the SVD's estimate (the
-    # original lists), `popular` gives everyone the top movies.
-    ranker: Literal["puresvd", "als", "ease", "svd", "popular"] = "puresvd"
+    # original lists), `popular` gives everyone the top movies, `sequential` is PureSVD plus
+    # what people rate after the user's latest movies (ahead on the temporal split, behind on
+    # the random one: docs/engine.md, "The sequential ranker").
+    ranker: Literal["puresvd", "sequential", "als", "ease", "svd", "popular"] = "puresvd"
     # The tuned ranker parameters (`model grid-search --ranking --apply`) fill the RANKER
     # settings not set explicitly. Unset: DATA_DIR/ranker-params.json when present.
     ranker_params_file: Path | None = None
     # Each star the rating model predicts adds this to the ranker's score (normalised to a
     # best of 1 per user): re-orders near-equal candidates towards the ones the user is
-    # predicted to like. 0: the ranker alone. (puresvd, als, ease)
+    # predicted to like. 0: the ranker alone. (sequential, puresvd, als, ease)
     ranker_rating_weight: float = Field(0.1, ge=0, le=100)
+    # PureSVD's settings are also those of the sequential ranker's PureSVD part.
     puresvd_factors: int = Field(24, ge=1, le=2000)
     puresvd_weighting: Literal["rating", "binary"] = "rating"
     puresvd_popularity_damping: float = Field(0.0, ge=-1, le=1)
@@ -136,6 +139,16 @@ class Settings(BaseSettings):
     als_iterations: int = Field(15, ge=1, le=1000)
     ease_lambda: float = Field(250.0, gt=0)
     ease_max_movies: int = Field(20_000, ge=1)
+    # The sequential ranker (docs/engine.md, "The sequential ranker"): a movie's followers are
+    # the movies rated within the next SEQUENTIAL_WINDOW ratings of the same user; each movie
+    # keeps its SEQUENTIAL_SUCCESSORS most frequent ones; a user's SEQUENTIAL_RECENT latest
+    # ratings, each older one weighing SEQUENTIAL_RECENT_DECAY times the next, pick followers
+    # for them; SEQUENTIAL_TRANSITION_WEIGHT is that part's weight against PureSVD's.
+    sequential_window: int = Field(20, ge=1, le=1000)
+    sequential_successors: int = Field(50, ge=1, le=10_000)
+    sequential_recent: int = Field(20, ge=1, le=1000)
+    sequential_recent_decay: float = Field(0.9, gt=0, le=1)
+    sequential_transition_weight: float = Field(1.0, ge=0, le=100)
     # The content model (docs/engine.md, "New movies"): every movie of the catalogue is served,
     # those with fewer than CONTENT_WARM_RATINGS ratings placed (partly, or wholly without
     # ratings) by their content: genres, year, description, collection, keywords. Off: only

@@ -145,7 +145,7 @@ def model() -> None:
 @click.option(
     "--rankers",
     help="With --ranking: comma-separated rankers to evaluate with their configured "
-    "parameters (puresvd, als, ease, svd, popular). [default: RANKER]",
+    "parameters (sequential, puresvd, als, ease, svd, popular). [default: RANKER]",
 )
 @k_option
 @split_option
@@ -238,7 +238,8 @@ def evaluate(
         from movierec.cli.model_ranking import evaluate_ranking
 
         names = [name.strip() for name in (rankers or settings.ranker).split(",") if name.strip()]
-        ratings, origin = _read_ratings(settings, source, with_timestamps=split == "temporal")
+        # With times on either split: time-aware rankers learn from the order of the ratings.
+        ratings, origin = _read_ratings(settings, source, with_timestamps=True)
         evaluate_ranking(
             settings, ratings, origin, rankers=names, k=k, split=split,
             test_fraction=test_fraction, relevance=relevance, seed=seed, out=out,
@@ -358,7 +359,7 @@ def evaluate(
 @ranking_option
 @click.option(
     "--ranker",
-    type=click.Choice(["puresvd", "als", "ease"]),
+    type=click.Choice(["sequential", "puresvd", "als", "ease"]),
     help="With --ranking: the ranker whose parameters to search. [default: RANKER]",
 )
 @k_option
@@ -389,9 +390,10 @@ def grid_search(
 
         settings = _settings("ranker_params_file" if apply else None)
         name = ranker or settings.ranker
-        if name not in ("puresvd", "als", "ease"):
+        if name not in ("sequential", "puresvd", "als", "ease"):
             raise click.ClickException(f"the {name} ranker has no parameters to search")
-        ratings, origin = _read_ratings(settings, source, with_timestamps=split == "temporal")
+        # With times on either split: time-aware rankers learn from the order of the ratings.
+        ratings, origin = _read_ratings(settings, source, with_timestamps=True)
         ranking_grid_search(
             settings, ratings, origin, ranker=name, grid_file=grid_file, k=k, split=split,
             relevance=relevance, seed=seed, out=out, apply=apply, progress=progress,

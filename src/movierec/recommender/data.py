@@ -108,11 +108,14 @@ class InteractionMatrix(UserItemIndex):
 
     Ranking models read it as "who watched what" (the pattern of stored entries, or weights
     derived from the ratings); masking reads it as "what each user has already rated".
+    ``times``, when the ratings' timestamps were given, holds each stored rating's time aligned
+    with ``matrix.data`` (the order of a user's ratings, for time-aware rankers).
     """
 
     user_ids: np.ndarray  # int64, ascending
     item_ids: np.ndarray  # int64, ascending
     matrix: sp.csr_matrix  # float32 ratings; rows sorted by column index
+    times: np.ndarray | None = None  # int64 epoch seconds, aligned with matrix.data
 
     @classmethod
     def from_ratings(
@@ -128,6 +131,12 @@ class InteractionMatrix(UserItemIndex):
         rows = positions(users, ratings.user_ids)
         columns = positions(items, ratings.movie_ids)
         known = (rows >= 0) & (columns >= 0)
+        if ratings.timestamps is not None:
+            matrix, times = _csr_with_times(
+                rows[known], columns[known], ratings.ratings[known], ratings.timestamps[known],
+                (len(users), len(items)),
+            )  # fmt: skip
+            return cls(users.astype(np.int64), items.astype(np.int64), matrix, times)
         matrix = sp.csr_matrix(
             (ratings.ratings[known].astype(np.float32), (rows[known], columns[known])),
             shape=(len(users), len(items)),
@@ -144,6 +153,30 @@ class InteractionMatrix(UserItemIndex):
         pattern = self.matrix.copy()
         pattern.data = np.ones_like(pattern.data)
         return pattern
+
+
+def _csr_with_times(
+    rows: np.ndarray,
+    columns: np.ndarray,
+    stars: np.ndarray,
+    timestamps: np.ndarray,
+    shape: tuple[int, int],
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    # The CSR built by hand, so the times follow the same order as the stars: rows, then
+    # columns ascending. A (user, movie) pair given twice sums its stars as scipy would and
+    # keeps the later time.
+    keys = rows * np.int64(shape[1]) + columns
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+    data = np.add.reduceat(stars[order].astype(np.float32), starts) if len(keys) else stars
+    times = np.maximum.reduceat(timestamps[order], starts) if len(keys) else timestamps
+    keys = keys[starts]
+    indptr = np.searchsorted(keys // shape[1], np.arange(shape[0] + 1)).astype(np.int64)
+    matrix = sp.csr_matrix(
+        (data.astype(np.float32), (keys % shape[1]).astype(np.int32), indptr), shape=shape
+    )
+    return matrix, np.asarray(times, dtype=np.int64)
 
 
 def positions(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:

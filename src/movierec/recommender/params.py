@@ -169,6 +169,11 @@ RANKER_SETTINGS = (
     "als_iterations",
     "ease_lambda",
     "ease_max_movies",
+    "sequential_window",
+    "sequential_successors",
+    "sequential_recent",
+    "sequential_recent_decay",
+    "sequential_transition_weight",
 )
 RANKER_FILE_NAME = "ranker-params.json"
 # Each ranker's parameters -> the settings that hold them.
@@ -184,6 +189,16 @@ RANKER_PARAM_SETTINGS: dict[str, dict[str, str]] = {
         "regularization": "als_regularization",
         "alpha": "als_alpha",
         "iterations": "als_iterations",
+        "rating_weight": "ranker_rating_weight",
+    },
+    "sequential": {
+        "n_factors": "puresvd_factors",
+        "weighting": "puresvd_weighting",
+        "window": "sequential_window",
+        "successors": "sequential_successors",
+        "recent": "sequential_recent",
+        "recent_decay": "sequential_recent_decay",
+        "transition_weight": "sequential_transition_weight",
         "rating_weight": "ranker_rating_weight",
     },
     "ease": {

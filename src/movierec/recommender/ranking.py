@@ -10,7 +10,8 @@ protocol, so the refresh, the evaluation and the web tier never branch on the al
 - ``score_users(first, stop)`` scores user rows ``first..stop-1`` against every movie (higher
   is better; only the order within a row means anything);
 - ``fold_in(item_rows, ratings)`` scores every movie for a user the model was not trained on
-  (or whose ratings changed), from that user's rated movie columns alone;
+  (or whose ratings changed), from that user's rated movie columns alone, given in the order
+  the user rated them (oldest first: time-aware rankers read the latest from the end);
 - ``item_vectors()`` gives each movie's vector in the model's space (similar movies), or None;
 - ``place_items(item_ids, vectors)``, after ``fit``, makes the ranker serve exactly the movies
   ``item_ids`` (ascending): movies it was fitted on but not among them leave (retired ones:
@@ -618,17 +619,28 @@ class BlendedRanker:
         return ranker
 
 
+# The time-aware ranker builds on PureSVD above, so it is imported once that exists.
+from movierec.recommender.sequential import SequentialParams, SequentialRanker  # noqa: E402
+
 RANKERS: dict[str, type] = {
     cls.name: cls
-    for cls in (PureSVDRanker, ALSRanker, EASERanker, RatingModelRanker, PopularityRanker)
-}
+    for cls in (
+        PureSVDRanker, ALSRanker, EASERanker, SequentialRanker, RatingModelRanker,
+        PopularityRanker,
+    )
+}  # fmt: skip
 
 
 PARAMS_TYPES: dict[str, type] = {
     PureSVDRanker.name: PureSVDParams,
     ALSRanker.name: ALSParams,
     EASERanker.name: EASEParams,
+    SequentialRanker.name: SequentialParams,
 }
+
+# Rankers that learn from the order of each user's ratings: they are fitted on an interaction
+# matrix with the ratings' times, and fold a user in from their ratings oldest first.
+TIME_AWARE_RANKERS = frozenset({SequentialRanker.name})
 
 
 def ranker_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -681,6 +693,8 @@ def build_ranker(
         base = PureSVDRanker(PureSVDParams(**full))
     elif name == ALSRanker.name:
         base = ALSRanker(ALSParams(**full), num_threads=threads)
+    elif name == SequentialRanker.name:
+        base = SequentialRanker(SequentialParams(**full), num_threads=max(1, threads))
     else:
         base = EASERanker(EASEParams(**full))
     return BlendedRanker(base, model, weight, rating_regularization) if weight else base

@@ -41,12 +41,14 @@ from movierec.recommender.ranking import (
     RatingModelRanker,
 )
 from movierec.recommender.scoring import top_k_columns
+from movierec.recommender.sequential import SequentialRanker
 from movierec.recommender.similarity import nearest_movies, nearest_to, support_weights
 from movierec.recommender.training import RATING_SCALE, FactorModel, fold_in_user
 
 FORMAT = 1
 _RESTORE = {
     PureSVDRanker.name: PureSVDRanker,
+    SequentialRanker.name: SequentialRanker,
     ALSRanker.name: ALSRanker,
     PopularityRanker.name: PopularityRanker,
 }

@@ -1,0 +1,135 @@
+"""What people rate next: a pruned movie-to-movie transition table, learned from the order of
+every user's ratings.
+
+Each user's ratings, oldest first (equal times by movie id), form a sequence. For every movie
+``i`` of a sequence, the movies of the next ``window`` ratings of the same user are its
+successors there; over all users, ``count(i -> j)`` is how many times ``j`` followed ``i`` so.
+The table keeps, for each movie, its ``successors`` most frequent followers (equal counts: the
+lower column first) with ``count(i -> j) / count(i)``: of the people who rated ``i``, the share
+who rated ``j`` within their next ``window`` ratings. A first-order Markov chain over ratings
+with a window, pruned so that it is sparse: a dense movies x movies table at 59k movies would
+be 14 GB, the pruned one is at most ``movies x successors`` entries.
+
+The counting is a numba loop per source movie over its occurrences (an index of where each
+movie occurs in the sequences), with one dense counter per thread reset through the list of
+the columns it touched: memory is the sequences, that index and the pruned table, never a
+pair per (movie, follower) occurrence (25M ratings with a window of 20 would be 500M pairs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from movierec.recommender.parallel import batch_slices, map_in_order
+
+
+@njit(cache=True, nogil=True)
+def _row_sequences(indptr, indices, times):  # type: ignore[no-untyped-def]
+    # Each row's columns reordered by time; a row's columns come sorted, so a stable sort by
+    # time leaves equal times in column order.
+    out = np.empty_like(indices)
+    for row in range(len(indptr) - 1):
+        start, stop = indptr[row], indptr[row + 1]
+        order = np.argsort(times[start:stop], kind="mergesort")
+        for p in range(stop - start):
+            out[start + p] = indices[start + order[p]]
+    return out
+
+
+def user_sequences(indptr: np.ndarray, indices: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The columns of every CSR row (a user's rated movies) in the order they were rated:
+    oldest first, equal times in column order. Same shape as ``indices``; ``indptr`` still
+    delimits the users."""
+    return _row_sequences(indptr, indices.astype(np.int32), times)
+
+
+@njit(cache=True, nogil=True)
+def _count_successors(  # type: ignore[no-untyped-def]
+    first, stop, sequence, ends, occurrences_indptr, occurrences, window, successors, n_items,
+    out_columns, out_values, out_counts,
+):  # fmt: skip
+    counts = np.zeros(n_items, dtype=np.float64)
+    touched = np.empty(n_items, dtype=np.int64)
+    for item in range(first, stop):
+        n_touched = 0
+        for o in range(occurrences_indptr[item], occurrences_indptr[item + 1]):
+            position = occurrences[o]
+            last = min(position + window, ends[position] - 1)
+            for q in range(position + 1, last + 1):
+                follower = sequence[q]
+                if counts[follower] == 0.0:
+                    touched[n_touched] = follower
+                    n_touched += 1
+                counts[follower] += 1.0
+        if n_touched == 0:
+            out_counts[item - first] = 0
+            continue
+        # Most frequent first, equal counts by column: one integer key per follower.
+        keys = np.empty(n_touched, dtype=np.int64)
+        for t in range(n_touched):
+            follower = touched[t]
+            keys[t] = -np.int64(counts[follower]) * n_items + follower
+        order = np.argsort(keys)
+        kept = min(successors, n_touched)
+        seen = occurrences_indptr[item + 1] - occurrences_indptr[item]
+        for t in range(kept):
+            follower = touched[order[t]]
+            out_columns[item - first, t] = follower
+            out_values[item - first, t] = counts[follower] / seen
+        out_counts[item - first] = kept
+        for t in range(n_touched):
+            counts[touched[t]] = 0.0
+
+
+def transition_table(
+    indptr: np.ndarray,
+    sequence: np.ndarray,
+    n_items: int,
+    window: int,
+    successors: int,
+    *,
+    threads: int = 1,
+    batch_items: int = 2048,
+) -> sp.csr_matrix:
+    """The pruned ``n_items x n_items`` transition table (float32 CSR, each row's columns by
+    descending share) of the user sequences ``sequence`` (``user_sequences``) delimited by
+    ``indptr``."""
+    n_positions = len(sequence)
+    lengths = np.diff(indptr)
+    ends = np.repeat(np.asarray(indptr[1:], dtype=np.int64), lengths)
+    occurrences = np.argsort(sequence, kind="stable")
+    occurrences_indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sequence, minlength=n_items), out=occurrences_indptr[1:])
+    assert len(ends) == n_positions
+
+    def count(items: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        size = items.stop - items.start
+        columns = np.empty((size, successors), dtype=np.int32)
+        values = np.empty((size, successors), dtype=np.float32)
+        kept = np.empty(size, dtype=np.int64)
+        _count_successors(
+            items.start, items.stop, sequence, ends, occurrences_indptr, occurrences, window,
+            successors, n_items, columns, values, kept,
+        )  # fmt: skip
+        mask = np.arange(successors) < kept[:, None]
+        return kept, columns[mask], values[mask]
+
+    parts = list(map_in_order(count, batch_slices(n_items, batch_items), threads=threads))
+    kept = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
+    table_indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(kept, out=table_indptr[1:])
+    columns = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0, np.int32)
+    values = np.concatenate([part[2] for part in parts]) if parts else np.zeros(0, np.float32)
+    return sp.csr_matrix((values, columns, table_indptr), shape=(n_items, n_items))
+
+
+def recency_weights(indptr: np.ndarray, recent: int, decay: float) -> np.ndarray:
+    """For every position of the user sequences: ``decay ** (ratings made after it)`` for
+    each user's ``recent`` latest ratings, 0 for the older ones."""
+    lengths = np.diff(indptr)
+    from_end = (
+        np.repeat(np.asarray(indptr[1:], dtype=np.int64), lengths) - 1 - np.arange(indptr[-1])
+    )
+    return np.where(from_end < recent, np.float32(decay) ** from_end, 0).astype(np.float32)
