@@ -7,7 +7,11 @@ and the SVD rating model with MODEL_N_FACTORS over 59,047 movies; users with log
 of ratings (at least 20, as in MovieLens). Goal: fold-in p99 <= 10 ms, so that a user who
 has just rated gets a fresh list as fast as a cached one is served.
 
-    python benchmarks/fold_in.py [--movies 59047] [--requests 2000]
+With ``--ranker sequential`` the PureSVD part is the same and the transition table is full: every
+movie with SEQUENTIAL_SUCCESSORS followers (drawn by popularity), the largest table the setting
+allows, so the blob size printed is its bound.
+
+    python benchmarks/fold_in.py [--movies 59047] [--requests 2000] [--ranker sequential]
 """
 
 from __future__ import annotations
@@ -16,14 +20,37 @@ import argparse
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from movierec.config import load_settings
+from movierec.jobs.refresh import ranker_config
 from movierec.recommender.ranking import BlendedRanker, PureSVDParams, PureSVDRanker
+from movierec.recommender.sequential import SequentialParams, SequentialRanker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel
 
 
-def synthetic_model(n_movies: int, ranker_factors: int, rating_factors: int, weight: float):
+def synthetic_transitions(
+    n_movies: int, successors: int, rng: np.random.Generator
+) -> sp.csr_matrix:
+    popularity = 1 / np.arange(1, n_movies + 1) ** 0.9
+    popularity /= popularity.sum()
+    columns = rng.choice(n_movies, (n_movies, successors), p=popularity).astype(np.int32)
+    columns.sort(axis=1)
+    shares = rng.uniform(0.01, 0.5, (n_movies, successors)).astype(np.float32)
+    indptr = np.arange(0, n_movies * successors + 1, successors, dtype=np.int64)
+    table = sp.csr_matrix((shares.ravel(), columns.ravel(), indptr), shape=(n_movies, n_movies))
+    table.sum_duplicates()  # a popular follower drawn twice
+    return table
+
+
+def synthetic_model(
+    n_movies: int,
+    ranker_factors: int,
+    rating_factors: int,
+    weight: float,
+    sequential: SequentialParams | None = None,
+):
     rng = np.random.default_rng(0)
     ids = np.sort(rng.choice(200_000, n_movies, replace=False)).astype(np.int64)
     rating = FactorModel(
@@ -40,6 +67,13 @@ def synthetic_model(n_movies: int, ranker_factors: int, rating_factors: int, wei
     base.item_factors = q.astype(np.float32)
     base._column_scale = np.ones(n_movies, dtype=np.float32)
     base.item_ids, base.user_ids = ids, np.empty(0, dtype=np.int64)
+    if sequential is not None:
+        sequential_ranker = SequentialRanker(sequential)
+        sequential_ranker.base = base
+        sequential_ranker.transitions = synthetic_transitions(n_movies, sequential.successors, rng)
+        sequential_ranker.item_ids = ids
+        sequential_ranker.user_ids = np.empty(0, dtype=np.int64)
+        base = sequential_ranker
     ranker = BlendedRanker.restore(base, rating, weight, 0.2) if weight else base
     return ServingModel.of(ranker, rating, 0.2, time.time()), ids
 
@@ -54,10 +88,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--movies", type=int, default=59_047)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--ranker", choices=["puresvd", "sequential"], default="puresvd")
     args = parser.parse_args()
     settings = load_settings()
+    sequential = None
+    if args.ranker == "sequential":
+        params = ranker_config(settings, "sequential")[1]
+        params.pop("rating_weight")
+        sequential = SequentialParams(**params)
     built, ids = synthetic_model(args.movies, settings.puresvd_factors, settings.model_n_factors,
-                                 settings.ranker_rating_weight)  # fmt: skip
+                                 settings.ranker_rating_weight, sequential)  # fmt: skip
     blob = built.to_bytes()
     del built  # what a worker holds is what it loads from the blob, nothing else
     started = time.perf_counter()

@@ -63,6 +63,11 @@ def test_times_follow_the_stars_and_order_each_users_ratings() -> None:
             with_times.times[span].tolist(), strict=True)
     )  # fmt: skip
     assert times_by_movie == {10: 200, 20: 200, 30: 100, 40: 500}
+    # Given already in the matrix's order (as the database gives them), the same matrix.
+    in_order = ratings.take(np.lexsort((ratings.movie_ids, ratings.user_ids)))
+    same = InteractionMatrix.from_ratings(in_order)
+    assert (same.matrix != with_times.matrix).nnz == 0
+    assert same.times.tolist() == with_times.times.tolist()
     sequence = user_sequences(with_times.matrix.indptr, with_times.matrix.indices, with_times.times)
     assert with_times.item_ids[sequence[span]].tolist() == [30, 10, 20, 40]  # ties by id
 

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.ranking import PureSVDParams, PureSVDRanker, RankerError
-from movierec.recommender.transitions import recency_weights, transition_table, user_sequences
+from movierec.recommender.transitions import latest_ratings, transition_table, user_sequences
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,12 @@ class SequentialParams:
             raise RankerError("sequential transition_weight must be >= 0")
 
 
-def _normalised(scores: np.ndarray) -> np.ndarray:
+def _normalise(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """``scores`` (a row or a block of rows) times ``weight``, each row divided by its largest
+    absolute score, in place (a float32 block stays float32)."""
     best = np.abs(scores).max(axis=-1, keepdims=True)
-    return scores / np.where(best > 0, best, 1)
+    scores *= (weight / np.where(best > 0, best, 1)).astype(scores.dtype)
+    return scores
 
 
 class SequentialRanker:
@@ -89,18 +92,18 @@ class SequentialRanker:
             matrix.indptr, sequence, interactions.n_items, self.config.window,
             self.config.successors, threads=self.num_threads,
         )  # fmt: skip
-        weights = recency_weights(matrix.indptr, self.config.recent, self.config.recent_decay)
-        kept = weights > 0
-        rows = np.repeat(np.arange(interactions.n_users), np.diff(matrix.indptr))
-        self._recent = sp.csr_matrix(
-            (weights[kept], (rows[kept], sequence[kept])), shape=matrix.shape, dtype=np.float32
-        )
+        self._recent = latest_ratings(
+            matrix.indptr, sequence, interactions.n_items, self.config.recent,
+            self.config.recent_decay,
+        )  # fmt: skip
         return self
 
     def _blend(self, profile: np.ndarray, transitions: np.ndarray) -> np.ndarray:
-        scores = _normalised(profile)
-        scores += self.config.transition_weight * _normalised(transitions)
-        return scores
+        # In place on both blocks: a refresh scores blocks of users x movies, and every extra
+        # copy of one is as large as the block.
+        profile = _normalise(profile)
+        profile += _normalise(transitions, self.config.transition_weight)
+        return profile
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
         followers = (self._recent[first:stop] @ self.transitions).toarray()

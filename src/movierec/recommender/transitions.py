@@ -46,9 +46,27 @@ def user_sequences(indptr: np.ndarray, indices: np.ndarray, times: np.ndarray) -
 
 
 @njit(cache=True, nogil=True)
+def _occurrence_index(sequence, n_items):  # type: ignore[no-untyped-def]
+    # Where each movie occurs in the sequences, movie by movie (a counting sort): int32
+    # positions, half of what an argsort's int64 indices would take.
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    for item in sequence:
+        indptr[item + 1] += 1
+    for item in range(n_items):
+        indptr[item + 1] += indptr[item]
+    filled = indptr[:-1].copy()
+    positions = np.empty(len(sequence), dtype=np.int32)
+    for position in range(len(sequence)):
+        item = sequence[position]
+        positions[filled[item]] = position
+        filled[item] += 1
+    return indptr, positions
+
+
+@njit(cache=True, nogil=True)
 def _count_successors(  # type: ignore[no-untyped-def]
-    first, stop, sequence, ends, occurrences_indptr, occurrences, window, successors, n_items,
-    out_columns, out_values, out_counts,
+    first, stop, sequence, users_indptr, occurrences_indptr, occurrences, window, successors,
+    n_items, out_columns, out_values, out_counts,
 ):  # fmt: skip
     counts = np.zeros(n_items, dtype=np.float64)
     touched = np.empty(n_items, dtype=np.int64)
@@ -56,7 +74,9 @@ def _count_successors(  # type: ignore[no-untyped-def]
         n_touched = 0
         for o in range(occurrences_indptr[item], occurrences_indptr[item + 1]):
             position = occurrences[o]
-            last = min(position + window, ends[position] - 1)
+            # The end of this position's user: the followers stop there.
+            end = users_indptr[np.searchsorted(users_indptr, position, side="right")]
+            last = min(position + window, end - 1)
             for q in range(position + 1, last + 1):
                 follower = sequence[q]
                 if counts[follower] == 0.0:
@@ -96,13 +116,8 @@ def transition_table(
     """The pruned ``n_items x n_items`` transition table (float32 CSR, each row's columns by
     descending share) of the user sequences ``sequence`` (``user_sequences``) delimited by
     ``indptr``."""
-    n_positions = len(sequence)
-    lengths = np.diff(indptr)
-    ends = np.repeat(np.asarray(indptr[1:], dtype=np.int64), lengths)
-    occurrences = np.argsort(sequence, kind="stable")
-    occurrences_indptr = np.zeros(n_items + 1, dtype=np.int64)
-    np.cumsum(np.bincount(sequence, minlength=n_items), out=occurrences_indptr[1:])
-    assert len(ends) == n_positions
+    users_indptr = np.asarray(indptr, dtype=np.int64)
+    occurrences_indptr, occurrences = _occurrence_index(sequence, n_items)
 
     def count(items: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         size = items.stop - items.start
@@ -110,8 +125,8 @@ def transition_table(
         values = np.empty((size, successors), dtype=np.float32)
         kept = np.empty(size, dtype=np.int64)
         _count_successors(
-            items.start, items.stop, sequence, ends, occurrences_indptr, occurrences, window,
-            successors, n_items, columns, values, kept,
+            items.start, items.stop, sequence, users_indptr, occurrences_indptr, occurrences,
+            window, successors, n_items, columns, values, kept,
         )  # fmt: skip
         mask = np.arange(successors) < kept[:, None]
         return kept, columns[mask], values[mask]
@@ -125,11 +140,21 @@ def transition_table(
     return sp.csr_matrix((values, columns, table_indptr), shape=(n_items, n_items))
 
 
-def recency_weights(indptr: np.ndarray, recent: int, decay: float) -> np.ndarray:
-    """For every position of the user sequences: ``decay ** (ratings made after it)`` for
-    each user's ``recent`` latest ratings, 0 for the older ones."""
-    lengths = np.diff(indptr)
-    from_end = (
-        np.repeat(np.asarray(indptr[1:], dtype=np.int64), lengths) - 1 - np.arange(indptr[-1])
-    )
-    return np.where(from_end < recent, np.float32(decay) ** from_end, 0).astype(np.float32)
+def latest_ratings(
+    indptr: np.ndarray, sequence: np.ndarray, n_items: int, recent: int, decay: float
+) -> sp.csr_matrix:
+    """A users x movies matrix of each user's ``recent`` latest rated movies (``sequence``,
+    delimited by ``indptr``), weighted ``decay ** (ratings made after it)``. Built from those
+    positions alone: users x ``recent`` entries, not an array per rating."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n_users = len(indptr) - 1
+    first = np.maximum(indptr[:-1], indptr[1:] - recent)
+    counts = indptr[1:] - first
+    offsets = np.cumsum(counts) - counts
+    positions = np.repeat(first - offsets, counts) + np.arange(counts.sum())
+    from_end = np.repeat(indptr[1:], counts) - 1 - positions
+    return sp.csr_matrix(
+        (np.float32(decay) ** from_end.astype(np.float32), sequence[positions],
+         np.r_[0, np.cumsum(counts)]),
+        shape=(n_users, n_items),
+    )  # fmt: skip
