@@ -57,8 +57,11 @@ def test_user_history_equals_the_orm_query(loaded_db: Database) -> None:
                 assert history is None
             else:
                 assert history is not None
-                got = dict(zip(history.movie_ids.tolist(), history.ratings.tolist(), strict=True))
-                assert got == {m: r for m, (r, _) in expected.items()}
+                # Oldest first, those of the same time by movie id.
+                order = sorted(expected, key=lambda m: (expected[m][1], m))
+                assert history.movie_ids.tolist() == order
+                assert history.ratings.tolist() == [expected[m][0] for m in order]
+                assert history.times.tolist() == [expected[m][1] for m in order]
                 assert history.latest == max((t for _, t in expected.values()), default=None)
                 assert history.dismissed == _orm_dismissed(session, user_id)
                 assert history.movie_ids.dtype == np.int64
