@@ -33,9 +33,10 @@ def sequential(fast_settings: Settings) -> Settings:
     return fast_settings.model_copy(update={"ranker": "sequential"})
 
 
-@pytest.fixture
-def published(loaded_db: Database, cache: CacheStore, sequential: Settings) -> Database:
-    with loaded_db.session() as session:
+def add_the_opening_act_and_its_sequel(database: Database) -> None:
+    """The two movies, and the ratings that make the one follow the other, in a database
+    loaded with the small data set."""
+    with database.session() as session:
         session.add_all(
             [
                 Movie(movie_id=OPENING, title="The Opening Act", year=2019, genres="Drama"),
@@ -47,6 +48,11 @@ def published(loaded_db: Database, cache: CacheStore, sequential: Settings) -> D
             session.add(_rating(user, OPENING, LATER))
             session.add(_rating(user, SEQUEL, LATER + timedelta(seconds=1)))
         session.add(_rating(FAN, OPENING, LATER + timedelta(seconds=2)))
+
+
+@pytest.fixture
+def published(loaded_db: Database, cache: CacheStore, sequential: Settings) -> Database:
+    add_the_opening_act_and_its_sequel(loaded_db)
     refresh_statistics(loaded_db, cache, sequential)
     refresh_recommendations(loaded_db, cache, sequential)
     return loaded_db
