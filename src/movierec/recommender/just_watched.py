@@ -30,8 +30,8 @@ result does not depend on the order of a BLAS or on fused multiply-adds:
   ml-latest-small a user needs about 200 of the 9,700 movies; the result is the exact maximum
   of the values above, however far each path had to look;
 - ``tr_j`` in float64 (each ``w_i * T[i, j]`` exact), the latest rating first; the weights
-  are ``latest_ratings``' of the user's whole sequence (movies the model does not serve keep
-  their place in it, as in the ranker's own weights at refresh), then the unserved left out.
+  are the ranker's (``transitions.decayed``) over the user's whole sequence (movies the model
+  does not serve keep their place in it, as in its weights at refresh), then those left out.
 
 Every decision is a comparison of those exact-order numbers, so the refresh and the read path
 agree on every CPU, ties included. Cheap: per user its latest ratings' rows of the table (20
@@ -51,7 +51,7 @@ from numba import njit
 from movierec.recommender.data import positions
 from movierec.recommender.ranking import BlendedRanker
 from movierec.recommender.sequential import SequentialRanker
-from movierec.recommender.transitions import latest_ratings
+from movierec.recommender.transitions import decayed
 
 # |p| |v_j| bounds |svd_j| up to the rounding of the three: a little slack keeps the bound.
 _BOUND_SLACK = 1.0 + 1e-6
@@ -175,19 +175,17 @@ def _followed(  # type: ignore[no-untyped-def]
 
 @dataclass(frozen=True)
 class Sources:
-    """Each user row's latest ratings with their weights, as CSR arrays (the kernel's types)."""
+    """The rows of a CSR matrix of float32 weights (each user row's latest ratings, or the
+    transition table's rows), in the integer types the matrix has: no copy of the published
+    table per web process."""
 
-    indptr: np.ndarray  # int64
-    columns: np.ndarray  # int64
+    indptr: np.ndarray
+    columns: np.ndarray
     weights: np.ndarray  # float32
 
     @classmethod
     def of(cls, matrix: sp.csr_matrix) -> Sources:
-        return cls(
-            np.asarray(matrix.indptr, dtype=np.int64),
-            np.asarray(matrix.indices, dtype=np.int64),
-            np.asarray(matrix.data, dtype=np.float32),
-        )
+        return cls(matrix.indptr, matrix.indices, np.asarray(matrix.data, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -278,16 +276,14 @@ class JustWatched:
         -1 for a movie not served, which still counts in the order) and their stars."""
         rated = np.asarray(rated_columns, dtype=np.int64)
         bounds = np.array([0, len(rated)], dtype=np.int64)
-        # The refresh's weights, by the same function: over positions in the sequence, so that
-        # a movie not served counts in the order before it is left out.
-        weighted = latest_ratings(bounds, np.arange(len(rated)), len(rated), self.recent,
-                                  self.recent_decay)  # fmt: skip
-        columns = rated[weighted.indices]
-        served = columns >= 0
+        # The refresh's weights (``latest_ratings``), by the same function, over the whole
+        # sequence: a movie not served counts in the order before it is left out.
+        latest = np.arange(max(len(rated) - self.recent, 0), len(rated))
+        weights = decayed(len(rated) - 1 - latest, self.recent_decay)
+        served = rated[latest] >= 0
         sources = Sources(
-            np.array([0, served.sum()], np.int64), columns[served],
-            np.asarray(weighted.data[served], dtype=np.float32),
-        )  # fmt: skip
+            np.array([0, served.sum()], np.int64), rated[latest][served], weights[served]
+        )
         by_column = np.argsort(rated, kind="stable")
         profile = self.profiles(bounds, rated[by_column], np.asarray(stars)[by_column])
         entries = np.asarray(recommended_columns, dtype=np.int64)

@@ -154,7 +154,14 @@ def latest_ratings(
     positions = np.repeat(first - offsets, counts) + np.arange(counts.sum())
     from_end = np.repeat(indptr[1:], counts) - 1 - positions
     return sp.csr_matrix(
-        (np.float32(decay) ** from_end.astype(np.float32), sequence[positions],
+        (decayed(from_end, decay), sequence[positions],
          np.r_[0, np.cumsum(counts)]),
         shape=(n_users, n_items),
     )  # fmt: skip
+
+
+def decayed(from_end: np.ndarray, decay: float) -> np.ndarray:
+    """The weight of a rating with ``from_end`` ratings made after it: ``decay ** from_end``,
+    in float32. One function for the refresh's latest ratings and for the read path's
+    "because you just watched" (``recommender.just_watched``), so both weigh them alike."""
+    return np.float32(decay) ** np.asarray(from_end).astype(np.float32)
