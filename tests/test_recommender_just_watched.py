@@ -175,20 +175,16 @@ def _by_definition(
         return total
 
     largest = max(abs(svd(j)) for j in range(len(factors))) or 1.0
-    # The latest ``recent`` ratings, ``decay ** (ratings since)`` each (in float32, as the
-    # ranker weighs them); a movie not served counts in the order, then is left out.
-    decay, since = (
-        np.float32(ranker.config.recent_decay),
-        len(columns) - 1 - np.arange(len(columns)),
-    )
-    sources = sorted(
-        (
-            (float(decay ** np.float32(s)), int(c))
-            for s, c in zip(since, columns, strict=True)
-            if s < ranker.config.recent and c >= 0
-        ),
-        key=lambda source: (-source[0], source[1]),
-    )
+    # The latest ``recent`` ratings, the latest at weight 1, each older one ``decay`` times
+    # the next (float32 products); a movie not served counts in the order, then is left out.
+    decay, weight, sources = np.float32(ranker.config.recent_decay), np.float32(1.0), []
+    for since, column in enumerate(reversed(columns.tolist())):
+        if since == ranker.config.recent:
+            break
+        if column >= 0:
+            sources.append((float(weight), int(column)))
+        weight = np.float32(weight * decay)
+    sources.sort(key=lambda source: (-source[0], source[1]))
     shares: dict[int, float] = {}
     best: dict[int, tuple[float, int]] = {}
     for weight, source in sources:
