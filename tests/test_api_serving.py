@@ -140,18 +140,28 @@ _movie = st.fixed_dictionaries(
         "new": st.booleans(),
     },
     optional={
-        "because": st.lists(
-            st.fixed_dictionaries({"movie_id": st.integers(1, 2**31 - 1), "title": st.text()}).map(
-                lambda reason: _in_order(reason, ReasonOut)
+        # The reasons with their kind: the two come together or not at all.
+        "because": st.tuples(
+            st.lists(
+                st.fixed_dictionaries(
+                    {"movie_id": st.integers(1, 2**31 - 1), "title": st.text()}
+                ).map(lambda reason: _in_order(reason, ReasonOut)),
+                min_size=1,
+                max_size=2,
             ),
-            min_size=1,
-            max_size=2,
+            st.sampled_from(["liked", "just_watched"]),
         ),
         # A movie from the top list: what it was chosen by.
         "avg_rating": st.none() | _finite,
         "votes": st.integers(0, 2**31 - 1),
     },
-).map(lambda movie: _in_order(movie, RecommendedMovieOut))
+).map(lambda movie: _in_order(_with_kind(movie), RecommendedMovieOut))
+
+
+def _with_kind(movie: dict) -> dict:  # type: ignore[type-arg]
+    if "because" in movie:
+        movie["because"], movie["because_kind"] = movie["because"]
+    return movie
 
 
 @settings(max_examples=300, deadline=None)

@@ -55,11 +55,15 @@ def test_lists_of_movies_are_flat(client, refreshed: Database, cache: CacheStore
         (top, {"avg_rating", "votes", "movie"}),
         (found, {"votes"}),
         (similar, {"score", "votes"}),
-        (recommended, {"predicted_rating", "score", "new", "because"}),
+        (recommended, {"predicted_rating", "score", "new", "because", "because_kind"}),
     ]:
         assert entries
         for entry in entries:
             assert MOVIE_FIELDS <= set(entry) <= MOVIE_FIELDS | extra, entry
+    # A reason comes with its kind; only a sequential ranker's may be "just_watched".
+    for entry in recommended:
+        assert ("because" in entry) == ("because_kind" in entry), entry
+        assert entry.get("because_kind", "liked") == "liked"
     for entry in top:  # the nested movie of earlier answers: the same fields, for one version
         assert entry["movie"] == {name: entry[name] for name in MOVIE_FIELDS}
 
@@ -115,6 +119,11 @@ def test_the_document_states_the_shapes_the_scales_and_the_rules(client, db: Dat
         assert "limit" in schemas[name]["required"], name
     score = schemas["RecommendedMovieOut"]["properties"]["score"]["description"]
     assert "RANKER_RATING_WEIGHT" in score and "1.5" in score
+    # The kinds of reason a client may be given, and what each names.
+    kind = schemas["RecommendedMovieOut"]["properties"]["because_kind"]
+    assert {"enum": ["liked", "just_watched"], "type": "string"} in kind["anyOf"]
+    assert "sequential" in kind["description"] and "latest ratings" in kind["description"]
+    assert "because_kind" not in schemas["RecommendedMovieOut"].get("required", [])
     similar = schemas["SimilarMovieOut"]["properties"]["score"]["description"]
     assert "-1 to 1" in similar and "STAT_MOVIE_USERS_LOWER_LIMIT" in similar
     # The year range a client must respect, in the parameters' own descriptions.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from movierec.cache import CacheStore
-from movierec.cache.lists import decode_list
+from movierec.cache.lists import decode_list, encode_list
 from movierec.cache.locks import LockBusy
 from movierec.cache.statistics import MovieStat
 from movierec.cache.versions import BUILD_TTL_SECONDS, GRACE_TTL_SECONDS
@@ -58,6 +58,30 @@ def test_lists_are_read_back_with_their_reasons_and_older_values_still_read(
     assert [c.reasons for c in unexplained if c is not None] == [None, None]
     assert decode_list("10:0.9:4.500,20:0.5:").reasons is None
     assert decode_list("10:0.9:4.500:,20:0.5::3").reasons == {20: [3]}
+    assert all(c.just_watched == frozenset() for c in (explained, *unexplained) if c is not None)
+
+
+def test_a_reason_just_watched_is_stored_as_the_movie_it_follows_and_read_back_as_such(
+    cache: CacheStore,
+) -> None:
+    reasons = np.array([[7, 9], [-1, -1], [8, -1]])
+    followed = np.array([-1, 1, 5])  # movie 1 is a movie like any other, not "none"
+    scored = (np.array([10, 20, 30]), np.array([0.9, 0.5, 0.25]), np.array([4.5, 4.0, 3.0]))
+    # The movie followed in place of the liked ones, as its negative id: a reader from before
+    # the kind still parses it (and finds no such movie).
+    value = encode_list(*scored, reasons, followed)
+    assert value == "10:0.9:4.500:7;9,20:0.5:4.000:-1,30:0.25:3.000:-5"
+    cache.publish_recommendations([(1, *scored, reasons, followed), (2, *scored, reasons)])
+    listed = cache.published_list(1).cached
+    assert listed is not None
+    assert listed.reasons == {10: [7, 9], 20: [1], 30: [5]}
+    assert listed.just_watched == {20, 30}
+    head = cache.published_list(1).head(2)
+    assert head is not None and head.just_watched == {20} and head.reasons == {10: [7, 9], 20: [1]}
+    # Another ranker's list (no movie followed): as before.
+    other = cache.published_list(2).cached
+    assert other is not None and other.just_watched == frozenset()
+    assert other.reasons == {10: [7, 9], 30: [8]}
 
 
 def test_change_marks_only_move_forward_and_a_refresh_forgets_what_it_read(

@@ -85,7 +85,8 @@ def test_known_user_gets_the_cached_list(client, refreshed: Database, cache: Cac
     assert body["user_id"] == 7
     fields = {"movie_id", "title", "year", "genres", "description", "predicted_rating", "score"}
     fields |= {"new"}
-    assert all(fields <= set(movie) <= fields | {"because"} for movie in body["recommendations"])
+    reason = {"because", "because_kind"}
+    assert all(fields <= set(movie) <= fields | reason for movie in body["recommendations"])
     assert _ids(response) == (cache.recommendations_for(7) or [])[:TOP_N]
     assert (body["source"], body["backfilled"]) == ("model", 0)
     cached = cache.cached_list(7)

@@ -112,9 +112,9 @@ def get_recommendations(path: UserPath, query: RecommendationsQuery):  # type: i
 
 
 def recommendations_json(answer: dict[str, Any]) -> str:
-    """A ``RecommendationsOut``'s fields (plain values, in its field order, "because" left out
-    where there is none, "avg_rating" and "votes" but for a movie from the top list) as the
-    JSON pydantic writes of them, ``exclude_unset``.
+    """A ``RecommendationsOut``'s fields (plain values, in its field order, "because" and
+    "because_kind" left out where there is no reason, "avg_rating" and "votes" but for a movie
+    from the top list) as the JSON pydantic writes of them, ``exclude_unset``.
 
     Written by orjson: pydantic's validation and serialisation of twenty movies was a fifth of
     a cached answer's CPU, and the values are the service's own, of the model's
@@ -146,8 +146,9 @@ def _recommended(item: Recommendation) -> dict[str, Any]:
     fields["predicted_rating"] = item.predicted_rating
     fields["score"] = item.score
     fields["new"] = item.new
-    if item.because:  # left out otherwise, as the answer omits it
+    if item.because:  # left out otherwise, as the answer omits it, and its kind with it
         fields["because"] = [{"movie_id": m.movie_id, "title": m.title} for m in item.because]
+        fields["because_kind"] = item.because_kind
     if item.votes is not None:  # a movie from the top list: what it was chosen by
         fields["avg_rating"] = item.avg_rating
         fields["votes"] = item.votes

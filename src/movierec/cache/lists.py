@@ -34,6 +34,10 @@ class CachedList:
     # Per movie the liked movies that explain it (absent: none); None when the list was
     # published without them (older lists, fold-in lists before they are explained).
     reasons: dict[int, list[int]] | None = None
+    # The movies whose reason is the one of the user's latest ratings they follow ("because
+    # you just watched": ``recommender.just_watched``), not liked movies; their ``reasons``
+    # hold that one movie.
+    just_watched: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,16 @@ def encode_list(
     scores: Sequence[float] | None = None,
     predicted_ratings: Sequence[float] | None = None,
     reasons: Sequence[Sequence[int]] | None = None,
+    followed: Sequence[int] | None = None,
 ) -> str:
     """``movie:score:stars:reasons`` entries joined by commas (``movie:score:stars`` without
     ``reasons``: a row of liked movie ids per movie, -1 for none). Scores keep 6 significant
-    digits (only their order matters), stars 3 decimals; a missing or NaN value is left empty."""
+    digits (only their order matters), stars 3 decimals; a missing or NaN value is left empty.
+
+    ``followed`` (with ``reasons``): per movie the movie it follows, -1 for none; where there
+    is one, it is the reason, written as its negative id (``-318``). Negative because a
+    reader from before "just watched" still parses it, finds no such movie and shows no
+    reason, rather than failing on a marker it does not know; movie ids are positive."""
     if scores is None:
         return ",".join(str(int(movie)) for movie in movie_ids)
     stars = predicted_ratings if predicted_ratings is not None else [math.nan] * len(movie_ids)
@@ -80,9 +90,12 @@ def encode_list(
     ]
     if reasons is not None:
         rows = reasons.tolist() if hasattr(reasons, "tolist") else reasons
+        follows = [-1] * len(rows) if followed is None else list(map(int, followed))
         entries = [
-            f"{entry}:{';'.join(str(liked) for liked in row if liked >= 0)}"
-            for entry, row in zip(entries, rows, strict=True)
+            f"{entry}:-{source}"
+            if source >= 0
+            else f"{entry}:{';'.join(str(liked) for liked in row if liked >= 0)}"
+            for entry, row, source in zip(entries, rows, follows, strict=True)
         ]
     return ",".join(entries)
 
@@ -98,6 +111,7 @@ def decode_list(value: str, first: int | None = None) -> CachedList:
     scores: dict[int, float] = {}
     stars: dict[int, float] = {}
     reasons: dict[int, list[int]] = {}
+    just_watched: set[int] = set()
     explained = False
     entries = value.split(",") if first is None else value.split(",", first)[:first]
     for entry in entries if value else ():
@@ -112,9 +126,14 @@ def decode_list(value: str, first: int | None = None) -> CachedList:
             stars[movie_id] = float(star)
         if why is not None:
             explained = True
-            if why:
+            if why.startswith("-"):  # the movie it follows (``encode_list``)
+                just_watched.add(movie_id)
+                reasons[movie_id] = [int(why[1:])]
+            elif why:
                 reasons[movie_id] = [int(liked) for liked in why.split(";")]
-    return CachedList(movie_ids, scores, stars, reasons if explained else None)
+    return CachedList(
+        movie_ids, scores, stars, reasons if explained else None, frozenset(just_watched)
+    )
 
 
 class RecommendationLists(VersionedPublishing):

@@ -6,7 +6,8 @@ Key layout (every key starts with the configured prefix, ``movierec`` by default
     {p}:recs:{version}          HASH  user_id -> "movie:score:stars:reasons,..." (best first;
                                       score = the ranker's, stars = the rating model's
                                       prediction, empty when unknown; reasons = the liked
-                                      movies that explain it, "id;id", maybe empty. Older
+                                      movies that explain it, "id;id", maybe empty, or "-id":
+                                      the movie it follows, "because you just watched". Older
                                       values, "movie:score:stars,..." and "movie,movie,...",
                                       are still read)
     {p}:recs:{version}:model    STRING  the servable model (``recommender.serving``, .npz bytes):

@@ -9,7 +9,8 @@ user's arm. That costs one scoring pass per arm (the other lists are dropped; sc
 a fifth of a refresh at MovieLens-25M size), with the scoring threads shared between the arms
 so that the memory and cores a refresh uses stay what SCORING_MEMORY_MB and SCORING_THREADS
 say. The predicted stars come from the one rating model; the reasons ("because you liked")
-from each arm's movie space.
+from each arm's movie space, and "because you just watched" from a sequential arm's own
+transition table.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from movierec.config import Settings
 from movierec.recommender.data import InteractionMatrix
 from movierec.recommender.explanations import with_explanations
+from movierec.recommender.just_watched import UserFollowers
 from movierec.recommender.ranking import Ranker, build_ranker, ranker_params
 from movierec.recommender.scoring import (
     BatchDone,
@@ -59,6 +61,8 @@ class TrainedRanker:
     serving: bytes  # the servable model's blob (``ServingModel``)
     unit_vectors: np.ndarray | None  # the movie space of the reasons, as the web tier reads it
     fit_seconds: float
+    # What "because you just watched" is decided by for every user (a sequential ranker).
+    followers: UserFollowers | None = None
 
 
 def plans(
@@ -106,18 +110,22 @@ def servable(
     rating_regularization: float,
     ratings_read_at: float,
     catalogue_version: str | None,
+    followers: UserFollowers | None = None,
     **published: Any,
 ) -> TrainedRanker:
-    """A fitted ranker (its movies placed as served) with its servable model; ``published``:
-    what else the model carries (``ServingModel.of``'s keywords: each movie's ratings, the
-    content mapping...)."""
+    """A fitted ranker (its movies placed as served) with its servable model; ``followers``:
+    its users' "just watched" material (``UserFollowers.of``); ``published``: what else the
+    model carries (``ServingModel.of``'s keywords: each movie's ratings, the content
+    mapping...)."""
     serving = ServingModel.of(
         fitted.ranker, rating_model, rating_regularization, ratings_read_at, catalogue_version,
         **published,
     ).to_bytes()  # fmt: skip
     # The reasons from the vectors as the web tier reads them back, float32 and all.
     unit_vectors = ServingModel.from_bytes(serving).explanation_vectors()
-    return TrainedRanker(fitted.plan, fitted.ranker, serving, unit_vectors, fitted.fit_seconds)
+    return TrainedRanker(
+        fitted.plan, fitted.ranker, serving, unit_vectors, fitted.fit_seconds, followers
+    )
 
 
 def ranked_lists(
@@ -172,11 +180,15 @@ def explained(
     liked: RatedItems,
     chunk: int = 1024,
 ) -> Iterator[ScoredList]:
-    """Each list with its reasons, from the movie space of the ranker that made it."""
+    """Each list with its reasons, from the movie space (and, for a sequential ranker, the
+    transition table) of the ranker that made it."""
     if experiment is None or len(trained) == 1:
-        yield from with_explanations(lists, trained[0].unit_vectors, model, liked, chunk)
+        first = trained[0]
+        yield from with_explanations(
+            lists, first.unit_vectors, model, liked, chunk, first.followers
+        )
         return
-    vectors = {arm.plan.arm: arm.unit_vectors for arm in trained}
+    by_name = {arm.plan.arm: arm for arm in trained}
     for pending in in_chunks(lists, chunk):
         by_arm: dict[str, list[int]] = {}
         for index, scored in enumerate(pending):
@@ -184,8 +196,9 @@ def explained(
         done: list[ScoredList | None] = [None] * len(pending)
         for arm, indices in by_arm.items():
             part = with_explanations(
-                iter([pending[i] for i in indices]), vectors[arm], model, liked, chunk
-            )
+                iter([pending[i] for i in indices]), by_name[arm].unit_vectors, model, liked,
+                chunk, by_name[arm].followers,
+            )  # fmt: skip
             for index, scored in zip(indices, part, strict=True):
                 done[index] = scored
         yield from done  # type: ignore[misc]

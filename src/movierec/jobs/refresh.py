@@ -42,6 +42,7 @@ from movierec.jobs import arms
 from movierec.recommender.content import ContentParams, place_by_content
 from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.explanations import liked_items
+from movierec.recommender.just_watched import UserFollowers
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
 from movierec.recommender.ranking import TIME_AWARE_RANKERS, ranker_params
 from movierec.recommender.scoring import (
@@ -282,6 +283,9 @@ def _refresh_recommendations(
         fitted_ids, model = model.item_ids, model.with_items(served)
         moved = positions(served, fitted_ids)  # old column -> served column, -1: retired
         liked = liked.remapped(moved)
+        # "Because you just watched" (a sequential ranker) weighs each user's ratings of the
+        # served movies, as the web tier folds them in: read from the ratings while they last.
+        arm_followers = [UserFollowers.of(arm.ranker, interactions.matrix, moved) for arm in fitted]
         # With each movie's number of ratings: what its vector rests on, which similar movies
         # weigh it by (the statistics may be newer than the vectors, or missing), and what
         # makes it new; and the content mapping, which places a movie created since.
@@ -292,11 +296,12 @@ def _refresh_recommendations(
                 params.reg_all,
                 ratings_read_at,
                 catalogue_version,
+                followers,
                 item_votes=placement.counts,
                 content_map=placement.content_map if with_content else None,
                 warm_ratings=warm.warm_ratings,
             )  # fmt: skip
-            for arm, placement in zip(fitted, placements, strict=True)
+            for arm, placement, followers in zip(fitted, placements, arm_followers, strict=True)
         ]
         # Neither rated nor dismissed: a list is served as published (services.recommendations).
         excluded = (
@@ -305,7 +310,7 @@ def _refresh_recommendations(
             .including(RatedItems.from_ratings(model, dismissed_users, dismissed_movies))
         )
         n_users = len(interactions.user_ids)
-        del interactions
+        del interactions, arm_followers
 
         clock = _ScoringClock(n_users, show_progress)
         publish_started = time.perf_counter()

@@ -23,12 +23,16 @@ most, less than could make one reason better than another.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
 from movierec.recommender.data import positions
 from movierec.recommender.scoring import HasIds, RatedItems, ScoredList, in_chunks
+
+if TYPE_CHECKING:
+    from movierec.recommender.just_watched import UserFollowers
 
 # A rating at least this high makes a movie a reason ("because you liked ...").
 LIKED_THRESHOLD = 4.0
@@ -140,13 +144,19 @@ def with_explanations(
     model: HasIds,
     liked: RatedItems,
     chunk: int = 1024,
+    followers: UserFollowers | None = None,
 ) -> Iterator[ScoredList]:
     """Attach each list's reasons as the lists stream past (``chunk`` users per kernel call),
-    for users and movies of ``model`` (``liked``'s rows and columns)."""
+    for users and movies of ``model`` (``liked``'s rows and columns); with ``followers`` (a
+    sequential ranker's), also the movie each one follows where that is its reason."""
     for pending in in_chunks(lists, chunk):
         rows = positions(model.user_ids, np.array([scored.user_id for scored in pending]))
-        reasons = explain_lists(
-            unit_vectors, model.item_ids, liked, rows, [scored.movie_ids for scored in pending]
-        )
-        for scored, found in zip(pending, reasons, strict=True):
-            yield scored._replace(reasons=found)
+        movies = [scored.movie_ids for scored in pending]
+        reasons = explain_lists(unit_vectors, model.item_ids, liked, rows, movies)
+        if followers is None:
+            for scored, found in zip(pending, reasons, strict=True):
+                yield scored._replace(reasons=found)
+            continue
+        followed = followers.followed(model.item_ids, rows, movies)
+        for scored, found, follows in zip(pending, reasons, followed, strict=True):
+            yield scored._replace(reasons=found, followed=follows)

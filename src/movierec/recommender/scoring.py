@@ -236,6 +236,10 @@ class ScoredList(NamedTuple):
     # Per movie the liked movies that explain it (``recommender.explanations``), best first,
     # -1 where there are fewer: shape (len(movie_ids), EXPLANATIONS_PER_MOVIE). None: unknown.
     reasons: np.ndarray | None = None
+    # Per movie the one of the user's latest ratings it follows, where it comes mainly from
+    # what people rate next (``recommender.just_watched``), -1 elsewhere; it is then the
+    # movie's reason in place of ``reasons``. None: not a sequential ranker's list.
+    followed: np.ndarray | None = None
 
 
 def with_predicted_ratings(

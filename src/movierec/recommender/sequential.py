@@ -98,6 +98,13 @@ class SequentialRanker:
         )  # fmt: skip
         return self
 
+    @property
+    def recent_weights(self) -> sp.csr_matrix:
+        """Each user row's latest ``recent`` movies with their weights (users x movies, as
+        fitted and placed): what the transition part is scored from at refresh, and what
+        "because you just watched" reads there (``recommender.just_watched``)."""
+        return self._recent
+
     def _blend(self, profile: np.ndarray, transitions: np.ndarray) -> np.ndarray:
         # In place on both blocks: a refresh scores blocks of users x movies, and every extra
         # copy of one is as large as the block.

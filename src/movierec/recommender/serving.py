@@ -15,11 +15,13 @@ changed since the lists were computed (or a user the refresh did not know):
   mapping (``recommender.content.ContentMap``), so it has similar movies at once;
 - ``is_new`` tells the movies that had fewer than the content model's ``warm_ratings``
   ratings at the refresh (or none: created since), which answers mark as new;
-- ``explain`` picks, for recommended movies, the user's liked movies most similar to each.
+- ``explain`` picks, for recommended movies, the user's liked movies most similar to each;
+  ``followed``, for a sequential ranker, the latest rating a movie follows where that is why.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from movierec.recommender.content import ContentMap
 from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
 from movierec.recommender.explanations import explanation_vectors
+from movierec.recommender.just_watched import JustWatched
 from movierec.recommender.ranking import (
     ALSRanker,
     BlendedRanker,
@@ -364,6 +367,21 @@ class ServingModel:
             if seen and chosen:
                 found[movie] = chosen
         return found
+
+    @functools.cached_property
+    def _just_watched(self) -> JustWatched | None:
+        return JustWatched.of(self.ranker)
+
+    def followed(
+        self, rated_ids: np.ndarray, ratings: np.ndarray, recommended_ids: np.ndarray
+    ) -> dict[int, int]:
+        """For each recommended movie that comes mainly from what people rate after the user's
+        latest ratings, the one of those it follows (``recommender.just_watched``), from the
+        user's ratings **oldest first**; empty for a ranker other than the sequential one."""
+        just_watched = self._just_watched
+        if just_watched is None:
+            return {}
+        return just_watched.followed_ids(self.item_ids, rated_ids, ratings, recommended_ids)
 
 
 def _content_map(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ContentMap | None:

@@ -154,7 +154,22 @@ def latest_ratings(
     positions = np.repeat(first - offsets, counts) + np.arange(counts.sum())
     from_end = np.repeat(indptr[1:], counts) - 1 - positions
     return sp.csr_matrix(
-        (np.float32(decay) ** from_end.astype(np.float32), sequence[positions],
+        (decayed(from_end, decay), sequence[positions],
          np.r_[0, np.cumsum(counts)]),
         shape=(n_users, n_items),
     )  # fmt: skip
+
+
+def decayed(from_end: np.ndarray, decay: float) -> np.ndarray:
+    """The weight of a rating with ``from_end`` ratings made after it: ``decay ** from_end``,
+    in float32. One function for the refresh's latest ratings and for the read path's
+    "because you just watched" (``recommender.just_watched``), so both weigh them alike.
+
+    The powers are repeated float32 products, not ``np.power``: NumPy computes a float32 power
+    with SIMD code on CPUs with AVX-512 and with the C library's elsewhere, which may differ in
+    the last bit, and the refresh and the web tier may well run on different CPUs."""
+    from_end = np.asarray(from_end, dtype=np.int64)
+    steps = int(from_end.max()) if len(from_end) else 0
+    factors = np.full(steps + 1, np.float32(decay), dtype=np.float32)
+    factors[0] = 1.0
+    return np.cumprod(factors, dtype=np.float32)[from_end]

@@ -15,7 +15,9 @@ Where a list comes from (``source``):
 
 Any list is filled up from the top movies (``backfilled`` counts those; they carry no score or
 predicted stars). Each ranked movie may carry ``because``: up to two movies the user rated
-highly that are most similar to it in the ranker's movie space.
+highly that are most similar to it in the ranker's movie space (``because_kind`` "liked"), or,
+for the sequential ranker where the movie comes mainly from what people rate next, the one of
+the user's latest ratings it follows ("just_watched": ``recommender.just_watched``).
 
 A dismissed movie ("not interested") is never recommended, from any source. A genre or year
 filter (``movie_filter``) keeps only matching movies, looking as deep into the lists as it takes
@@ -77,6 +79,11 @@ SOURCE_POPULAR = "popular"
 # The top movies computed from the database: Redis holds no statistics, or is down.
 SOURCE_DATABASE = "database"
 
+# What a recommendation's ``because`` names: liked movies most similar to it, or the one of
+# the user's latest ratings it follows.
+BECAUSE_LIKED = "liked"
+BECAUSE_JUST_WATCHED = "just_watched"
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -90,6 +97,7 @@ class Recommendation:
     avg_rating: float | None = None
     # Fewer than CONTENT_WARM_RATINGS ratings at the last refresh (placed by its content).
     new: bool = False
+    because_kind: str = BECAUSE_LIKED  # BECAUSE_LIKED | BECAUSE_JUST_WATCHED
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,7 @@ def recommend(
         db, cache, ranked.movie_ids, exclude, wanted, min_votes, matching
     )
     chosen = chosen[offset:]
-    reasons = _explain(model, history, ranked, chosen)
+    reasons, just_watched = _explain(model, history, ranked, chosen)
     wanted_details = set(chosen).union(*reasons.values()) if reasons else set(chosen)
     movies = catalogue.movies_by_ids(wanted_details, published.catalogue_version)
     # Checked on the page only: a movie gone before ``offset`` shifts later pages by one.
@@ -230,6 +238,7 @@ def recommend(
             top_stats[m].votes if m in top_stats else None,
             top_stats[m].avg_rating if m in top_stats else None,
             new,
+            _kind(m, just_watched),
         )
         for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
@@ -240,6 +249,10 @@ def recommend(
         source=source,
         backfilled=sum(1 for item in items if item.movie.movie_id not in in_ranked),
     )
+
+
+def _kind(movie_id: int, just_watched: frozenset[int] | set[int]) -> str:
+    return BECAUSE_JUST_WATCHED if movie_id in just_watched else BECAUSE_LIKED
 
 
 def _new(model: ServingModel | None, movie_ids: list[int]) -> list[bool]:
@@ -275,6 +288,7 @@ def _as_published(
             cached.predicted_ratings.get(m),
             [movies[r] for r in reasons.get(m, ()) if r in movies],
             new=new,
+            because_kind=_kind(m, cached.just_watched),
         )
         for m, new in zip(chosen, _new(model, chosen), strict=True)
     ]
@@ -320,10 +334,16 @@ def _ranked_list(
 
 def _explain(
     model: ServingModel | None, history: UserHistory, ranked: CachedList, chosen: list[int]
-) -> dict[int, list[int]]:
+) -> tuple[dict[int, list[int]], set[int]]:
+    """The reasons of the ranked movies of ``chosen`` and those of them whose reason is the
+    movie they follow, computed as the refresh computes them for a published list."""
     if model is None:
-        return {}
+        return {}, set()
     liked = history.liked(LIKED_THRESHOLD)
     in_ranked = set(ranked.movie_ids)
     explained = np.array([m for m in chosen if m in in_ranked], dtype=np.int64)
-    return model.explain(liked, explained, EXPLANATIONS_PER_MOVIE)
+    reasons = model.explain(liked, explained, EXPLANATIONS_PER_MOVIE)
+    # The history comes oldest first: the order picks the latest ratings.
+    followed = model.followed(history.movie_ids, history.ratings, explained)
+    reasons.update((movie, [source]) for movie, source in followed.items())
+    return reasons, set(followed)

@@ -115,8 +115,19 @@ class RecommendedMovieOut(MovieOut):
     )
     because: list[ReasonOut] | None = Field(
         None,
-        description="Up to two movies the user rated 4 or more that are most similar to this "
-        "one (the ranking model's movie space); omitted where there is none.",
+        description="Why this movie: up to two movies the user rated 4 or more that are most "
+        "similar to it in the ranking model's movie space (`because_kind` `liked`), or, with "
+        "RANKER=sequential where the movie comes mainly from what people rate next, the one "
+        "of the user's latest ratings it follows (`because_kind` `just_watched`); omitted "
+        "where there is none.",
+    )
+    because_kind: Literal["liked", "just_watched"] | None = Field(
+        None,
+        description="What `because` names; given with it, omitted with it. `liked`: the liked "
+        "movies most similar to this one (the page: Because you liked ...). `just_watched`: "
+        "one movie, the one of the user's latest ratings that this one follows in what people "
+        "rate next (the page: Because you just watched ...; only the sequential ranker gives "
+        "it).",
     )
     avg_rating: float | None = Field(
         None,

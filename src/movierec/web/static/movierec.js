@@ -94,9 +94,17 @@ function currentUser() {
   return Number.isInteger(id) && id > 0 ? id : null;
 }
 
+// What a recommendation's reason says, by the kind the API gives with it (`because_kind`):
+// the liked movies most similar to it, or the latest rating it follows (the sequential ranker).
+const BECAUSE = { liked: "Because you liked ", just_watched: "Because you just watched " };
+
 // A movie card from the template: title (a link to its page), year, genres, figures,
-// "because you liked", description, and the rating actions when a user is chosen.
-function movieCard(movie, { figures = [], because = null, onChange = null, onOpen = null } = {}) {
+// "because you liked" (or "just watched"), description, and the rating actions when a user is
+// chosen.
+function movieCard(
+  movie,
+  { figures = [], because = null, becauseKind = "liked", onChange = null, onOpen = null } = {},
+) {
   const card = document.getElementById("movie-card").content.firstElementChild.cloneNode(true);
   card.dataset.movieId = movie.movie_id;
   const title = card.querySelector(".title");
@@ -111,7 +119,8 @@ function movieCard(movie, { figures = [], because = null, onChange = null, onOpe
   card.querySelector(".figures").textContent = figures.filter(Boolean).join(" · ");
   const reason = card.querySelector(".because");
   if (because && because.length) {
-    reason.textContent = "Because you liked " + because.map((m) => m.title).join(", ");
+    const lead = BECAUSE[becauseKind] || BECAUSE.liked;
+    reason.textContent = lead + because.map((m) => m.title).join(", ");
   } else {
     reason.remove();
   }
@@ -564,6 +573,7 @@ async function showRecommendations(user) {
       movieCard(m, {
         figures: recommendationFigures(m),
         because: m.because,
+        becauseKind: m.because_kind,
         onChange: () => pages.refreshUser(),
         onOpen: (movie) => reportClick(user, movie.movie_id, answer.impression_id),
       }),
