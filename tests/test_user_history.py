@@ -53,7 +53,7 @@ def _triples(history: UserHistory) -> list[tuple[int, float, float]]:
 
 def test_ratings_written_out_of_time_order_come_back_oldest_first(loaded_db: Database) -> None:
     user_id = new_user(loaded_db)
-    # Written newest first, movie ids in neither time nor reverse order; times with
+    # Written out of time order, movie ids in neither time nor reverse order; times with
     # microseconds (one a microsecond short of the next second: no rounding to milliseconds
     # may carry it over), one given in another zone, one before 1970 (negative epoch seconds
     # with a fraction).
