@@ -29,7 +29,12 @@ import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.ranking import PureSVDParams, PureSVDRanker, RankerError
-from movierec.recommender.transitions import latest_ratings, transition_table, user_sequences
+from movierec.recommender.transitions import (
+    decayed,
+    latest_ratings,
+    transition_table,
+    user_sequences,
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class SequentialRanker:
         """The transition part for a user whose rated movies are ``item_rows``, oldest first
         (unnormalised: the decayed sum of the latest movies' rows of the table)."""
         rows = np.asarray(item_rows, dtype=np.int64)[-self.config.recent :]
-        weights = np.float32(self.config.recent_decay) ** np.arange(len(rows) - 1, -1, -1)
+        weights = decayed(np.arange(len(rows) - 1, -1, -1), self.config.recent_decay)
         table = self.transitions[rows]
         scores = np.zeros(len(self.item_ids), dtype=np.float32)
         np.add.at(scores, table.indices, np.repeat(weights, np.diff(table.indptr)) * table.data)
