@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
@@ -221,31 +222,23 @@ def attribute(
 def prune(session: Session, before: datetime, limit: int) -> tuple[int, int]:
     """Delete up to ``limit`` impressions shown before ``before`` (their outcomes with them)
     and up to ``limit`` outcomes from before then; how many of each."""
-    old_impressions = (
-        select(Impression.impression_id)
-        .where(Impression.shown_at < before)
-        .order_by(Impression.impression_id)
-        .limit(limit)
-        .scalar_subquery()
+    impressions = _delete_oldest(
+        session, Impression.impression_id, Impression.shown_at, before, limit
     )
-    impressions = session.execute(
-        delete(Impression)
-        .where(Impression.impression_id.in_(old_impressions))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    old_outcomes = (
-        select(ImpressionOutcome.outcome_id)
-        .where(ImpressionOutcome.at < before)
-        .order_by(ImpressionOutcome.outcome_id)
-        .limit(limit)
-        .scalar_subquery()
+    outcomes = _delete_oldest(
+        session, ImpressionOutcome.outcome_id, ImpressionOutcome.at, before, limit
     )
-    outcomes = session.execute(
-        delete(ImpressionOutcome)
-        .where(ImpressionOutcome.outcome_id.in_(old_outcomes))
-        .execution_options(synchronize_session=False)
+    return impressions, outcomes
+
+
+def _delete_oldest(session: Session, key: Any, time: Any, before: datetime, limit: int) -> int:
+    """Delete the ``limit`` rows of ``key``'s table with the lowest keys among those whose
+    ``time`` is before ``before`` (bounded batches: retention never holds a long lock)."""
+    oldest = select(key).where(time < before).order_by(key).limit(limit).scalar_subquery()
+    deleted = session.execute(
+        delete(key.class_).where(key.in_(oldest)).execution_options(synchronize_session=False)
     ).rowcount
-    return int(impressions), int(outcomes)
+    return int(deleted)
 
 
 # -- reports -------------------------------------------------------------------------------
