@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from movierec.recommender.content import ContentParams, fit_content_map, place_by_content
 from movierec.recommender.content_features import ContentEncoder, MovieContent
-from movierec.recommender.ranking import PureSVDRanker
+from movierec.recommender.puresvd import PureSVDRanker
 from movierec.recommender.scoring import iter_top_n
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from movierec.config import load_settings
 from movierec.jobs.refresh import ranker_config
-from movierec.recommender.ranking import BlendedRanker, PureSVDParams, PureSVDRanker
+from movierec.recommender.blended import BlendedRanker
+from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
 from movierec.recommender.sequential import SequentialParams, SequentialRanker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel

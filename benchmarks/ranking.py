@@ -28,7 +28,7 @@ from movierec.jobs.refresh import ranker_config, scoring_threads
 from movierec.recommender.data import RatingArrays
 from movierec.recommender.evaluation import EvaluationContext, evaluate_rankers, make_split
 from movierec.recommender.plots import plot_ranking_evaluation
-from movierec.recommender.ranking import build_ranker
+from movierec.recommender.ranker_registry import build_ranker
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_2010 = 1262304000  # 2010-01-01T00:00:00Z

@@ -17,7 +17,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from movierec.recommender.ranking import BlendedRanker, PureSVDRanker
+from movierec.recommender.blended import BlendedRanker
+from movierec.recommender.puresvd import PureSVDRanker
 from movierec.recommender.scoring import RatedItems, iter_top_n, users_per_batch
 from movierec.recommender.training import FactorModel, score_block
 

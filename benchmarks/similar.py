@@ -39,7 +39,7 @@ from movierec.data.movielens import read_movies, read_ratings
 from movierec.jobs.refresh import ranker_config, scoring_threads, svd_params
 from movierec.recommender.data import InteractionMatrix, RatingArrays
 from movierec.recommender.evaluation import temporal_split, validation_split
-from movierec.recommender.ranking import build_ranker
+from movierec.recommender.ranker_registry import build_ranker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import fit_svd
 

@@ -13,7 +13,7 @@ from movierec.config import Settings
 from movierec.data.load import load_movielens
 from movierec.db import Database
 from movierec.jobs.refresh import refresh_recommendations, refresh_statistics
-from movierec.recommender.ranking import BlendedRanker
+from movierec.recommender.blended import BlendedRanker
 
 # Well-known dramas and thrillers: Forrest Gump, Pulp Fiction, The Shawshank Redemption, The
 # Silence of the Lambs, Schindler's List, The Usual Suspects, Fargo, Se7en, Braveheart, Apollo 13.

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from movierec.recommender.als import ALSParams, ALSRanker
+from movierec.recommender.blended import BlendedRanker
 from movierec.recommender.cold_evaluation import (
     CONTENT_MODEL,
     GENRE_AFFINITY,
@@ -27,14 +29,9 @@ from movierec.recommender.content import (
 )
 from movierec.recommender.content_features import ContentEncoder, MovieContent
 from movierec.recommender.data import InteractionMatrix, RatingArrays
-from movierec.recommender.ranking import (
-    ALSParams,
-    ALSRanker,
-    BlendedRanker,
-    EASERanker,
-    PopularityRanker,
-    PureSVDRanker,
-)
+from movierec.recommender.ease import EASERanker
+from movierec.recommender.popularity import PopularityRanker
+from movierec.recommender.puresvd import PureSVDRanker
 from movierec.recommender.scoring import RatedItems
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel

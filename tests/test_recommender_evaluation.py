@@ -26,7 +26,7 @@ from movierec.recommender.evaluation import (
     user_metrics,
     validation_split,
 )
-from movierec.recommender.ranking import build_ranker
+from movierec.recommender.ranker_registry import build_ranker
 from movierec.recommender.training import SVDParams, train_svd
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from movierec.recommender.data import InteractionMatrix, RatingArrays
 from movierec.recommender.just_watched import JustWatched, UserFollowers
-from movierec.recommender.ranking import build_ranker
+from movierec.recommender.ranker_registry import build_ranker
 from movierec.recommender.sequential import SequentialParams, SequentialRanker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel

@@ -8,22 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec.recommender import ranking
+from movierec.recommender import blended as blended_module
+from movierec.recommender.als import ALSParams, ALSRanker
+from movierec.recommender.blended import BlendedRanker
 from movierec.recommender.data import InteractionMatrix, RatingArrays
-from movierec.recommender.ranking import (
-    ALSParams,
-    ALSRanker,
-    BlendedRanker,
-    EASERanker,
-    PopularityRanker,
-    PureSVDParams,
-    PureSVDRanker,
-    Ranker,
-    RankerError,
-    RatingModelRanker,
-    build_ranker,
-    ranker_params,
-)
+from movierec.recommender.ease import EASERanker
+from movierec.recommender.popularity import PopularityRanker
+from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
+from movierec.recommender.ranker_registry import build_ranker, ranker_params
+from movierec.recommender.ranking import Ranker, RankerError
+from movierec.recommender.rating_ranker import RatingModelRanker
 from movierec.recommender.scoring import RatedItems, iter_top_n
 from movierec.recommender.statistics import aggregate_ratings, rank_movies
 from movierec.recommender.training import FactorModel
@@ -163,7 +157,7 @@ def test_blend_top_n_equals_a_stable_sort_of_its_scores(
 ) -> None:
     # BlendedRanker.select_top skips the movies whose bound cannot reach the list: the lists
     # must be those of sorting the full blended scores, ties by lower movie id included.
-    monkeypatch.setattr(ranking, "_BLAS_ABOVE", blas_above)
+    monkeypatch.setattr(blended_module, "_BLAS_ABOVE", blas_above)
     interactions = _interactions()
     model = _rating_model(interactions)
     if ties:  # every predicted star equal, base scores on a coarse grid: many exact ties

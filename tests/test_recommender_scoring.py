@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from movierec.recommender.ranking import RatingModelRanker
+from movierec.recommender.rating_ranker import RatingModelRanker
 from movierec.recommender.scoring import RatedItems, iter_top_n, top_k_columns, users_per_batch
 from movierec.recommender.training import FactorModel, SVDParams, train_svd
 

@@ -13,7 +13,8 @@ from movierec.data.movielens import read_ratings
 from movierec.jobs.refresh import ranker_config
 from movierec.recommender.data import InteractionMatrix, RatingArrays
 from movierec.recommender.evaluation import EvaluationContext, evaluate_rankers, make_split
-from movierec.recommender.ranking import Ranker, RankerError, build_ranker
+from movierec.recommender.ranker_registry import build_ranker
+from movierec.recommender.ranking import Ranker, RankerError
 from movierec.recommender.sequential import SequentialParams, SequentialRanker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import FactorModel, SVDParams, train_svd

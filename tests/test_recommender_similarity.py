@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movierec.recommender.ranking import PureSVDParams, PureSVDRanker
+from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
 from movierec.recommender.serving import ServingModel
 from movierec.recommender.similarity import nearest_movies, support_weights
 from movierec.recommender.training import FactorModel

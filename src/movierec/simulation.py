@@ -203,7 +203,7 @@ def offline_ndcg(
     temporal split the simulation replays: ``movierec model evaluate --ranking``'s protocol."""
     from movierec.jobs.refresh import ranker_config, svd_params
     from movierec.recommender.evaluation import EvaluationContext, evaluate_rankers
-    from movierec.recommender.ranking import build_ranker
+    from movierec.recommender.ranker_registry import build_ranker
     from movierec.recommender.training import fit_svd
 
     split = temporal_split(ratings)

@@ -82,7 +82,8 @@ def evaluate_cold_movies(
         temporal_with_content,
     )
     from movierec.recommender.evaluation import EvaluationError, temporal_split
-    from movierec.recommender.ranking import RankerError, build_ranker
+    from movierec.recommender.ranker_registry import build_ranker
+    from movierec.recommender.ranking import RankerError
 
     threads = scoring_threads(settings)
     min_votes = settings.stat_movie_users_lower_limit

@@ -104,7 +104,8 @@ def evaluate_ranking(
         evaluate_rankers,
         make_split,
     )
-    from movierec.recommender.ranking import RankerError, build_ranker
+    from movierec.recommender.ranker_registry import build_ranker
+    from movierec.recommender.ranking import RankerError
 
     threads = scoring_threads(settings)
     min_votes = settings.stat_movie_users_lower_limit

@@ -26,7 +26,8 @@ from movierec.config import Settings
 from movierec.recommender.data import InteractionMatrix
 from movierec.recommender.explanations import with_explanations
 from movierec.recommender.just_watched import UserFollowers
-from movierec.recommender.ranking import Ranker, build_ranker, ranker_params
+from movierec.recommender.ranker_registry import build_ranker, ranker_params
+from movierec.recommender.ranking import Ranker
 from movierec.recommender.scoring import (
     BatchDone,
     RatedItems,

@@ -44,7 +44,7 @@ from movierec.recommender.data import InteractionMatrix, positions
 from movierec.recommender.explanations import liked_items
 from movierec.recommender.just_watched import UserFollowers
 from movierec.recommender.params import RANKER_PARAM_SETTINGS
-from movierec.recommender.ranking import TIME_AWARE_RANKERS, ranker_params
+from movierec.recommender.ranker_registry import TIME_AWARE_RANKERS, ranker_params
 from movierec.recommender.scoring import (
     RatedItems,
     ScoredList,

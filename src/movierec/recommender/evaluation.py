@@ -30,7 +30,8 @@ import numpy as np
 
 from movierec.recommender.data import InteractionMatrix, RatingArrays
 from movierec.recommender.lists import merge_recommendations
-from movierec.recommender.ranking import PopularityRanker, Ranker
+from movierec.recommender.popularity import PopularityRanker
+from movierec.recommender.ranking import Ranker
 from movierec.recommender.scoring import RatedItems, iter_top_n
 
 SPLITS = ("temporal", "random")

@@ -48,8 +48,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from movierec.recommender.blended import BlendedRanker
 from movierec.recommender.data import positions
-from movierec.recommender.ranking import BlendedRanker
 from movierec.recommender.sequential import SequentialRanker
 from movierec.recommender.transitions import decayed
 

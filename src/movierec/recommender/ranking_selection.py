@@ -24,7 +24,8 @@ from movierec.recommender.evaluation import (
     make_split,
     validation_split,
 )
-from movierec.recommender.ranking import Ranker, RankerError, build_ranker, ranker_params
+from movierec.recommender.ranker_registry import build_ranker, ranker_params
+from movierec.recommender.ranking import Ranker, RankerError
 
 # The default grid of each ranker: wide enough to find the region that suits a data set.
 DEFAULT_RANKING_GRIDS: dict[str, dict[str, list[Any]]] = {

@@ -28,7 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
-from movierec.recommender.ranking import PureSVDParams, PureSVDRanker, RankerError
+from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
+from movierec.recommender.ranking import RankerError
 from movierec.recommender.transitions import (
     decayed,
     latest_ratings,

@@ -29,20 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from movierec.recommender.als import ALSRanker
+from movierec.recommender.blended import BlendedRanker
 from movierec.recommender.content import ContentMap
 from movierec.recommender.content_features import MovieContent
 from movierec.recommender.data import positions
 from movierec.recommender.explanations import explanation_vectors
 from movierec.recommender.just_watched import JustWatched
-from movierec.recommender.ranking import (
-    ALSRanker,
-    BlendedRanker,
-    FoldInUnavailable,
-    PopularityRanker,
-    PureSVDRanker,
-    Ranker,
-    RatingModelRanker,
-)
+from movierec.recommender.popularity import PopularityRanker
+from movierec.recommender.puresvd import PureSVDRanker
+from movierec.recommender.ranking import FoldInUnavailable, Ranker
+from movierec.recommender.rating_ranker import RatingModelRanker
 from movierec.recommender.scoring import top_k_columns
 from movierec.recommender.sequential import SequentialRanker
 from movierec.recommender.similarity import nearest_movies, nearest_to, support_weights

@@ -177,7 +177,8 @@ def read_experiment_file(path: Path) -> Experiment:
 def check_rankers(experiment: Experiment) -> Experiment:
     """Every arm's ranker exists and takes the parameters given (a typo is an error, not a
     ranker silently trained with its defaults)."""
-    from movierec.recommender.ranking import RANKERS, RankerError, ranker_params
+    from movierec.recommender.ranker_registry import RANKERS, ranker_params
+    from movierec.recommender.ranking import RankerError
 
     for arm in experiment.arms:
         if arm.ranker not in RANKERS:
