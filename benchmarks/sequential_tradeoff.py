@@ -35,7 +35,7 @@ from movierec.jobs.refresh import ranker_config, scoring_threads
 from movierec.recommender.data import RatingArrays
 from movierec.recommender.evaluation import EvaluationContext, evaluate_rankers, make_split
 from movierec.recommender.plots import plot_blend_tradeoff
-from movierec.recommender.ranking import build_ranker
+from movierec.recommender.ranker_registry import build_ranker
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
