@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from movierec.recommender.data import InteractionMatrix
-from movierec.recommender.ranking import _float32, _placed_vectors
+from movierec.recommender.ranking import as_float32, placed_vectors
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class ALSRanker:
             )
             self._model.fit(confidence, show_progress=False)
         self.user_ids, self.item_ids = interactions.user_ids, interactions.item_ids
-        self.user_factors = _float32(self._model.user_factors)
-        self.item_factors = _float32(self._model.item_factors)
+        self.user_factors = as_float32(self._model.user_factors)
+        self.item_factors = as_float32(self._model.item_factors)
         return self
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
@@ -83,7 +83,7 @@ class ALSRanker:
 
     def place_items(self, item_ids: np.ndarray, vectors: np.ndarray | None) -> None:
         item_ids = np.asarray(item_ids, dtype=np.int64)
-        self.item_factors = _placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
+        self.item_factors = placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
         self.item_ids = item_ids
         self._yty = None  # the fold-in's Gram matrix is over the movies served
 

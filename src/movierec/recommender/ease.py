@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from movierec.recommender.data import InteractionMatrix, positions
-from movierec.recommender.ranking import FoldInUnavailable, RankerError, _float32, reindexed
+from movierec.recommender.ranking import FoldInUnavailable, RankerError, as_float32, reindexed
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class EASERanker:
         inverse = np.linalg.inv(gram)
         weights = -inverse / np.diag(inverse)
         weights[np.diag_indices_from(weights)] = 0.0
-        self.weights = _float32(weights)
+        self.weights = as_float32(weights)
         self._matrix = matrix
         self.user_ids, self.item_ids = interactions.user_ids, interactions.item_ids
         # The movies of the matrix's columns (the weights' rows): those it was fitted on.

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix
-from movierec.recommender.ranking import RankerError, _float32, _placed_vectors, reindexed
+from movierec.recommender.ranking import RankerError, as_float32, placed_vectors, reindexed
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class PureSVDRanker:
         self._column_scale = np.ones(interactions.n_items, dtype=np.float32)
         if self.config.popularity_damping:
             counts = np.maximum(interactions.item_counts(), 1).astype(np.float64)
-            self._column_scale = _float32(counts**-self.config.popularity_damping)
+            self._column_scale = as_float32(counts**-self.config.popularity_damping)
             matrix = (matrix @ sp.diags(self._column_scale)).tocsr()
         k = min(self.config.n_factors, min(matrix.shape) - 1)
         if k < 1:
@@ -61,9 +61,9 @@ class PureSVDRanker:
         # ARPACK from a fixed start vector: the same data gives the same factors.
         start = np.random.default_rng(0).standard_normal(min(matrix.shape))
         _, _, vt = svds(matrix, k=k, v0=start, return_singular_vectors="vh")
-        self.item_factors = _float32(vt.T)  # movies x k, orthonormal columns
+        self.item_factors = as_float32(vt.T)  # movies x k, orthonormal columns
         self.user_ids, self.item_ids = interactions.user_ids, interactions.item_ids
-        self.user_factors = _float32(matrix @ self.item_factors)  # x_u V
+        self.user_factors = as_float32(matrix @ self.item_factors)  # x_u V
         return self
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
@@ -85,7 +85,7 @@ class PureSVDRanker:
         item_ids = np.asarray(item_ids, dtype=np.int64)
         # A movie joining without ratings: the column scale of a movie rated once (1 ** -d).
         self._column_scale = reindexed(self.item_ids, item_ids, self._column_scale, 1.0)
-        self.item_factors = _placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
+        self.item_factors = placed_vectors(self.item_ids, item_ids, self.item_factors, vectors)
         self.item_ids = item_ids
 
     def params(self) -> dict[str, Any]:

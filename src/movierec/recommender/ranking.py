@@ -75,7 +75,8 @@ class FoldInUnavailable(RankerError):
     """This ranker cannot be served for fold-in (its state does not fit the cache)."""
 
 
-def _float32(array: np.ndarray) -> np.ndarray:
+def as_float32(array: np.ndarray) -> np.ndarray:
+    """``array`` as contiguous float32: how every ranker keeps its published factors."""
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
@@ -90,9 +91,12 @@ def reindexed(
     return out
 
 
-def _placed_vectors(
+def placed_vectors(
     old_ids: np.ndarray, new_ids: np.ndarray, current: np.ndarray, vectors: np.ndarray | None
 ) -> np.ndarray:
+    """A factor ranker's movie vectors after ``place_items``: ``vectors`` (one row per
+    ``new_ids``, placed by the content model) when given, else ``current`` moved to the new
+    ids, zeros for movies it has not seen."""
     if vectors is None:
         return reindexed(old_ids, new_ids, current, 0.0)
     if vectors.shape != (len(new_ids), current.shape[1]):
