@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import ML_SMALL
 
 from movierec.data.movielens import read_ratings
 from movierec.recommender.model_selection import DEFAULT_GRID, combinations, grid_search
@@ -54,8 +55,8 @@ def main() -> int:
     parser.add_argument(
         "--source",
         type=Path,
-        default=REPO.parent / "shared" / "data" / "ml-latest-small",
-        help="MovieLens folder with ratings.csv [default: ../shared/data/ml-latest-small]",
+        default=ML_SMALL,
+        help="MovieLens folder with ratings.csv [default: $MOVIEREC_SHARED_DATA/ml-latest-small]",
     )
     parser.add_argument("--quick", action="store_true", help="16 combinations, not 144")
     parser.add_argument("--folds", type=int, default=3)

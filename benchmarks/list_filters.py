@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import redis
+from shared_data import ML_SMALL
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -51,7 +52,7 @@ def main() -> None:
         "--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--data", default="../shared/data/ml-latest-small")
+    parser.add_argument("--data", default=str(ML_SMALL))
     parser.add_argument("--n", type=int, default=200, help="requests per kind")
     args = parser.parse_args()
 

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from shared_data import ML_SMALL
 
 from movierec.cli.model_ranking import rating_model_trainer
 from movierec.config import load_settings
@@ -45,7 +46,7 @@ def variants(ratings: RatingArrays) -> dict[str, RatingArrays]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=REPO.parent / "shared/data/ml-latest-small")
+    parser.add_argument("--source", type=Path, default=ML_SMALL)
     parser.add_argument("--rankers", help="comma-separated [default: RANKER]")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "out/ranking-benchmark")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from shared_data import ML_SMALL
 
 from movierec.cache import CacheStore
 from movierec.config import load_settings
@@ -137,8 +138,8 @@ def main() -> int:
     parser.add_argument(
         "--source",
         type=Path,
-        default=REPO.parent / "shared" / "data" / "ml-latest-small",
-        help="MovieLens folder with ratings.csv [default: ../shared/data/ml-latest-small]",
+        default=ML_SMALL,
+        help="MovieLens folder with ratings.csv [default: $MOVIEREC_SHARED_DATA/ml-latest-small]",
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--pairs", type=int, default=300_000, help="pairs for the score check")

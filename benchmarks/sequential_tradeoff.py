@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from ranking import variants
+from shared_data import ML_SMALL
 from tqdm import tqdm
 
 from movierec.cli.model_ranking import rating_model_trainer
@@ -38,7 +38,6 @@ from movierec.recommender.plots import plot_blend_tradeoff
 from movierec.recommender.ranker_registry import build_ranker
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def weights_argument(text: str) -> list[float]:
@@ -53,7 +52,7 @@ def weights_argument(text: str) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=SHARED / "ml-latest-small")
+    parser.add_argument("--source", type=Path, default=ML_SMALL)
     parser.add_argument("--weights", type=weights_argument, default="0,0.1,0.25,0.5,1,2")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "out/sequential-tradeoff")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from shared_data import ML_SMALL, SHARED_DATA
 
 from movierec.config import Settings, load_settings
 from movierec.data.movielens import read_movies, read_ratings
@@ -44,7 +44,6 @@ from movierec.recommender.serving import ServingModel
 from movierec.recommender.training import fit_svd
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 BEFORE_2010 = 1262304000  # 2010-01-01T00:00:00Z, as benchmarks/ranking.py
 RARE = 5  # "fewer than 5 ratings"
 MOST_RATED = 500
@@ -98,7 +97,7 @@ def rare_share(model: ServingModel, lists: np.ndarray) -> float:
 
 def collections(source: Path, model: ServingModel) -> dict[int, set[int]]:
     """Movie id -> the other movies of its TMDB collection the model knows (TMDB sample)."""
-    metadata = SHARED / "tmdb_movies_metadata_sample.csv"
+    metadata = SHARED_DATA / "tmdb_movies_metadata_sample.csv"
     if not metadata.is_file():
         return {}
     raw = pd.read_csv(metadata, usecols=["id", "belongs_to_collection"], dtype=str)
@@ -218,7 +217,7 @@ def plot(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=SHARED / "ml-latest-small")
+    parser.add_argument("--source", type=Path, default=ML_SMALL)
     parser.add_argument("--out", type=Path, default=REPO / "out/similar-benchmark")
     args = parser.parse_args()
     settings = load_settings()

@@ -15,14 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from shared_data import ML_SMALL
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
-ML_SMALL = (
-    Path(os.environ.get("MOVIEREC_SHARED_DATA", REPO.parent / "shared" / "data"))
-    / "ml-latest-small"
-)
 
 
 @dataclass(frozen=True)
