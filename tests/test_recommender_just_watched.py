@@ -53,7 +53,9 @@ def _fitted(
     sequences: dict[int, list[int]], random_stars: bool = False, **params: object
 ) -> tuple[SequentialRanker, InteractionMatrix]:
     interactions = InteractionMatrix.from_ratings(_ratings(sequences, random_stars))
-    ranker = SequentialRanker(SequentialParams(**{"n_factors": 4, **params}))  # type: ignore[arg-type]
+    # The mechanics below were laid out for a 1:1 blend of PureSVD and the transitions.
+    params = {"n_factors": 4, "transition_weight": 1.0, **params}
+    ranker = SequentialRanker(SequentialParams(**params))  # type: ignore[arg-type]
     return ranker.fit(interactions), interactions
 
 

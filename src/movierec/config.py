@@ -143,12 +143,19 @@ class Settings(BaseSettings):
     # the movies rated within the next SEQUENTIAL_WINDOW ratings of the same user; each movie
     # keeps its SEQUENTIAL_SUCCESSORS most frequent ones; a user's SEQUENTIAL_RECENT latest
     # ratings, each older one weighing SEQUENTIAL_RECENT_DECAY times the next, pick followers
-    # for them; SEQUENTIAL_TRANSITION_WEIGHT is that part's weight against PureSVD's.
+    # for them; SEQUENTIAL_TRANSITION_WEIGHT is that part's weight against PureSVD's. Beside
+    # PureSVD, EASE over the SEQUENTIAL_TASTE_ITEMS most-rated movies (0: none), regularised by
+    # SEQUENTIAL_TASTE_REGULARIZATION, each movie's weights divided by its user count **
+    # SEQUENTIAL_TASTE_DAMPING, weighs SEQUENTIAL_TASTE_WEIGHT.
     sequential_window: int = Field(20, ge=1, le=1000)
     sequential_successors: int = Field(50, ge=1, le=10_000)
     sequential_recent: int = Field(20, ge=1, le=1000)
     sequential_recent_decay: float = Field(0.9, gt=0, le=1)
-    sequential_transition_weight: float = Field(1.0, ge=0, le=100)
+    sequential_transition_weight: float = Field(0.75, ge=0, le=100)
+    sequential_taste_items: int = Field(1000, ge=0, le=10_000)
+    sequential_taste_regularization: float = Field(250.0, gt=0)
+    sequential_taste_damping: float = Field(0.2, ge=0, le=1)
+    sequential_taste_weight: float = Field(1.0, ge=0, le=100)
     # The content model (docs/engine.md, "New movies"): every movie of the catalogue is served,
     # those with fewer than CONTENT_WARM_RATINGS ratings placed (partly, or wholly without
     # ratings) by their content: genres, year, description, collection, keywords. Off: only

@@ -174,6 +174,10 @@ RANKER_SETTINGS = (
     "sequential_recent",
     "sequential_recent_decay",
     "sequential_transition_weight",
+    "sequential_taste_items",
+    "sequential_taste_regularization",
+    "sequential_taste_damping",
+    "sequential_taste_weight",
 )
 RANKER_FILE_NAME = "ranker-params.json"
 # Each ranker's parameters -> the settings that hold them.
@@ -199,6 +203,10 @@ RANKER_PARAM_SETTINGS: dict[str, dict[str, str]] = {
         "recent": "sequential_recent",
         "recent_decay": "sequential_recent_decay",
         "transition_weight": "sequential_transition_weight",
+        "taste_items": "sequential_taste_items",
+        "taste_regularization": "sequential_taste_regularization",
+        "taste_damping": "sequential_taste_damping",
+        "taste_weight": "sequential_taste_weight",
         "rating_weight": "ranker_rating_weight",
     },
     "ease": {

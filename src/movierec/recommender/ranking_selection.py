@@ -32,12 +32,12 @@ DEFAULT_RANKING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "puresvd": {"n_factors": [16, 32, 64, 128], "weighting": ["rating", "binary"]},
     "als": {"n_factors": [32, 64, 128], "regularization": [0.05, 1.0, 10.0], "alpha": [1.0, 5.0]},
     "ease": {"regularization": [50.0, 250.0, 1000.0]},
-    # The PureSVD part keeps its own tuned settings; the grid is the time-aware part's.
+    # The PureSVD part keeps its own tuned settings; the grid is the other two parts'.
     "sequential": {
         "window": [10, 20, 40],
-        "successors": [50, 100],
         "recent_decay": [0.8, 0.9],
-        "transition_weight": [0.5, 1.0, 2.0],
+        "transition_weight": [0.5, 0.75, 1.0],
+        "taste_weight": [0.0, 1.0, 2.0],
     },
 }
 SELECTION_METRIC = "ndcg_rel"

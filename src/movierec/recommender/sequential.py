@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.recommender.data import InteractionMatrix, positions
+from movierec.recommender.head_ease import HeadEASE
 from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
 from movierec.recommender.ranking import RankerError
 from movierec.recommender.transitions import (
@@ -53,7 +54,13 @@ class SequentialParams:
     recent: int = 20
     recent_decay: float = 0.9
     # The transition part's weight against PureSVD's (each normalised to a best of 1).
-    transition_weight: float = 1.0
+    transition_weight: float = 0.75
+    # The item-to-item part (``recommender.head_ease``): EASE over the ``taste_items``
+    # most-rated movies (0: none), its regularisation, and its weight against PureSVD's.
+    taste_items: int = 1000
+    taste_regularization: float = 250.0
+    taste_damping: float = 0.2
+    taste_weight: float = 1.0
 
     def __post_init__(self) -> None:
         PureSVDParams(n_factors=self.n_factors, weighting=self.weighting)  # its own checks
@@ -62,8 +69,15 @@ class SequentialParams:
                 raise RankerError(f"sequential {name} must be at least 1")
         if not 0 < self.recent_decay <= 1:
             raise RankerError("sequential recent_decay must be in (0, 1]")
-        if not 0 <= self.transition_weight < float("inf"):
-            raise RankerError("sequential transition_weight must be >= 0")
+        for name in ("transition_weight", "taste_weight"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise RankerError(f"sequential {name} must be >= 0")
+        if int(self.taste_items) < 0:
+            raise RankerError("sequential taste_items must be >= 0")
+        if not 0 < self.taste_regularization < float("inf"):
+            raise RankerError("sequential taste_regularization must be > 0")
+        if not 0 <= self.taste_damping <= 1:
+            raise RankerError("sequential taste_damping must be in [0, 1]")
 
 
 def _normalise(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
@@ -83,6 +97,7 @@ class SequentialRanker:
     def __init__(self, params: SequentialParams | None = None, num_threads: int = 1) -> None:
         self.config = params or SequentialParams()
         self.num_threads = max(1, num_threads)
+        self.taste: HeadEASE | None = None
         self.base = PureSVDRanker(
             PureSVDParams(n_factors=self.config.n_factors, weighting=self.config.weighting)
         )
@@ -102,6 +117,12 @@ class SequentialRanker:
             matrix.indptr, sequence, interactions.n_items, self.config.recent,
             self.config.recent_decay,
         )  # fmt: skip
+        self.taste = None
+        if self.config.taste_items and self.config.taste_weight:
+            self.taste = HeadEASE(
+                self.config.taste_items, self.config.taste_regularization,
+                self.config.taste_damping,
+            ).fit(matrix)  # fmt: skip
         return self
 
     @property
@@ -111,16 +132,22 @@ class SequentialRanker:
         "because you just watched" reads there (``recommender.just_watched``)."""
         return self._recent
 
-    def _blend(self, profile: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+    def _blend(
+        self, profile: np.ndarray, transitions: np.ndarray, taste: np.ndarray | None
+    ) -> np.ndarray:
         # In place on both blocks: a refresh scores blocks of users x movies, and every extra
-        # copy of one is as large as the block.
+        # copy of one is as large as the block (the taste part covers the most-rated movies
+        # only: a block of users x taste_items).
         profile = _normalise(profile)
+        if self.taste is not None and taste is not None:
+            self.taste.add_to(profile, taste, self.config.taste_weight)
         profile += _normalise(transitions, self.config.transition_weight)
         return profile
 
     def score_users(self, first: int, stop: int) -> np.ndarray:
         followers = (self._recent[first:stop] @ self.transitions).toarray()
-        return self._blend(self.base.score_users(first, stop), followers)
+        taste = None if self.taste is None else self.taste.score_users(first, stop)
+        return self._blend(self.base.score_users(first, stop), followers, taste)
 
     def transition_scores(self, item_rows: np.ndarray) -> np.ndarray:
         """The transition part for a user whose rated movies are ``item_rows``, oldest first
@@ -136,7 +163,10 @@ class SequentialRanker:
         """Scores for a user from their rated movie rows **oldest first** (the order decides
         which movies are the latest) and their stars."""
         profile = self.base.fold_in(item_rows, ratings)
-        return self._blend(profile, self.transition_scores(item_rows))
+        taste = None
+        if self.taste is not None:
+            taste = self.taste.fold_in(item_rows, self.transitions.shape[0])
+        return self._blend(profile, self.transition_scores(item_rows), taste)
 
     def item_vectors(self) -> np.ndarray:
         return self.base.item_vectors()
@@ -152,6 +182,8 @@ class SequentialRanker:
             self._recent = _moved(
                 self._recent, identity, moved, self._recent.shape[0], len(item_ids)
             )
+        if self.taste is not None:
+            self.taste.place(moved)
         self.base.place_items(item_ids, vectors)
         self.item_ids = item_ids
 
@@ -160,11 +192,15 @@ class SequentialRanker:
 
     def state(self) -> dict[str, np.ndarray]:
         table = self.transitions
+        taste = {}
+        if self.taste is not None:
+            taste = {"taste.columns": self.taste.columns, "taste.weights": self.taste.weights}
         return {
             **self.base.state(),
             "transitions.indptr": table.indptr.astype(np.int64),
             "transitions.indices": table.indices.astype(np.int32),
             "transitions.data": table.data.astype(np.float32),
+            **taste,
         }
 
     @classmethod
@@ -180,6 +216,14 @@ class SequentialRanker:
              state["transitions.indptr"]),
             shape=(n_items, n_items),
         )  # fmt: skip
+        ranker.taste = None
+        if "taste.columns" in state:
+            ranker.taste = HeadEASE(
+                ranker.config.taste_items, ranker.config.taste_regularization,
+                ranker.config.taste_damping,
+                columns=np.asarray(state["taste.columns"], dtype=np.int64),
+                weights=np.asarray(state["taste.weights"], dtype=np.float32),
+            )  # fmt: skip
         return ranker
 
 
