@@ -7,11 +7,13 @@ and the SVD rating model with MODEL_N_FACTORS over 59,047 movies; users with log
 of ratings (at least 20, as in MovieLens). Goal: fold-in p99 <= 10 ms, so that a user who
 has just rated gets a fresh list as fast as a cached one is served.
 
-With ``--ranker sequential`` the PureSVD part is the same and the transition table is full: every
-movie with SEQUENTIAL_SUCCESSORS followers (drawn by popularity), the largest table the setting
-allows, so the blob size printed is its bound.
+With the sequential ranker (the default, RANKER) the PureSVD part is the same, the EASE part
+holds SEQUENTIAL_TASTE_ITEMS movies (random weights of its shape) and the transition table is
+full: every movie with SEQUENTIAL_SUCCESSORS followers (drawn by popularity), the largest table
+the setting allows, so the blob size printed is its bound. ``--ranker puresvd`` measures PureSVD
+alone.
 
-    python benchmarks/fold_in.py [--movies 59047] [--requests 2000] [--ranker sequential]
+    python benchmarks/fold_in.py [--movies 59047] [--requests 2000] [--ranker puresvd|sequential]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import scipy.sparse as sp
 from movierec.config import load_settings
 from movierec.jobs.refresh import ranker_config
 from movierec.recommender.blended import BlendedRanker
+from movierec.recommender.head_ease import HeadEASE
 from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
 from movierec.recommender.sequential import SequentialParams, SequentialRanker
 from movierec.recommender.serving import ServingModel
@@ -72,6 +75,14 @@ def synthetic_model(
         sequential_ranker = SequentialRanker(sequential)
         sequential_ranker.base = base
         sequential_ranker.transitions = synthetic_transitions(n_movies, sequential.successors, rng)
+        if sequential.taste_items and sequential.taste_weight:
+            head = min(sequential.taste_items, n_movies)
+            sequential_ranker.taste = HeadEASE(
+                head, sequential.taste_regularization, sequential.taste_damping,
+                columns=np.sort(rng.choice(n_movies, head, replace=False)).astype(np.int64),
+                weights=rng.normal(0, 0.01, (head, head)).astype(np.float32),
+            )  # fmt: skip
+        sequential_ranker._placed_only = np.zeros(n_movies, dtype=bool)
         sequential_ranker.item_ids = ids
         sequential_ranker.user_ids = np.empty(0, dtype=np.int64)
         base = sequential_ranker
@@ -89,9 +100,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--movies", type=int, default=59_047)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--ranker", choices=["puresvd", "sequential"], default="puresvd")
+    parser.add_argument("--ranker", choices=["puresvd", "sequential"], help="[default: RANKER]")
     args = parser.parse_args()
     settings = load_settings()
+    args.ranker = args.ranker or settings.ranker
+    if args.ranker not in ("puresvd", "sequential"):
+        raise SystemExit(f"fold_in.py measures puresvd or sequential, not {args.ranker}")
     sequential = None
     if args.ranker == "sequential":
         params = ranker_config(settings, "sequential")[1]

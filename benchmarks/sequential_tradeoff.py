@@ -1,6 +1,7 @@
 """How much of the order of ratings the lists can use: the sequential ranker's transition
-weight swept from PureSVD alone to transitions first, on both splits of every data variant of
-``benchmarks/ranking.py``, through the product's own evaluation.
+weight swept from none (PureSVD and the item-to-item part alone) to transitions first, on both
+splits of every data variant of ``benchmarks/ranking.py``, through the product's own
+evaluation, against PureSVD measured in the same run.
 
 The temporal split (each user's latest 20% held out) asks "what will they rate next"; the
 random split (a random 20%) asks "which of the movies they rated did we miss", wherever in
@@ -10,11 +11,12 @@ prints how much, variant by variant, so a default is chosen knowing both. Parame
 than the weight are the configured ones (SEQUENTIAL_*), chosen on validation splits, so the
 test splits here only measure.
 
-    python benchmarks/sequential_tradeoff.py [--weights 0,0.1,0.25,0.5,1,2]
+    python benchmarks/sequential_tradeoff.py [--weights 0,0.25,0.5,0.75,1,1.5]
                                              [--source DIR] [--out out/sequential-tradeoff]
 
-Prints one row per (variant, split, weight) and writes a JSON of them and a plot: temporal
-NDCG@10 against random NDCG@10, both as a multiple of PureSVD's, one line per variant.
+Prints one row per (variant, split, ranker) and writes a JSON of them and a plot: temporal
+NDCG@10 against random NDCG@10, both as a multiple of PureSVD's, one line per variant through
+the weights.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def weights_argument(text: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ML_SMALL)
-    parser.add_argument("--weights", type=weights_argument, default="0,0.1,0.25,0.5,1,2")
+    parser.add_argument("--weights", type=weights_argument, default="0,0.25,0.5,0.75,1,1.5")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "out/sequential-tradeoff")
     args = parser.parse_args()
@@ -65,16 +67,16 @@ def main() -> None:
     rating_model = rating_model_trainer(settings)
     params = ranker_config(settings, "sequential")[1]
 
-    def maker(weight: float, train: RatingArrays):  # type: ignore[no-untyped-def]
-        name = "puresvd" if weight == 0 else "sequential"
-        given = ranker_config(settings, "puresvd")[1] if weight == 0 else params
-        given = given | ({} if weight == 0 else {"transition_weight": weight})
+    def maker(weight: float | None, train: RatingArrays):  # type: ignore[no-untyped-def]
+        # None: PureSVD, the reference; a weight: the sequential ranker with that weight.
+        name, given = ("puresvd", ranker_config(settings, "puresvd")[1]) if weight is None else (
+            "sequential", params | {"transition_weight": weight})  # fmt: skip
         return lambda: build_ranker(
             name, given, min_votes=settings.stat_movie_users_lower_limit,
             rating_model=lambda: rating_model(train), threads=threads,
         )  # fmt: skip
 
-    weights = [0.0, *[w for w in args.weights if w > 0]]
+    weights: list[float | None] = [None, *args.weights]
     rows = []
     jobs = [(label, subset, split) for label, subset in variants(ratings).items()
             for split in ("temporal", "random")]  # fmt: skip
@@ -83,7 +85,9 @@ def main() -> None:
             make_split(subset, split), settings.stat_movie_users_lower_limit,
             len(np.unique(subset.movie_ids)),
         )  # fmt: skip
-        makers = {f"w={w:g}": maker(w, context.split.train) for w in weights}
+        makers = {
+            "puresvd" if w is None else f"w={w:g}": maker(w, context.split.train) for w in weights
+        }
         results = evaluate_rankers(makers, context, args.k, 4.0, threads=threads)
         popular, puresvd = (results[0].metrics["ndcg_rel"], results[1].metrics["ndcg_rel"])
         for weight, result in zip(weights, results[1:], strict=True):
@@ -93,10 +97,11 @@ def main() -> None:
                 "x_popular": m["ndcg_rel"] / popular, "x_puresvd": m["ndcg_rel"] / puresvd,
                 "coverage": m["coverage"], "rare_share": m["rare_share"],
             })  # fmt: skip
-    print(f"{'data':<12} {'split':<9} {'weight':>6} {'NDCG@' + str(args.k):>8} {'×pop':>6} "
+    print(f"{'data':<12} {'split':<9} {'ranker':>11} {'NDCG@' + str(args.k):>8} {'×pop':>6} "
           f"{'×PureSVD':>8} {'cover':>6} {'rare':>6}")  # fmt: skip
     for row in rows:
-        print(f"{row['data']:<12} {row['split']:<9} {row['weight']:6g} {row['ndcg']:8.4f} "
+        ranker = "puresvd" if row["weight"] is None else f"w={row['weight']:g}"
+        print(f"{row['data']:<12} {row['split']:<9} {ranker:>11} {row['ndcg']:8.4f} "
               f"{row['x_popular']:6.2f} {row['x_puresvd']:8.3f} {row['coverage']:6.1%} "
               f"{row['rare_share']:6.1%}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -146,6 +146,28 @@ def test_retired_movies_leave_the_table_and_new_ones_join_with_no_followers() ->
     assert ranker.score_users(0, 3).shape == (3, len(served))
 
 
+def test_a_movie_placed_by_its_content_competes_on_the_scale_of_the_whole_blend() -> None:
+    # A movie the fit never saw has a PureSVD score only (no EASE weights, no followers):
+    # placed exactly where the user's best movie by PureSVD sits, it ties with their best
+    # movie by the whole blend, not with a third of it.
+    ranker, interactions = _fitted()
+    history = interactions.item_positions(np.array([30, 31, 10]))
+    stars = np.full(3, 4.0)
+    svd = ranker.base.fold_in(history, stars)
+    best_by_svd = int(np.argmax(np.abs(svd)))
+    served = np.r_[interactions.item_ids, 99]
+    vectors = np.vstack([ranker.item_vectors(), ranker.item_vectors()[best_by_svd]])
+    ranker.place_items(served, vectors)
+    scores = ranker.fold_in(history, stars)
+    assert scores[-1] == pytest.approx(scores[:-1].max(), rel=1e-5)
+    assert scores[:-1].max() > 1.0  # more than PureSVD's part alone could give it
+    # The refresh does the same for the fitted users, and the published state keeps it.
+    assert ranker.score_users(0, 1)[0, -1] > 0
+    restored = SequentialRanker.restore(ranker.params(), ranker.state())
+    restored.item_ids = served
+    np.testing.assert_allclose(restored.fold_in(history, stars), scores, rtol=1e-5)
+
+
 def test_the_published_state_folds_in_as_the_trained_ranker_does() -> None:
     ranker, interactions = _fitted()
     blended = build_ranker("sequential", {"n_factors": 4, "rating_weight": 0.1},

@@ -213,13 +213,14 @@ def plot_cold_movies(document: Mapping[str, Any], path: Path) -> Path:
 
 
 def plot_blend_tradeoff(rows: Sequence[Mapping[str, Any]], k: int, path: Path) -> Path:
-    """Temporal against random NDCG, both as a multiple of PureSVD's (weight 0), one line per
-    data variant through its blend weights: a weight that helps the temporal split and costs
-    the random one lies up and to the left of (1, 1), the dotted cross."""
+    """Temporal against random NDCG, both as a multiple of PureSVD's (the rows of weight None),
+    one line per data variant through the sequential ranker's transition weights: a weight
+    that helps the temporal split and costs the random one lies up and to the left of (1, 1),
+    the dotted cross, which is PureSVD."""
     figure = Figure(figsize=(7.5, 5.5), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
-    frame = pd.DataFrame(list(rows))
+    frame = pd.DataFrame([row for row in rows if row["weight"] is not None])
     for label, part in frame.groupby("data", sort=False):
         temporal = part[part["split"] == "temporal"].set_index("weight")["x_puresvd"]
         random = part[part["split"] == "random"].set_index("weight")["x_puresvd"]
@@ -232,7 +233,10 @@ def plot_blend_tradeoff(rows: Sequence[Mapping[str, Any]], k: int, path: Path) -
     ax.axvline(1.0, color="#616161", linestyle=":", lw=1)
     ax.set_xlabel(f"random split NDCG@{k} (x PureSVD)")
     ax.set_ylabel(f"temporal split NDCG@{k} (x PureSVD)")
-    ax.set_title("Sequential ranker: transition weight (labels) on both splits", fontsize=10)
+    ax.set_title(
+        "Sequential ranker: transition weight (labels) on both splits; (1, 1) is PureSVD",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     path = Path(path)
     figure.savefig(path, dpi=110)
