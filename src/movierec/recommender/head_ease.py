@@ -41,6 +41,7 @@ class HeadEASE:
     columns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     _users: sp.csr_matrix | None = field(default=None, repr=False)
+    _index: np.ndarray | None = field(default=None, repr=False)
 
     def fit(self, matrix: sp.csr_matrix) -> HeadEASE:
         """From ``matrix``, users x movies, a stored entry where a user rated a movie (its
@@ -75,8 +76,12 @@ class HeadEASE:
 
     def fold_in(self, item_rows: np.ndarray, n_items: int) -> np.ndarray:
         """The scores for ``columns`` of a user who rated the movies at ``item_rows``."""
-        index = np.full(n_items, -1, dtype=np.int64)
-        index[self.columns] = np.arange(len(self.columns))
+        index = self._index
+        if index is None or len(index) != n_items:
+            # Each movie's row of the weights (-1: not one of them); built once per placement.
+            index = np.full(n_items, -1, dtype=np.int64)
+            index[self.columns] = np.arange(len(self.columns))
+            self._index = index
         rated = index[np.asarray(item_rows, dtype=np.int64)]
         return self.weights[rated[rated >= 0]].sum(axis=0, dtype=np.float32)
 
@@ -87,6 +92,7 @@ class HeadEASE:
         new_columns = moved[self.columns]
         kept = new_columns >= 0
         self.columns = new_columns[kept].astype(np.int64)
+        self._index = None
         self.weights = np.ascontiguousarray(self.weights[np.ix_(kept, kept)])
         if self._users is not None:
             self._users = self._users[:, np.flatnonzero(kept)].tocsr()
