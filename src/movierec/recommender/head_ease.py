@@ -35,7 +35,7 @@ class HeadEASE:
     regularization: float
     # Each target movie's weights divided by (its user count) ** damping: EASE alone fills
     # lists with the best-known of those movies, and a little damping lets the less-rated of
-    # them in (more of the catalogue shown) at no cost to NDCG, measured.
+    # them in (more of the catalogue shown) at little cost to NDCG, measured.
     damping: float = 0.0
     block_users: int = 8192
     columns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
