@@ -225,3 +225,20 @@ def test_a_catalogue_read_while_a_newer_version_was_announced_is_not_kept(
     with counted_queries(loaded_db) as statements:
         catalogue.get_movie(30)
     assert len(statements) == 1  # the rows read under the old version were not kept
+
+
+def test_a_movie_created_by_another_process_is_found_at_once(
+    loaded_db: Database, cache: CacheStore
+) -> None:
+    # Two web workers: this one has just read the catalogue and trusts its version for a
+    # second; the other creates a movie, and the page it redirects to asks this one for it.
+    from movierec.services.catalogue_edits import create_movie
+
+    here, there = MovieCatalogue(loaded_db, cache), MovieCatalogue(loaded_db, cache)
+    assert here.get_movie(10).movie_id == 10
+    created = create_movie(loaded_db, cache, there, {"title": "Made A Moment Ago", "year": 2026})
+    assert here.get_movie(created.movie_id).title == "Made A Moment Ago"
+    # An id nobody created still costs no query: the version did not change again.
+    with counted_queries(loaded_db) as statements, pytest.raises(NotFound):
+        here.get_movie(999_999)
+    assert statements == []

@@ -132,6 +132,14 @@ class MovieCatalogue:
         """A movie, or ``NotFound``."""
         movie = self.movies_by_ids([movie_id], retired=True).get(movie_id)
         if movie is None:
+            # Another process may have created it a moment ago: its new version is announced,
+            # but this process trusts the version it read for up to a second, and the page a
+            # creation leads to asks for the movie at once. One Redis read settles it; the
+            # catalogue is read again only if the version did change.
+            with self._lock:
+                self._checked_at = -math.inf
+            movie = self.movies_by_ids([movie_id], retired=True).get(movie_id)
+        if movie is None:
             raise NotFound(f"movie {movie_id} not found")
         return movie
 
