@@ -439,8 +439,11 @@ def test_a_click_on_a_recommendation_is_counted_and_the_operator_page_shows_the_
     expect(page.locator("#movie h1")).not_to_be_empty()
     cache = CacheStore.from_settings(settings)
 
-    def clicked() -> bool:  # the web process flushes within half a second; the drain is ours
-        drain(session_db, cache, settings, settle_seconds=0)
+    def clicked() -> bool:  # the web processes flush within half a second; the drain is ours
+        # Settled for a second, as the service settles outcomes: the answer that showed the movie
+        # may wait in another worker's buffer a little longer than the click does in its own,
+        # and an outcome attributed before its answer arrived stays unattributed.
+        drain(session_db, cache, settings, settle_seconds=1.0)
         with session_db.engine.connect() as connection:
             found = connection.execute(
                 text(
