@@ -7,10 +7,11 @@ and the SVD rating model with MODEL_N_FACTORS over 59,047 movies; users with log
 of ratings (at least 20, as in MovieLens). Goal: fold-in p99 <= 10 ms, so that a user who
 has just rated gets a fresh list as fast as a cached one is served.
 
-With the sequential ranker (``--ranker sequential``, or RANKER) the PureSVD part is the same,
-the EASE part holds SEQUENTIAL_TASTE_ITEMS movies (random weights of its shape) and the
-transition table is full: every movie with SEQUENTIAL_SUCCESSORS followers (drawn by
-popularity), the largest table the setting allows, so the blob size printed is its bound.
+With the sequential ranker (the default, RANKER) the PureSVD part is the same, the EASE part
+holds SEQUENTIAL_TASTE_ITEMS movies (random weights of its shape) and the transition table is
+full: every movie with SEQUENTIAL_SUCCESSORS followers (drawn by popularity), the largest table
+the setting allows, so the blob size printed is its bound. ``--ranker puresvd`` measures PureSVD
+alone.
 
     python benchmarks/fold_in.py [--movies 59047] [--requests 2000] [--ranker puresvd|sequential]
 """

@@ -58,8 +58,8 @@ def test_evaluate_ranking_table_reads_the_database(
     code, output = run("evaluate", "--ranking", "--split", "random", "--no-progress")
     assert code == 0, output
     assert "random split" in output and "from database" in output
-    lines = [line for line in output.splitlines() if line.startswith(("popular", "puresvd"))]
-    assert [line.split()[0] for line in lines] == ["popular", "puresvd"]
+    lines = [line for line in output.splitlines() if line.startswith(("popular", "sequential"))]
+    assert [line.split()[0] for line in lines] == ["popular", "sequential"]
     assert lines[0].split()[-1] == "1.00"  # the baseline against itself
 
 

@@ -70,7 +70,7 @@ def test_refresh_publishes_a_list_for_every_user_and_records_the_run(
         assert run.fit_seconds > 0 and run.score_seconds > 0 and run.publish_seconds >= 0
         assert 0 < run.train_rmse < 1.5
         assert run.finished_at >= run.started_at
-        assert run.ranker == report.ranker == fast_settings.ranker == "puresvd"
+        assert run.ranker == report.ranker == fast_settings.ranker == "sequential"
         assert run.ranker_params == ranker_config(fast_settings)[1]
         assert run.rank_fit_seconds is not None and run.rank_fit_seconds > 0
 

@@ -27,7 +27,7 @@ from movierec.jobs.impressions import drain
 from movierec.jobs.refresh import refresh_recommendations, refresh_statistics
 from movierec.services.impressions import ImpressionSink
 
-EXPERIMENT = "ab:puresvd=50,popular=50"
+EXPERIMENT = "ab:sequential=50,popular=50"
 
 
 def rows(db: Database, sql: str) -> list[tuple]:
@@ -67,8 +67,8 @@ def test_answers_are_recorded_once_per_window_with_what_they_showed(
     )
     version = cache.current_version("recs")
     assert stored == [
-        (3, 0, 5, "model", "puresvd", "puresvd", None, version),
-        (3, 5, 5, "model", "puresvd", "puresvd", None, version),
+        (3, 0, 5, "model", "sequential", "sequential", None, version),
+        (3, 5, 5, "model", "sequential", "sequential", None, version),
     ]
 
 
@@ -103,7 +103,7 @@ def test_a_click_and_ratings_of_shown_movies_count_for_their_answer(
     drain(refreshed, cache, settings, settle_seconds=0)
     report = client.get("/api/v1/admin/experiment?days=1").get_json()
     (arm,) = report["arms"]
-    assert (arm["arm"], arm["users"], arm["impressions"], arm["slots"]) == ("puresvd", 1, 1, 5)
+    assert (arm["arm"], arm["users"], arm["impressions"], arm["slots"]) == ("sequential", 1, 1, 5)
     assert (arm["clicks"], arm["liked_after_shown"], arm["disliked_after_shown"]) == (1, 2, 1)
     assert arm["dismissed_after_shown"] == 1
     assert arm["rates"]["liked_per_slot"]["value"] == pytest.approx(2 / 5)
@@ -165,13 +165,13 @@ def test_an_experiment_gives_each_user_the_list_of_their_arm(
     with_experiment = fast_settings.model_copy(update={"experiment": EXPERIMENT})
     experiment = with_experiment.configured_experiment()
     report = refresh_recommendations(loaded_db, cache, with_experiment)
-    assert report.ranker == "experiment ab: puresvd (puresvd) 50%, popular (popular) 50%"
+    assert report.ranker == "experiment ab: sequential (sequential) 50%, popular (popular) 50%"
     arms = {user: experiment.arm_of(user).name for user in range(1, 61)}
     assert 15 < sum(arm == "popular" for arm in arms.values()) < 45
     top = [stat.movie_id for stat in cache.top_movies(0, 1000)]
     for user, arm in arms.items():
         published = cache.cached_list(user).movie_ids
-        if arm == "puresvd":  # the same list as without the experiment
+        if arm == "sequential":  # the same list as without the experiment
             assert published == plain[user], user
         else:  # the popular movies the user has not rated
             unrated = [m for m in top if m not in rated_movies(loaded_db, user)]
@@ -183,12 +183,12 @@ def test_an_experiment_gives_each_user_the_list_of_their_arm(
             select(ModelRun.experiment).where(ModelRun.version == version)
         )
     assert [(arm["arm"], arm["ranker"], arm["share"]) for arm in experiment_run["arms"]] == [
-        ("puresvd", "puresvd", 0.5),
+        ("sequential", "sequential", 0.5),
         ("popular", "popular", 0.5),
     ]
     # Answers and fold-in follow the user's arm; impressions carry it.
     popular_user = next(user for user, arm in arms.items() if arm == "popular")
-    svd_user = next(user for user, arm in arms.items() if arm == "puresvd")
+    svd_user = next(user for user, arm in arms.items() if arm == "sequential")
     answer = recommendations(client, popular_user)
     assert answer["source"] == "model"
     first = answer["recommendations"][0]["movie_id"]
@@ -210,7 +210,7 @@ def test_an_experiment_gives_each_user_the_list_of_their_arm(
         [
             (popular_user, "popular", "popular", "ab", "model"),
             (popular_user, "popular", "popular", "ab", "fold_in"),
-            (svd_user, "puresvd", "puresvd", "ab", "model"),
+            (svd_user, "sequential", "sequential", "ab", "model"),
         ]
     )
     # The next refresh without the experiment retires the arms with the old version.
@@ -359,12 +359,12 @@ def test_metrics_count_impressions_slots_clicks_and_outcomes(
         found = samples(client.get("/metrics").get_data(as_text=True))
         return found.get((name, frozenset(labels.items())), 0.0)
 
-    labels = {"ranker": "puresvd", "arm": "puresvd", "source": "model"}
+    labels = {"ranker": "sequential", "arm": "sequential", "source": "model"}
     before = {
         "impressions": value("movierec_impressions_total", **labels),
         "slots": value("movierec_impression_slots_total", **labels),
         "clicks": value("movierec_clicks_total"),
-        "liked": value("movierec_outcomes_attributed_total", ranker="puresvd", arm="puresvd",
+        "liked": value("movierec_outcomes_attributed_total", ranker="sequential", arm="sequential",
                        outcome="liked"),
     }  # fmt: skip
     answer = recommendations(client, 9, 4)
@@ -377,6 +377,6 @@ def test_metrics_count_impressions_slots_clicks_and_outcomes(
     assert value("movierec_impressions_total", **labels) - before["impressions"] == 1
     assert value("movierec_impression_slots_total", **labels) - before["slots"] == 4
     assert value("movierec_clicks_total") - before["clicks"] == 1
-    liked = value("movierec_outcomes_attributed_total", ranker="puresvd", arm="puresvd",
+    liked = value("movierec_outcomes_attributed_total", ranker="sequential", arm="sequential",
                   outcome="liked")  # fmt: skip
     assert liked - before["liked"] == 1

@@ -195,18 +195,23 @@ def test_because_names_liked_movies_most_similar_to_each_recommendation(  # type
     client, refreshed: Database
 ) -> None:
     with refreshed.session() as session:
-        liked = {
-            r.movie_id
+        stars = {
+            r.movie_id: r.rating
             for r in session.scalars(select(Rating).where(Rating.user_id == 12))
-            if r.rating >= 4
         }
+    liked = {movie for movie, rating in stars.items() if rating >= 4}
     body = client.get("/api/v1/user/12/recommendations").get_json()
-    reasons = [movie.get("because") for movie in body["recommendations"]]
-    assert any(reasons), "no recommended movie carries an explanation"
-    for because in filter(None, reasons):
-        assert 1 <= len(because) <= 2
-        assert {entry["movie_id"] for entry in because} <= liked
+    movies = [movie for movie in body["recommendations"] if movie.get("because")]
+    assert movies, "no recommended movie carries an explanation"
+    for movie in movies:
+        because = movie["because"]
         assert all(entry["title"] for entry in because)
+        if movie["because_kind"] == "liked":
+            assert 1 <= len(because) <= 2
+            assert {entry["movie_id"] for entry in because} <= liked
+        else:  # "just_watched": one of the user's ratings, liked or not
+            assert movie["because_kind"] == "just_watched"
+            assert len(because) == 1 and because[0]["movie_id"] in stars
 
 
 def test_similar_movies_are_the_nearest_in_the_models_movie_space(  # type: ignore[no-untyped-def]
@@ -419,8 +424,13 @@ def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # t
     assert not set(folded) & set(science_fiction)
     unrated_popular = [entry for entry in top if entry["movie"]["movie_id"] not in science_fiction]
     baseline = sci_fi_share({"recommendations": [entry["movie"] for entry in unrated_popular[:10]]})
-    # Half or more science fiction, at least twice as much as the popular list has.
-    assert sci_fi_share(first) >= max(0.5, 2 * baseline), (baseline, first["recommendations"])
+    # Leaning to science fiction, three times as much as the popular list has or more: not
+    # every slot, since the default ranker also offers what people rate after these movies
+    # (after Terminator 2, Die Hard).
+    assert sci_fi_share(first) >= max(0.3, 3 * baseline) - 1e-9, (
+        baseline,
+        first["recommendations"],
+    )
     assert folded != [entry["movie"]["movie_id"] for entry in unrated_popular[:10]]
     assert all(movie["predicted_rating"] for movie in first["recommendations"])
     assert any("because" in movie for movie in first["recommendations"])
@@ -428,7 +438,7 @@ def test_a_new_user_who_rates_science_fiction_gets_science_fiction_at_once(  # t
     refresh_recommendations(db, cache, settings)  # the user is in the model now
     after = client.get(f"/api/v1/user/{user_id}/recommendations?limit=10").get_json()
     assert after["source"] == "model"
-    assert sci_fi_share(after) >= max(0.5, 2 * baseline)
+    assert sci_fi_share(after) >= max(0.3, 3 * baseline) - 1e-9
     assert len(set(folded) & {movie["movie_id"] for movie in after["recommendations"]}) >= 5
 
 

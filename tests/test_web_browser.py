@@ -295,7 +295,7 @@ def test_operator_page_shows_the_served_model_and_refreshes(
     page.goto(site + "/operator")
     model = page.locator("#current-model")
     expect(model).to_contain_text(status["current_model"]["version"])
-    expect(model).to_contain_text("puresvd")
+    expect(model).to_contain_text("sequential")
     expect(page.locator("#runs tbody tr").first).to_contain_text("succeeded")
     expect(page.locator("#versions")).to_contain_text(status["versions"]["statistics"])
     expect(page.locator("#evaluation-summary")).to_contain_text("None recorded")
@@ -325,7 +325,7 @@ def test_with_keys_writes_and_the_operator_page_use_the_key_the_person_enters(
     page.get_by_text("API key (set for this tab)").click()
     page.get_by_label(re.compile("^API key for changes")).fill(ADMIN_KEY)
     page.get_by_role("button", name="Use this key").click()
-    expect(page.locator("#current-model")).to_contain_text("puresvd")
+    expect(page.locator("#current-model")).to_contain_text("sequential")
     assert console.unexpected(401, 403) == []
 
 
@@ -460,7 +460,7 @@ def test_a_click_on_a_recommendation_is_counted_and_the_operator_page_shows_the_
         cache.close()
     page.goto(site + "/operator")
     row = page.locator("#online tbody tr").first
-    expect(row).to_contain_text("puresvd")
+    expect(row).to_contain_text("sequential")
     expect(page.locator("#online-plots svg")).to_have_count(7)
     expect(page.locator("#online-summary")).to_contain_text("bootstrap resamples of users")
 

@@ -118,10 +118,11 @@ class Settings(BaseSettings):
 
     # Ranking model: what decides each user's list (docs/engine.md, "Two models"); the SVD
     # above predicts the stars shown beside each movie. `svd` ranks by the SVD's estimate (the
-    # original lists), `popular` gives everyone the top movies, `sequential` is PureSVD plus
-    # EASE over the most-rated movies plus what people rate after the user's latest movies,
-    # ahead of PureSVD alone on both splits offline (docs/engine.md, "The sequential ranker").
-    ranker: Literal["puresvd", "sequential", "als", "ease", "svd", "popular"] = "puresvd"
+    # original lists), `popular` gives everyone the top movies, `sequential` (the default) is
+    # PureSVD plus EASE over the most-rated movies plus what people rate after the user's
+    # latest movies, ahead of PureSVD alone on both splits (docs/engine.md, "The sequential
+    # ranker").
+    ranker: Literal["puresvd", "sequential", "als", "ease", "svd", "popular"] = "sequential"
     # The tuned ranker parameters (`model grid-search --ranking --apply`) fill the RANKER
     # settings not set explicitly. Unset: DATA_DIR/ranker-params.json when present.
     ranker_params_file: Path | None = None

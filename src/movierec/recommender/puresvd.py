@@ -1,7 +1,7 @@
 """PureSVD (Cremonesi, Koren & Turrin 2010): a truncated SVD of the user x movie matrix, whose
 movie factors rank each user's movies and are the space of similar movies. Holds its
 parameters (``PureSVDParams``) and the ranker (``PureSVDRanker``); the time-aware ranker
-(``recommender.sequential``) builds on both."""
+(``recommender.sequential``, the default) builds on both."""
 
 from __future__ import annotations
 

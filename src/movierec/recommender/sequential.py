@@ -1,5 +1,5 @@
-"""A time-aware ranker: PureSVD's taste profile, EASE over the most-rated movies, and what people
-rate after the user's latest movies.
+"""The default ranker, time-aware: PureSVD's taste profile, EASE over the most-rated movies, and
+what people rate after the user's latest movies.
 
 Every static model treats a user's ratings as a bag; people don't watch that way. This ranker
 keeps PureSVD for the long-term taste (all of the user's ratings, projected onto the movie
