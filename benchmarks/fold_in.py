@@ -82,7 +82,6 @@ def synthetic_model(
                 columns=np.sort(rng.choice(n_movies, head, replace=False)).astype(np.int64),
                 weights=rng.normal(0, 0.01, (head, head)).astype(np.float32),
             )  # fmt: skip
-        sequential_ranker._placed_only = np.zeros(n_movies, dtype=bool)
         sequential_ranker.item_ids = ids
         sequential_ranker.user_ids = np.empty(0, dtype=np.int64)
         base = sequential_ranker

@@ -38,6 +38,7 @@ from movierec.recommender.head_ease import HeadEASE
 from movierec.recommender.puresvd import PureSVDParams, PureSVDRanker
 from movierec.recommender.ranking import RankerError
 from movierec.recommender.transitions import (
+    concatenated_ranges,
     decayed,
     latest_ratings,
     transition_table,
@@ -104,8 +105,8 @@ class SequentialRanker:
         self.config = params or SequentialParams()
         self.num_threads = max(1, num_threads)
         self.taste: HeadEASE | None = None
-        # Movies of the catalogue the fit never saw (placed by their content): True.
-        self._set_placed_only(np.zeros(0, dtype=bool))
+        # Columns of the movies the fit never saw (placed by their content), ascending.
+        self._placed_columns = np.zeros(0, dtype=np.int64)
         self.base = PureSVDRanker(
             PureSVDParams(n_factors=self.config.n_factors, weighting=self.config.weighting)
         )
@@ -115,7 +116,7 @@ class SequentialRanker:
             raise RankerError("the sequential ranker needs the time of every rating")
         self.base.fit(interactions)
         self.user_ids, self.item_ids = interactions.user_ids, interactions.item_ids
-        self._set_placed_only(np.zeros(interactions.n_items, dtype=bool))
+        self._placed_columns = np.zeros(0, dtype=np.int64)
         matrix = interactions.matrix
         sequence = user_sequences(matrix.indptr, matrix.indices, interactions.times)
         self.transitions = transition_table(
@@ -133,10 +134,6 @@ class SequentialRanker:
                 self.config.taste_damping,
             ).fit(matrix)  # fmt: skip
         return self
-
-    def _set_placed_only(self, mask: np.ndarray) -> None:
-        self._placed_only = mask
-        self._placed_columns = np.flatnonzero(mask)  # read by every scoring call
 
     @property
     def recent_weights(self) -> sp.csr_matrix:
@@ -180,9 +177,7 @@ class SequentialRanker:
         # answer's share of this part, where scipy's row indexing and np.add.at took most of it.
         table = self.transitions
         starts, lengths = table.indptr[rows], table.indptr[rows + 1] - table.indptr[rows]
-        entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
-            lengths.sum()
-        )
+        entries = concatenated_ranges(starts, lengths)
         contributions = np.repeat(weights, lengths) * table.data[entries]
         return np.bincount(
             table.indices[entries], weights=contributions, minlength=table.shape[0]
@@ -213,10 +208,13 @@ class SequentialRanker:
             )
         if self.taste is not None:
             self.taste.place(moved)
+        # Joining movies are placed only; the others keep what they were.
+        was_placed = np.zeros(len(moved), dtype=bool)
+        was_placed[self._placed_columns] = True
         placed_only = np.ones(len(item_ids), dtype=bool)
         kept = moved >= 0
-        placed_only[moved[kept]] = self._placed_only[kept]
-        self._set_placed_only(placed_only)
+        placed_only[moved[kept]] = was_placed[kept]
+        self._placed_columns = np.flatnonzero(placed_only)
         self.base.place_items(item_ids, vectors)
         self.item_ids = item_ids
 
@@ -233,7 +231,7 @@ class SequentialRanker:
             "transitions.indptr": table.indptr.astype(np.int64),
             "transitions.indices": table.indices.astype(np.int32),
             "transitions.data": table.data.astype(np.float32),
-            "placed_only": self._placed_only,
+            "placed_columns": self._placed_columns,
             **taste,
         }
 
@@ -251,8 +249,8 @@ class SequentialRanker:
             shape=(n_items, n_items),
         )  # fmt: skip
         # A model published before it said which movies were placed only: none were.
-        placed_only = state["placed_only"] if "placed_only" in state else np.zeros(n_items)
-        ranker._set_placed_only(np.asarray(placed_only, dtype=bool))
+        placed = state["placed_columns"] if "placed_columns" in state else np.zeros(0)
+        ranker._placed_columns = np.asarray(placed, dtype=np.int64)
         ranker.taste = None
         if "taste.columns" in state:
             ranker.taste = HeadEASE(

@@ -150,14 +150,23 @@ def latest_ratings(
     n_users = len(indptr) - 1
     first = np.maximum(indptr[:-1], indptr[1:] - recent)
     counts = indptr[1:] - first
-    offsets = np.cumsum(counts) - counts
-    positions = np.repeat(first - offsets, counts) + np.arange(counts.sum())
+    positions = concatenated_ranges(first, counts)
     from_end = np.repeat(indptr[1:], counts) - 1 - positions
     return sp.csr_matrix(
         (decayed(from_end, decay), sequence[positions],
          np.r_[0, np.cumsum(counts)]),
         shape=(n_users, n_items),
     )  # fmt: skip
+
+
+def concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``range(starts[i], starts[i] + lengths[i])`` for every ``i``, one after the other, as one
+    int64 array: the entries of chosen CSR rows (or parts of rows) without a Python loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, dtype=np.int64) - offsets, lengths) + np.arange(
+        lengths.sum()
+    )
 
 
 def decayed(from_end: np.ndarray, decay: float) -> np.ndarray:
